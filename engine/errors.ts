@@ -1,0 +1,84 @@
+/**
+ * Typed errors with stable codes. Errors cross worker threads, the JSONL daemon and HTTP, so
+ * each one has a `code`, structured `data` and a JSON form that survives structured cloning.
+ * Every code is listed in docs/errors.md.
+ *
+ * @example
+ *   throw new GatosError('invalid_ref_name', `invalid ref name: ${name}`, { name });
+ */
+export type ErrorKind = 'usage' | 'input' | 'conflict' | 'corrupt' | 'failure' | 'internal';
+
+/** How each code is classified; drives CLI exit codes (usage/input -> 2, others -> 1). */
+const KINDS: Record<string, ErrorKind> = {
+  usage: 'usage',
+  invalid_argument: 'usage',
+  invalid_ref_name: 'input',
+  invalid_oid: 'input',
+  invalid_ulid: 'input',
+  invalid_json: 'input',
+  invalid_object: 'input',
+  not_a_repository: 'input',
+  unsupported_repository: 'input',
+  object_not_found: 'failure',
+  ref_not_found: 'failure',
+  HEAD_CONFLICT: 'conflict',
+  ref_locked: 'conflict',
+  corrupt_object: 'corrupt',
+  corrupt_pack: 'corrupt',
+  corrupt_ref: 'corrupt',
+  hash_mismatch: 'corrupt',
+  worker_failed: 'internal',
+  pool_closed: 'internal',
+  internal: 'internal',
+};
+
+export interface SerializedError {
+  name: 'GatosError';
+  code: string;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export class GatosError extends Error {
+  override readonly name = 'GatosError';
+  readonly code: string;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: string, message: string, data: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.data = data;
+  }
+
+  get kind(): ErrorKind {
+    return KINDS[this.code] ?? 'failure';
+  }
+
+  toJSON(): SerializedError {
+    return { name: 'GatosError', code: this.code, message: this.message, data: this.data };
+  }
+
+  static fromJSON(value: SerializedError): GatosError {
+    return new GatosError(value.code, value.message, value.data);
+  }
+
+  static isSerialized(value: unknown): value is SerializedError {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as { name?: unknown }).name === 'GatosError' &&
+      typeof (value as { code?: unknown }).code === 'string'
+    );
+  }
+}
+
+/** True when `err` is a GatosError carrying `code`. */
+export function hasCode(err: unknown, code: string): err is GatosError {
+  return err instanceof GatosError && err.code === code;
+}
+
+/** Exit status per DESIGN.md: 2 for usage or input errors, 1 for everything else. */
+export function exitCodeFor(err: unknown): 1 | 2 {
+  if (err instanceof GatosError && (err.kind === 'usage' || err.kind === 'input')) return 2;
+  return 1;
+}

@@ -1,0 +1,56 @@
+/**
+ * The ports the planes use to reach Git storage. Planes receive an ObjectStore and a RefStore;
+ * they never touch `.git` files. Adapters: `FileObjectStore`/`FileRefStore` (a real `.git`
+ * directory, shared with stock git) and `MemoryObjectStore`/`MemoryRefStore` (tests).
+ *
+ * The ports are synchronous on purpose: both adapters do plain file or map work, hot paths run
+ * inside worker threads where blocking is free, and sync calls avoid a promise per object on
+ * scans of millions of objects (docs/decisions/0001-object-layer.md).
+ */
+
+/** A Git object id: 40 lowercase hex digits (SHA-1 repositories). */
+export type Oid = string;
+
+export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
+
+/** An object's type and its body (the bytes after the `<type> <size>\0` header). */
+export interface GitObject {
+  readonly type: ObjectType;
+  readonly body: Uint8Array;
+}
+
+export interface ObjectStore {
+  /** Reads an object; throws `object_not_found` when absent, `corrupt_*` when damaged. */
+  read(oid: Oid): GitObject;
+  has(oid: Oid): boolean;
+  /** Stores one object (a loose object on disk) and returns its id. Idempotent. */
+  write(type: ObjectType, body: Uint8Array): Oid;
+  /** Stores many objects at once (a packfile on disk). Returns their ids in input order. */
+  writeMany(objects: Iterable<GitObject>): Oid[];
+}
+
+export interface RefEntry {
+  readonly name: string;
+  readonly oid: Oid;
+}
+
+export interface RefStore {
+  /** The oid a ref points at (following symbolic refs), or undefined when it does not exist. */
+  resolve(name: string): Oid | undefined;
+  /** All refs whose full name starts with `prefix`, sorted by name (byte order, as git does). */
+  list(prefix: string): RefEntry[];
+  /** Starts an all-or-nothing update of several refs. */
+  transaction(): RefTransaction;
+}
+
+/**
+ * Compare-and-swap updates over several refs. `commit()` applies all of them or none; when any
+ * ref does not hold its expected old value it throws a `HEAD_CONFLICT` GatosError naming the
+ * ref, the expected and the actual oid. `ZERO_OID` as expected old means "must not exist".
+ */
+export interface RefTransaction {
+  create(name: string, newOid: Oid): this;
+  update(name: string, newOid: Oid, expectedOld: Oid): this;
+  delete(name: string, expectedOld: Oid): this;
+  commit(): void;
+}
