@@ -13,7 +13,8 @@ export function isOid(value: string): boolean {
 
 /** Validates a user-supplied oid (boundary check); returns it unchanged. */
 export function assertOid(value: string, what = 'oid'): Oid {
-  if (!isOid(value)) throw new GatosError('invalid_oid', `${what} is not a 40-digit lowercase hex object id: ${JSON.stringify(value)}`, { value });
+  if (!isOid(value))
+    throw new GatosError('invalid_oid', `${what} is not a 40-digit lowercase hex object id: ${JSON.stringify(value)}`, { value });
   return value;
 }
 

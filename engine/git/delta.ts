@@ -1,0 +1,50 @@
+/**
+ * Git delta application (the instruction stream inside OFS_DELTA and REF_DELTA pack entries):
+ * two varint sizes, then copy-from-base and insert-literal instructions.
+ */
+import { GatosError } from '../errors.js';
+
+function readVarint(delta: Uint8Array, start: number): [value: number, next: number] {
+  let value = 0;
+  let shift = 0;
+  let pos = start;
+  for (;;) {
+    if (pos >= delta.length) throw new GatosError('corrupt_pack', 'delta header is truncated');
+    const byte = delta[pos++] as number;
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if ((byte & 0x80) === 0) return [value, pos];
+  }
+}
+
+export function applyDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
+  const [baseSize, afterBase] = readVarint(delta, 0);
+  const [resultSize, start] = readVarint(delta, afterBase);
+  if (baseSize !== base.length) throw new GatosError('corrupt_pack', `delta expects a ${baseSize}-byte base, got ${base.length}`);
+  const out = new Uint8Array(resultSize);
+  let outPos = 0;
+  let pos = start;
+  while (pos < delta.length) {
+    const op = delta[pos++] as number;
+    if (op & 0x80) {
+      let offset = 0;
+      let size = 0;
+      for (let bit = 0; bit < 4; bit++) if (op & (1 << bit)) offset |= (delta[pos++] as number) << (bit * 8);
+      for (let bit = 0; bit < 3; bit++) if (op & (0x10 << bit)) size |= (delta[pos++] as number) << (bit * 8);
+      offset >>>= 0;
+      if (size === 0) size = 0x10000;
+      if (offset + size > base.length || outPos + size > resultSize) throw new GatosError('corrupt_pack', 'delta copy is out of range');
+      out.set(base.subarray(offset, offset + size), outPos);
+      outPos += size;
+    } else if (op !== 0) {
+      if (pos + op > delta.length || outPos + op > resultSize) throw new GatosError('corrupt_pack', 'delta insert is out of range');
+      out.set(delta.subarray(pos, pos + op), outPos);
+      outPos += op;
+      pos += op;
+    } else {
+      throw new GatosError('corrupt_pack', 'delta uses reserved opcode 0');
+    }
+  }
+  if (outPos !== resultSize) throw new GatosError('corrupt_pack', `delta produced ${outPos} bytes, expected ${resultSize}`);
+  return out;
+}

@@ -1,0 +1,108 @@
+/**
+ * The ObjectStore adapter over a real `.git/objects` directory: packs first (where nearly all
+ * objects of a large repo live), then loose objects. New packs written by anyone (us or stock
+ * git) are picked up on the next miss.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatosError } from '../errors.js';
+import { readLoose, writeLoose } from './loose-objects.js';
+import { hashObject, isOid } from './oid.js';
+import { PackFile } from './pack-file.js';
+import { PackWriter, prepareObject } from './pack-writer.js';
+import type { GitObject, ObjectStore, ObjectType, Oid } from './ports.js';
+
+export class FileObjectStore implements ObjectStore {
+  readonly objectsDir: string;
+  private packs = new Map<string, PackFile>();
+  private packsLoaded = false;
+
+  constructor(gitDir: string) {
+    this.objectsDir = join(gitDir, 'objects');
+  }
+
+  /** (Re)scans `objects/pack` for index files; keeps packs already open. */
+  private loadPacks(): void {
+    this.packsLoaded = true;
+    const dir = join(this.objectsDir, 'pack');
+    if (!existsSync(dir)) return;
+    for (const name of readdirSync(dir).sort()) {
+      if (!name.endsWith('.idx') || name.startsWith('tmp_') || this.packs.has(name)) continue;
+      // A .pack without its .idx is still being written (git renames the .idx last): skip it.
+      if (!existsSync(join(dir, name.replace(/\.idx$/, '.pack')))) continue;
+      this.packs.set(name, PackFile.open(join(dir, name)));
+    }
+  }
+
+  private readPacked(oid: Buffer): GitObject | undefined {
+    for (const pack of this.packs.values()) {
+      const object = pack.read(oid, (base) => this.readPackedOrLoose(base));
+      if (object) return object;
+    }
+    return undefined;
+  }
+
+  private readPackedOrLoose(oid: Buffer): GitObject | undefined {
+    return this.readPacked(oid) ?? readLoose(this.objectsDir, oid.toString('hex'));
+  }
+
+  read(oid: Oid): GitObject {
+    if (!isOid(oid)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
+    if (!this.packsLoaded) this.loadPacks();
+    const raw = Buffer.from(oid, 'hex');
+    const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid);
+    if (found) return found;
+    const before = this.packs.size;
+    this.loadPacks();
+    const late = this.packs.size > before ? this.readPacked(raw) : undefined;
+    if (late) return late;
+    throw new GatosError('object_not_found', `object ${oid} not found`, { oid });
+  }
+
+  has(oid: Oid): boolean {
+    if (!this.packsLoaded) this.loadPacks();
+    const raw = Buffer.from(oid, 'hex');
+    for (const pack of this.packs.values()) if (pack.index.find(raw) !== -1) return true;
+    return existsSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
+  }
+
+  write(type: ObjectType, body: Uint8Array): Oid {
+    const oid = hashObject(type, body);
+    if (!this.has(oid)) writeLoose(this.objectsDir, oid, type, body);
+    return oid;
+  }
+
+  writeMany(objects: Iterable<GitObject>): Oid[] {
+    const writer = new PackWriter(this.objectsDir);
+    const oids: Oid[] = [];
+    try {
+      for (const object of objects) {
+        const prepared = prepareObject(object.type, object.body);
+        writer.addPrepared(prepared);
+        oids.push(Buffer.from(prepared.oid).toString('hex'));
+      }
+    } catch (err) {
+      writer.abort();
+      throw err;
+    }
+    writer.finish();
+    this.loadPacks();
+    return oids;
+  }
+
+  /** Opens a streaming pack writer on this store (for bulk writers that prepare objects in workers). */
+  packWriter(): PackWriter {
+    return new PackWriter(this.objectsDir);
+  }
+
+  /** Makes packs written through `packWriter()` visible to reads. */
+  refresh(): void {
+    this.loadPacks();
+  }
+
+  close(): void {
+    for (const pack of this.packs.values()) pack.close();
+    this.packs.clear();
+    this.packsLoaded = false;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Loose objects: `objects/ab/cdef...`, each a zlib stream of `<type> <size>\0<body>`.
+ * Reads verify the id (a loose object is read rarely, and a renamed or damaged file must not
+ * pass as another object). Writes are atomic: temp file in the fan-out directory, then rename;
+ * an existing object is never rewritten.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync, inflateSync } from 'node:zlib';
+import { GatosError } from '../errors.js';
+import { hashObject, objectHeader } from './oid.js';
+import type { GitObject, ObjectType, Oid } from './ports.js';
+
+const TYPES = new Set<string>(['commit', 'tree', 'blob', 'tag']);
+
+export function loosePath(objectsDir: string, oid: Oid): string {
+  return join(objectsDir, oid.slice(0, 2), oid.slice(2));
+}
+
+/** Decodes the inflated `<type> <size>\0<body>` form; throws `corrupt_object` when malformed. */
+export function decodeLoose(raw: Buffer, oid: Oid): GitObject {
+  const nul = raw.indexOf(0);
+  const space = raw.indexOf(0x20);
+  if (nul === -1 || space === -1 || space > nul) throw new GatosError('corrupt_object', `object ${oid}: bad header`, { oid });
+  const type = raw.toString('latin1', 0, space);
+  const size = Number(raw.toString('latin1', space + 1, nul));
+  if (!TYPES.has(type) || !Number.isInteger(size) || size !== raw.length - nul - 1) {
+    throw new GatosError('corrupt_object', `object ${oid}: bad header`, { oid });
+  }
+  return { type: type as ObjectType, body: raw.subarray(nul + 1) };
+}
+
+/** Reads a loose object, or returns undefined when its file does not exist. */
+export function readLoose(objectsDir: string, oid: Oid): GitObject | undefined {
+  let compressed: Buffer;
+  try {
+    compressed = readFileSync(loosePath(objectsDir, oid));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let raw: Buffer;
+  try {
+    raw = inflateSync(compressed);
+  } catch (err) {
+    throw new GatosError('corrupt_object', `object ${oid}: zlib data is damaged`, { oid }, { cause: err });
+  }
+  const object = decodeLoose(raw, oid);
+  const actual = hashObject(object.type, object.body);
+  if (actual !== oid) throw new GatosError('hash_mismatch', `object ${oid}: content hashes to ${actual}`, { oid, actual });
+  return object;
+}
+
+let tempCounter = 0;
+
+/** Writes a loose object atomically unless it already exists. */
+export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body: Uint8Array): void {
+  const target = loosePath(objectsDir, oid);
+  const dir = join(objectsDir, oid.slice(0, 2));
+  mkdirSync(dir, { recursive: true });
+  const temp = join(dir, `tmp_obj_${process.pid}_${tempCounter++}_${oid.slice(2, 10)}`);
+  const compressed = deflateSync(Buffer.concat([objectHeader(type, body.length), body]));
+  const fd = openSync(temp, 'wx', 0o444);
+  try {
+    writeSync(fd, compressed);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    // Objects are immutable: if another writer got there first, its copy is identical.
+    renameSync(temp, target);
+  } catch (err) {
+    unlinkSync(temp);
+    throw err;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * An in-memory ObjectStore with the same ids and errors as the file adapter; for property tests
+ * and for planes exercised without a disk.
+ */
+import { GatosError } from '../errors.js';
+import { hashObject } from './oid.js';
+import type { GitObject, ObjectStore, ObjectType, Oid } from './ports.js';
+
+export class MemoryObjectStore implements ObjectStore {
+  private readonly objects = new Map<Oid, GitObject>();
+
+  read(oid: Oid): GitObject {
+    const object = this.objects.get(oid);
+    if (!object) throw new GatosError('object_not_found', `object ${oid} not found`, { oid });
+    return object;
+  }
+
+  has(oid: Oid): boolean {
+    return this.objects.has(oid);
+  }
+
+  write(type: ObjectType, body: Uint8Array): Oid {
+    const oid = hashObject(type, body);
+    if (!this.objects.has(oid)) this.objects.set(oid, { type, body: Uint8Array.from(body) });
+    return oid;
+  }
+
+  writeMany(objects: Iterable<GitObject>): Oid[] {
+    return Array.from(objects, (object) => this.write(object.type, object.body));
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Reads objects from one packfile through its v2 index. Entries are read with positioned reads
+ * (no whole-file buffering, so memory does not grow with the pack), inflated with node:zlib, and
+ * OFS_DELTA / REF_DELTA chains are resolved iteratively with a byte-bounded cache of delta bases.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { inflateSync } from 'node:zlib';
+import { GatosError } from '../errors.js';
+import { applyDelta } from './delta.js';
+import { PackIndex } from './pack-index.js';
+import type { GitObject, ObjectType } from './ports.js';
+
+const TYPE_BY_CODE: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
+const OFS_DELTA = 6;
+const REF_DELTA = 7;
+const HEAD_READ = 4096;
+
+interface RawEntry {
+  code: number;
+  /** Inflated data: the object body, or the delta instructions. */
+  data: Uint8Array;
+  baseOffset?: number;
+  baseOid?: Buffer;
+}
+
+/** A least-recently-used map bounded by the total byte size of its values. */
+class BaseCache {
+  private readonly entries = new Map<number, GitObject>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(offset: number): GitObject | undefined {
+    const hit = this.entries.get(offset);
+    if (hit) {
+      this.entries.delete(offset);
+      this.entries.set(offset, hit);
+    }
+    return hit;
+  }
+
+  set(offset: number, object: GitObject): void {
+    if (object.body.length > this.maxBytes / 4 || this.entries.has(offset)) return;
+    this.entries.set(offset, object);
+    this.bytes += object.body.length;
+    for (const [key, value] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(key);
+      this.bytes -= value.body.length;
+    }
+  }
+}
+
+export class PackFile {
+  private readonly fd: number;
+  private readonly dataEnd: number;
+  private readonly cache: BaseCache;
+  private scratch = Buffer.allocUnsafe(HEAD_READ);
+
+  private constructor(
+    readonly packPath: string,
+    readonly index: PackIndex,
+    cacheBytes: number,
+  ) {
+    this.cache = new BaseCache(cacheBytes);
+    this.fd = openSync(packPath, 'r');
+    try {
+      this.dataEnd = this.checkFraming();
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  /** Opens `<name>.pack` beside `<name>.idx`; `corrupt_pack` when the pair does not match. */
+  static open(idxPath: string, cacheBytes = 32 << 20): PackFile {
+    const index = PackIndex.open(idxPath);
+    return new PackFile(idxPath.replace(/\.idx$/, '.pack'), index, cacheBytes);
+  }
+
+  private corrupt(detail: string): GatosError {
+    return new GatosError('corrupt_pack', `pack ${this.packPath}: ${detail}`, { path: this.packPath });
+  }
+
+  /** Checks header and trailer against the index; returns where entry data ends. */
+  private checkFraming(): number {
+    const size = fstatSync(this.fd).size;
+    if (size < 32) throw this.corrupt('truncated');
+    const head = Buffer.alloc(12);
+    readSync(this.fd, head, 0, 12, 0);
+    if (head.toString('latin1', 0, 4) !== 'PACK') throw this.corrupt('bad signature');
+    const version = head.readUInt32BE(4);
+    if (version !== 2 && version !== 3) throw this.corrupt(`unsupported version ${version}`);
+    if (head.readUInt32BE(8) !== this.index.count) throw this.corrupt('object count differs from its index');
+    const trailer = Buffer.alloc(20);
+    readSync(this.fd, trailer, 0, 20, size - 20);
+    if (!trailer.equals(this.index.packChecksum)) throw this.corrupt('checksum differs from its index (truncated or replaced)');
+    return size - 20;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  /** Reads the object with this 20-byte id, or undefined when this pack lacks it. */
+  read(oid: Uint8Array, external?: (oid: Buffer) => GitObject | undefined): GitObject | undefined {
+    const offset = this.index.find(oid);
+    return offset === -1 ? undefined : this.readAt(offset, external);
+  }
+
+  /** Reads the object whose entry starts at `offset`, resolving delta chains. */
+  readAt(offset: number, external?: (oid: Buffer) => GitObject | undefined): GitObject {
+    const deltas: Array<{ offset: number; data: Uint8Array }> = [];
+    let base: GitObject | undefined;
+    let cursor = offset;
+    for (;;) {
+      const cached = deltas.length > 0 ? this.cache.get(cursor) : undefined;
+      if (cached) {
+        base = cached;
+        break;
+      }
+      const entry = this.readEntry(cursor);
+      const type = TYPE_BY_CODE[entry.code];
+      if (type) {
+        base = { type, body: entry.data };
+        if (deltas.length > 0) this.cache.set(cursor, base);
+        break;
+      }
+      deltas.push({ offset: cursor, data: entry.data });
+      if (deltas.length > 10_000) throw this.corrupt('delta chain is too deep or cyclic');
+      if (entry.baseOffset !== undefined) {
+        cursor = entry.baseOffset;
+        continue;
+      }
+      const baseOid = entry.baseOid as Buffer;
+      const inPack = this.index.find(baseOid);
+      if (inPack !== -1) {
+        cursor = inPack;
+        continue;
+      }
+      base = external?.(baseOid);
+      if (!base) throw this.corrupt(`delta base ${baseOid.toString('hex')} is missing`);
+      break;
+    }
+    for (let i = deltas.length - 1; i >= 0; i--) {
+      const delta = deltas[i] as { offset: number; data: Uint8Array };
+      base = { type: base.type, body: applyDelta(base.body, delta.data) };
+      if (i > 0) this.cache.set(delta.offset, base);
+    }
+    return base;
+  }
+
+  /** Reads `length` bytes at `position` into a buffer (the scratch buffer when it fits). */
+  private readBytes(position: number, length: number): Buffer {
+    const want = Math.min(length, this.dataEnd - position);
+    if (want <= 0) throw this.corrupt(`entry offset ${position} is past the end`);
+    const buffer = want <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(want);
+    const got = readSync(this.fd, buffer, 0, want, position);
+    return buffer.subarray(0, got);
+  }
+
+  private readEntry(offset: number): RawEntry {
+    let chunk = this.readBytes(offset, HEAD_READ);
+    let pos = 0;
+    const next = (): number => {
+      if (pos >= chunk.length) throw this.corrupt(`entry header at ${offset} is truncated`);
+      return chunk[pos++] as number;
+    };
+    let byte = next();
+    const code = (byte >> 4) & 7;
+    let size = byte & 0x0f;
+    let shift = 4;
+    while (byte & 0x80) {
+      byte = next();
+      size += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    }
+    const entry: RawEntry = { code, data: new Uint8Array(0) };
+    if (code === OFS_DELTA) {
+      byte = next();
+      let distance = byte & 0x7f;
+      while (byte & 0x80) {
+        byte = next();
+        distance = (distance + 1) * 128 + (byte & 0x7f);
+      }
+      entry.baseOffset = offset - distance;
+      if (entry.baseOffset < 12) throw this.corrupt(`entry at ${offset} points before the pack start`);
+    } else if (code === REF_DELTA) {
+      if (pos + 20 > chunk.length) throw this.corrupt(`entry header at ${offset} is truncated`);
+      entry.baseOid = Buffer.from(chunk.subarray(pos, pos + 20));
+      pos += 20;
+    } else if (!TYPE_BY_CODE[code]) {
+      throw this.corrupt(`entry at ${offset} has unknown type ${code}`);
+    }
+    // zlib never expands data by more than this bound, so one read usually suffices.
+    const bound = size + (size >>> 10) + 64;
+    if (pos + bound > chunk.length && offset + chunk.length < this.dataEnd) {
+      chunk = this.readBytes(offset, pos + bound);
+    }
+    entry.data = this.inflate(chunk.subarray(pos), size, offset);
+    return entry;
+  }
+
+  private inflate(compressed: Buffer, size: number, offset: number): Uint8Array {
+    let data: Buffer;
+    try {
+      data = inflateSync(compressed);
+    } catch (err) {
+      throw new GatosError(
+        'corrupt_pack',
+        `pack ${this.packPath}: entry at ${offset} has damaged zlib data`,
+        { path: this.packPath, offset },
+        { cause: err },
+      );
+    }
+    if (data.length !== size) throw this.corrupt(`entry at ${offset} inflates to ${data.length} bytes, header says ${size}`);
+    return data;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Writes a packfile plus its v2 index, streaming: entries are appended to a temp file as they
+ * arrive, so memory holds only the index table (32 bytes per object). The object count in the
+ * header is patched at the end and the checksum computed over the final file. The `.idx` is
+ * renamed into place last, so readers never see a pack without its index.
+ *
+ * Compression is separable (`prepareObject`) so worker threads can hash and deflate while one
+ * writer appends.
+ *
+ * @example
+ *   const writer = new PackWriter(objectsDir);
+ *   writer.add('blob', bytes);
+ *   const { packPath } = writer.finish();
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { objectHeader } from './oid.js';
+import { buildPackIndex, type IndexEntry } from './pack-index.js';
+import type { ObjectType } from './ports.js';
+
+const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const FLUSH_BYTES = 1 << 20;
+
+/** An object hashed and compressed, ready to append to a pack. Plain data: crosses threads. */
+export interface PreparedObject {
+  oid: Uint8Array;
+  type: ObjectType;
+  size: number;
+  deflated: Uint8Array;
+}
+
+export function prepareObject(type: ObjectType, body: Uint8Array, level = 1): PreparedObject {
+  const oid = createHash('sha1').update(objectHeader(type, body.length)).update(body).digest();
+  return { oid, type, size: body.length, deflated: deflateSync(body, { level }) };
+}
+
+function entryHeader(type: ObjectType, size: number): Buffer {
+  const bytes: number[] = [];
+  let byte = (TYPE_CODE[type] << 4) | (size & 0x0f);
+  let rest = Math.floor(size / 16);
+  while (rest > 0) {
+    bytes.push(byte | 0x80);
+    byte = rest & 0x7f;
+    rest = Math.floor(rest / 128);
+  }
+  bytes.push(byte);
+  return Buffer.from(bytes);
+}
+
+export interface WrittenPack {
+  packPath: string;
+  idxPath: string;
+  count: number;
+}
+
+export class PackWriter {
+  private readonly tempPath: string;
+  private readonly fd: number;
+  private readonly entries: IndexEntry[] = [];
+  private readonly seen = new Set<string>();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private offset = 12;
+  private done = false;
+
+  constructor(private readonly objectsDir: string) {
+    this.tempPath = join(objectsDir, 'pack', `tmp_pack_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2)}`);
+    this.fd = openSync(this.tempPath, 'wx+', 0o444);
+    writeSync(this.fd, Buffer.alloc(12)); // header placeholder, patched in finish()
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  add(type: ObjectType, body: Uint8Array): void {
+    this.addPrepared(prepareObject(type, body));
+  }
+
+  /** Appends a prepared object; a second copy of the same id is skipped. */
+  addPrepared(object: PreparedObject): void {
+    const oid = Buffer.from(object.oid.buffer, object.oid.byteOffset, 20);
+    const key = oid.toString('latin1');
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    const header = entryHeader(object.type, object.size);
+    const crc = crc32(object.deflated, crc32(header));
+    this.entries.push({ oid: Buffer.from(oid), offset: this.offset, crc });
+    this.push(header);
+    this.push(object.deflated);
+  }
+
+  private push(bytes: Uint8Array): void {
+    this.pending.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.pendingBytes += bytes.byteLength;
+    this.offset += bytes.byteLength;
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pendingBytes === 0) return;
+    writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Removes the temp file; for error paths. */
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    closeSync(this.fd);
+    unlinkSync(this.tempPath);
+  }
+
+  /** Completes the pack; returns undefined (and leaves nothing behind) when it is empty. */
+  finish(): WrittenPack | undefined {
+    if (this.entries.length === 0) {
+      this.abort();
+      return undefined;
+    }
+    this.flush();
+    const header = Buffer.alloc(12);
+    header.write('PACK', 0, 'latin1');
+    header.writeUInt32BE(2, 4);
+    header.writeUInt32BE(this.entries.length, 8);
+    writeSync(this.fd, header, 0, 12, 0);
+    const checksum = this.hashFile();
+    writeSync(this.fd, checksum, 0, 20, this.offset);
+    closeSync(this.fd);
+    this.done = true;
+    const name = join(this.objectsDir, 'pack', `pack-${checksum.toString('hex')}`);
+    const idxTemp = `${this.tempPath}.idx`;
+    writeFileSync(idxTemp, buildPackIndex(this.entries, checksum), { mode: 0o444 });
+    renameSync(this.tempPath, `${name}.pack`);
+    renameSync(idxTemp, `${name}.idx`);
+    return { packPath: `${name}.pack`, idxPath: `${name}.idx`, count: this.entries.length };
+  }
+
+  private hashFile(): Buffer {
+    const hash = createHash('sha1');
+    const chunk = Buffer.allocUnsafe(4 << 20);
+    let position = 0;
+    while (position < this.offset) {
+      const got = readSync(this.fd, chunk, 0, Math.min(chunk.length, this.offset - position), position);
+      if (got === 0) break;
+      hash.update(chunk.subarray(0, got));
+      position += got;
+    }
+    return hash.digest();
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Opening and creating repositories: finds the `.git` directory (work tree, `.git` file
+ * pointer, or bare repository), refuses repositories we cannot read faithfully (SHA-256 object
+ * format), and hands out the file adapters of the two ports.
+ */
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { GatosError } from '../errors.js';
+import { FileObjectStore } from './file-object-store.js';
+import { FileRefStore } from './file-ref-store.js';
+
+export interface Repository {
+  readonly gitDir: string;
+  readonly objects: FileObjectStore;
+  readonly refs: FileRefStore;
+  close(): void;
+}
+
+function isGitDir(dir: string): boolean {
+  return existsSync(join(dir, 'HEAD')) && existsSync(join(dir, 'objects')) && existsSync(join(dir, 'refs'));
+}
+
+/** The git directory for `path`: `path` itself when bare, `path/.git`, or a parent's. */
+export function findGitDir(path: string): string {
+  let dir = resolve(path);
+  if (!existsSync(dir)) throw new GatosError('not_a_repository', `no such directory: ${dir}`, { path: dir });
+  for (;;) {
+    const dotGit = join(dir, '.git');
+    if (existsSync(dotGit)) {
+      if (statSync(dotGit).isFile()) {
+        const match = /^gitdir: (.+)$/m.exec(readFileSync(dotGit, 'utf8'));
+        if (match) return resolve(dir, (match[1] as string).trim());
+      } else if (isGitDir(dotGit)) {
+        return dotGit;
+      }
+    }
+    if (isGitDir(dir)) return dir;
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new GatosError('not_a_repository', `not a git repository (or any parent): ${resolve(path)}`, { path: resolve(path) });
+    dir = parent;
+  }
+}
+
+function checkFormat(gitDir: string): void {
+  const configPath = join(gitDir, 'config');
+  if (!existsSync(configPath)) return;
+  const config = readFileSync(configPath, 'utf8');
+  const format = /^\s*objectformat\s*=\s*(\S+)/im.exec(config)?.[1]?.toLowerCase();
+  if (format && format !== 'sha1') {
+    throw new GatosError('unsupported_repository', `object format ${format} is not supported yet (SHA-1 repositories only)`, {
+      gitDir,
+      format,
+    });
+  }
+}
+
+export function openRepository(path: string): Repository {
+  const gitDir = findGitDir(path);
+  checkFormat(gitDir);
+  const objects = new FileObjectStore(gitDir);
+  const refs = new FileRefStore(gitDir);
+  return { gitDir, objects, refs, close: () => objects.close() };
+}
+
+/**
+ * Creates an empty repository at `path` (a work tree with `.git`, or bare), the layout
+ * `git init` writes. An existing repository is left as it is. Returns the git directory.
+ */
+export function initRepository(path: string, options: { bare?: boolean } = {}): string {
+  const root = resolve(path);
+  const gitDir = options.bare ? root : join(root, '.git');
+  if (isGitDir(gitDir)) return gitDir;
+  for (const sub of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags']) mkdirSync(join(gitDir, sub), { recursive: true });
+  writeFileSync(join(gitDir, 'HEAD'), 'ref: refs/heads/main\n');
+  const core = ['[core]', '\trepositoryformatversion = 0', '\tfilemode = true', `\tbare = ${options.bare ? 'true' : 'false'}`];
+  if (!options.bare) core.push('\tlogallrefupdates = true');
+  writeFileSync(join(gitDir, 'config'), `${core.join('\n')}\n`);
+  writeFileSync(join(gitDir, 'description'), 'Unnamed repository; edit this file to name it.\n');
+  return gitDir;
+}

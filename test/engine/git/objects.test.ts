@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { deflateSync } from 'node:zlib';
+import { GatosError } from '../../../engine/errors.js';
+import { FileObjectStore } from '../../../engine/git/file-object-store.js';
+import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
+import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
+import type { ObjectType } from '../../../engine/git/ports.js';
+import { fsckStrict, git, gitBytes, removeDir, tempRepo } from '../../helpers/git.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) removeDir(dir);
+});
+function repo(): string {
+  const dir = tempRepo();
+  dirs.push(dir);
+  return dir;
+}
+
+const sig = { name: 'Ada', email: 'ada@example.com', timestamp: 1700000000, timezone: '+0000' };
+
+/**
+ * A fast-import stream of `n` commits, each rewriting one line of a 200-line file at a random
+ * spot, so every version is closest to its neighbour and gc builds long delta chains.
+ */
+function history(n: number): string {
+  let seed = 7;
+  const next = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed;
+  };
+  const lines = Array.from({ length: 200 }, (_, i) => `line ${i} ${next().toString(36)}${next().toString(36)}`);
+  let stream = '';
+  for (let i = 0; i < n; i++) {
+    lines[next() % 200] = `changed ${i} ${next().toString(36)}${next().toString(36)}`;
+    const text = `${lines.join('\n')}\n`;
+    const message = `commit ${i}\n`;
+    stream += `commit refs/heads/main\nmark :${i + 1}\ncommitter T <t@e> ${1700000000 + i} +0000\n`;
+    stream += `data ${Buffer.byteLength(message)}\n${message}`;
+    if (i > 0) stream += `from :${i}\n`;
+    stream += `M 100644 inline data.txt\ndata ${Buffer.byteLength(text)}\n${text}\n`;
+  }
+  return stream;
+}
+
+/** Every object git knows, with type, via `cat-file --batch-all-objects`. */
+function allObjects(dir: string): Array<{ oid: string; type: ObjectType }> {
+  return git(dir, ['cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype)'])
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [oid, type] = line.split(' ');
+      return { oid: oid as string, type: type as ObjectType };
+    });
+}
+
+function assertSameAsGit(dir: string, store: FileObjectStore): number {
+  const objects = allObjects(dir);
+  for (const { oid, type } of objects) {
+    const ours = store.read(oid);
+    assert.equal(ours.type, type, oid);
+    assert.deepEqual(Buffer.from(ours.body), gitBytes(dir, ['cat-file', type, oid]), oid);
+  }
+  return objects.length;
+}
+
+describe('FileObjectStore writes what git reads', () => {
+  test('loose blob, tree and commit match git hash-object and pass fsck --strict', () => {
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const blob = store.write('blob', Buffer.from('hello\n'));
+    assert.equal(blob, git(dir, ['hash-object', '--stdin'], 'hello\n').trim());
+    const tree = store.write('tree', serializeTree([{ mode: '100644', name: 'hello.txt', oid: blob }]));
+    assert.equal(tree, git(dir, ['mktree'], `100644 blob ${blob}\thello.txt\n`).trim());
+    const commit = store.write('commit', serializeCommit({ tree, parents: [], author: sig, committer: sig, message: 'first\n' }));
+    git(dir, ['update-ref', 'refs/heads/main', commit]);
+    fsckStrict(dir);
+    assert.equal(git(dir, ['log', '--format=%H %s']), `${commit} first\n`);
+    assert.equal(git(dir, ['cat-file', '-p', `${commit}:hello.txt`]), 'hello\n');
+    // Writing the same object again is a no-op and returns the same id.
+    assert.equal(store.write('blob', Buffer.from('hello\n')), blob);
+  });
+
+  test('writeMany produces a pack that verify-pack and fsck accept', () => {
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const blobs = Array.from({ length: 200 }, (_, i) => ({ type: 'blob' as const, body: Buffer.from(`blob number ${i}\n`) }));
+    const oids = store.writeMany([...blobs, blobs[0] as { type: 'blob'; body: Buffer }]);
+    assert.equal(oids.length, 201);
+    assert.equal(oids[200], oids[0]);
+    const tree = serializeTree(oids.slice(0, 200).map((oid, i) => ({ mode: '100644' as const, name: `f${i}`, oid })));
+    const [treeOid] = store.writeMany([{ type: 'tree', body: tree }]);
+    const [commitOid] = store.writeMany([
+      { type: 'commit', body: serializeCommit({ tree: treeOid as string, parents: [], author: sig, committer: sig, message: 'bulk\n' }) },
+    ]);
+    git(dir, ['update-ref', 'refs/heads/main', commitOid as string]);
+    const packDir = join(dir, '.git/objects/pack');
+    for (const idx of readdirSync(packDir).filter((f) => f.endsWith('.idx'))) git(dir, ['verify-pack', join(packDir, idx)]);
+    fsckStrict(dir);
+    assert.equal(git(dir, ['cat-file', '-p', `main:f17`]), 'blob number 17\n');
+    assert.equal(readdirSync(packDir).filter((f) => f.startsWith('tmp_')).length, 0);
+    // A fresh store (as another process would) reads everything back.
+    assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 202);
+  });
+});
+
+describe('FileObjectStore reads what git writes', () => {
+  test('loose objects from git', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(20));
+    git(dir, ['unpack-objects', '-q'], gitBytes(dir, ['pack-objects', '--stdout', '--all'], ''));
+    assert.ok(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))) > 40);
+  });
+
+  test('after gc --aggressive: OFS_DELTA chains, packed refs', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(300));
+    git(dir, ['gc', '--aggressive', '-q']);
+    const verify = git(dir, [
+      'verify-pack',
+      '-v',
+      ...readdirSync(join(dir, '.git/objects/pack'))
+        .filter((f) => f.endsWith('.idx'))
+        .map((f) => join(dir, '.git/objects/pack', f)),
+    ]);
+    const depth = Math.max(...[...verify.matchAll(/^chain length = (\d+)/gm)].map((m) => Number(m[1])));
+    assert.ok(depth >= 10, `expected deep delta chains, got ${depth}`);
+    assert.ok(existsSync(join(dir, '.git/packed-refs')));
+    assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 900);
+  });
+
+  test('REF_DELTA packs and several packs at once', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(120));
+    const packDir = join(dir, '.git/objects/pack');
+    // Without --delta-base-offset, pack-objects writes REF_DELTA entries.
+    const all = git(dir, ['rev-list', '--objects', 'refs/heads/main~60']);
+    git(dir, ['pack-objects', '-q', '--window=50', '--depth=40', join(packDir, 'ref')], all);
+    const rest = git(dir, ['rev-list', '--objects', 'refs/heads/main', '^refs/heads/main~60']);
+    git(dir, ['pack-objects', '-q', '--delta-base-offset', join(packDir, 'ofs')], rest);
+    for (const f of readdirSync(packDir)) if (f.startsWith('pack-')) unlinkSync(join(packDir, f));
+    assert.equal(readdirSync(packDir).filter((f) => f.endsWith('.idx')).length, 2);
+    assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 360);
+  });
+
+  test('a pack appearing after the store opened is found', () => {
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const oid = git(dir, ['hash-object', '--stdin'], 'late\n').trim();
+    assert.equal(store.has(oid), false);
+    git(dir, ['hash-object', '-w', '--stdin'], 'late\n');
+    git(dir, ['repack', '-adq']);
+    assert.equal(Buffer.from(store.read(oid).body).toString(), 'late\n');
+  });
+});
+
+describe('corrupt inputs give typed errors', () => {
+  function codeOf(fn: () => unknown): string {
+    try {
+      fn();
+    } catch (err) {
+      assert.ok(err instanceof GatosError, String(err));
+      return err.code;
+    }
+    assert.fail('expected an error');
+  }
+
+  test('bad zlib in a loose object', () => {
+    const dir = repo();
+    const oid = git(dir, ['hash-object', '-w', '--stdin'], 'x\n').trim();
+    const path = join(dir, '.git/objects', oid.slice(0, 2), oid.slice(2));
+    unlinkSync(path);
+    writeFileSync(path, Buffer.from('not zlib at all'));
+    assert.equal(
+      codeOf(() => new FileObjectStore(join(dir, '.git')).read(oid)),
+      'corrupt_object',
+    );
+  });
+
+  test('a loose object whose content does not match its name', () => {
+    const dir = repo();
+    const a = git(dir, ['hash-object', '-w', '--stdin'], 'a\n').trim();
+    const b = git(dir, ['hash-object', '--stdin'], 'b\n').trim();
+    const target = join(dir, '.git/objects', b.slice(0, 2));
+    if (!existsSync(target)) git(dir, ['hash-object', '-w', '--stdin'], 'b\n');
+    unlinkSync(join(target, b.slice(2)));
+    writeFileSync(join(target, b.slice(2)), readFileSync(join(dir, '.git/objects', a.slice(0, 2), a.slice(2))));
+    assert.equal(
+      codeOf(() => new FileObjectStore(join(dir, '.git')).read(b)),
+      'hash_mismatch',
+    );
+  });
+
+  test('a bad header inside valid zlib', () => {
+    const dir = repo();
+    const oid = git(dir, ['hash-object', '-w', '--stdin'], 'y\n').trim();
+    const path = join(dir, '.git/objects', oid.slice(0, 2), oid.slice(2));
+    unlinkSync(path);
+    writeFileSync(path, deflateSync(Buffer.from('blob 99\0y\n')));
+    assert.equal(
+      codeOf(() => new FileObjectStore(join(dir, '.git')).read(oid)),
+      'corrupt_object',
+    );
+  });
+
+  test('a truncated pack', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(60));
+    const packDir = join(dir, '.git/objects/pack');
+    const pack = readdirSync(packDir).find((f) => f.endsWith('.pack')) as string;
+    truncateSync(join(packDir, pack), 200);
+    const head = git(dir, ['rev-parse', 'refs/heads/main']).trim();
+    assert.equal(
+      codeOf(() => new FileObjectStore(join(dir, '.git')).read(head)),
+      'corrupt_pack',
+    );
+  });
+
+  test('a pack whose index is missing', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(60));
+    const packDir = join(dir, '.git/objects/pack');
+    const idx = readdirSync(packDir).find((f) => f.endsWith('.idx')) as string;
+    renameSync(join(packDir, idx), join(dir, 'moved.idx'));
+    const head = git(dir, ['rev-parse', 'refs/heads/main']).trim();
+    assert.equal(
+      codeOf(() => new FileObjectStore(join(dir, '.git')).read(head)),
+      'object_not_found',
+    );
+  });
+
+  test('an invalid object id', () => {
+    const dir = repo();
+    assert.equal(
+      codeOf(() => new FileObjectStore(join(dir, '.git')).read('HEAD')),
+      'invalid_oid',
+    );
+  });
+
+  test('failed reads write nothing', () => {
+    const dir = repo();
+    const before = git(dir, ['count-objects', '-v']);
+    const store = new FileObjectStore(join(dir, '.git'));
+    codeOf(() => store.read('1'.repeat(40)));
+    assert.equal(git(dir, ['count-objects', '-v']), before);
+  });
+});
+
+describe('MemoryObjectStore', () => {
+  test('gives the same ids as the file store', () => {
+    const dir = repo();
+    const file = new FileObjectStore(join(dir, '.git'));
+    const memory = new MemoryObjectStore();
+    for (let i = 0; i < 50; i++) {
+      const body = Buffer.from(`object ${i}`.repeat(i));
+      assert.equal(memory.write('blob', body), file.write('blob', body));
+    }
+    const commit = serializeCommit({
+      tree: '4b825dc642cb6eb9a060e54bf8d69288fbee4904',
+      parents: [],
+      author: sig,
+      committer: sig,
+      message: 'm\n',
+    });
+    const oid = memory.write('commit', commit);
+    assert.deepEqual(parseCommit(memory.read(oid).body).message, 'm\n');
+    assert.throws(
+      () => memory.read('2'.repeat(40)),
+      (err: unknown) => err instanceof GatosError && err.code === 'object_not_found',
+    );
+  });
+});
