@@ -1,0 +1,52 @@
+/**
+ * BLAKE3 content ids (`blake3:<64 lowercase hex>`) via hash-wasm. The WASM hasher is created
+ * once (`await blake3Ready()` at startup) and then used synchronously, which keeps hashing of
+ * many small documents cheap.
+ *
+ * @example
+ *   await blake3Ready();
+ *   contentId(new TextEncoder().encode('abc')); // 'blake3:6437b3ac...'
+ */
+import { createBLAKE3, type IHasher } from 'hash-wasm';
+import { GatosError } from '../errors.js';
+import { canonicalBytes } from './canonical-json.js';
+
+let hasher: IHasher | undefined;
+
+export async function blake3Ready(): Promise<void> {
+  hasher ??= await createBLAKE3();
+}
+
+function ready(): IHasher {
+  if (!hasher) throw new GatosError('internal', 'BLAKE3 used before blake3Ready() resolved');
+  return hasher;
+}
+
+export function blake3Bytes(data: Uint8Array | string): Uint8Array {
+  const h = ready();
+  h.init();
+  h.update(data);
+  return h.digest('binary');
+}
+
+export function blake3Hex(data: Uint8Array | string): string {
+  const h = ready();
+  h.init();
+  h.update(data);
+  return h.digest('hex');
+}
+
+export function contentId(data: Uint8Array | string): string {
+  return `blake3:${blake3Hex(data)}`;
+}
+
+const CONTENT_ID_RE = /^blake3:[0-9a-f]{64}$/;
+
+export function isContentId(value: string): boolean {
+  return CONTENT_ID_RE.test(value);
+}
+
+/** The content id of a JSON value: BLAKE3 over its RFC 8785 canonical bytes. */
+export function contentIdOfJson(value: unknown): string {
+  return contentId(canonicalBytes(value));
+}

@@ -1,0 +1,34 @@
+/**
+ * ULIDs: strict validation, and generation from an injected clock (monotonic within one
+ * millisecond) so that time enters only through the clock and tests can fix it.
+ *
+ * @example
+ *   const next = createUlidFactory(() => Date.now());
+ *   const id = next(); assertUlid(id);
+ */
+import { decodeTime, monotonicFactory } from 'ulid';
+import { GatosError } from '../errors.js';
+
+// 26 Crockford base32 characters; the first is at most 7 because a ULID is 128 bits.
+const ULID_RE = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+
+export function isUlid(value: string): boolean {
+  return ULID_RE.test(value);
+}
+
+export function assertUlid(value: string, what = 'ulid'): string {
+  if (!isUlid(value))
+    throw new GatosError('invalid_ulid', `${what} is not a ULID (26 Crockford base32 characters): ${JSON.stringify(value)}`, { value });
+  return value;
+}
+
+/** A generator of strictly increasing ULIDs using `clock` (ms) and `random` (0 <= x < 1). */
+export function createUlidFactory(clock: () => number, random: () => number = Math.random): () => string {
+  const factory = monotonicFactory(random);
+  return () => factory(clock());
+}
+
+/** The millisecond timestamp a ULID carries. */
+export function ulidTime(value: string): number {
+  return decodeTime(assertUlid(value));
+}

@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { CID } from 'multiformats/cid';
+import { blake3Hex, blake3Ready, contentId, contentIdOfJson, isContentId } from '../../../engine/codec/blake3.js';
+import { canonicalize, parseJson } from '../../../engine/codec/canonical-json.js';
+import { decodeDagCbor, encodeDagCbor, eventCid } from '../../../engine/codec/dag-cbor.js';
+import { explorerRoot, explorerRootBytes } from '../../../engine/codec/explorer-root.js';
+import { seededRandom } from '../../../engine/codec/random.js';
+import { assertUlid, createUlidFactory, isUlid, ulidTime } from '../../../engine/codec/ulid.js';
+import { GatosError } from '../../../engine/errors.js';
+
+const isCode = (code: string) => (err: unknown) => err instanceof GatosError && err.code === code;
+
+before(() => blake3Ready());
+
+describe('RFC 8785 canonical JSON', () => {
+  test('number serialization (RFC 8785 appendix B and ECMAScript edge cases)', () => {
+    const cases: Array<[number, string]> = [
+      [0, '0'],
+      [-0, '0'],
+      [1e21, '1e+21'],
+      [1e20, '100000000000000000000'],
+      [0.000001, '0.000001'],
+      [1e-7, '1e-7'],
+      [4.5, '4.5'],
+      [0.002, '0.002'],
+      [333333333.3333333, '333333333.3333333'],
+      [9007199254740991, '9007199254740991'],
+      [-9007199254740991, '-9007199254740991'],
+      [5e-324, '5e-324'],
+      [1.7976931348623157e308, '1.7976931348623157e+308'],
+      [295147905179352830000, '295147905179352830000'],
+      [-1.5e-10, '-1.5e-10'],
+    ];
+    for (const [value, text] of cases) assert.equal(canonicalize(value), text, String(value));
+  });
+
+  test('keys sort by UTF-16 code units (RFC 8785 §3.2.3 example)', () => {
+    const input = parseJson(
+      '{"\\u20ac":"Euro Sign","\\r":"Carriage Return","\\ufb33":"Hebrew Letter Dalet With Dagesh","1":"One","\\ud83d\\ude00":"Emoji: Grinning Face","\\u0080":"Control","\\u00f6":"Latin Small Letter O With Diaeresis"}',
+    );
+    const order = ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33'];
+    const expected = `{${order.map((key) => `${JSON.stringify(key)}:${JSON.stringify((input as Record<string, string>)[key])}`).join(',')}}`;
+    assert.equal(canonicalize(input), expected);
+    assert.ok(canonicalize(input).startsWith('{"\\r":"Carriage Return","1":"One","\u0080":"Control"'));
+  });
+
+  test('escapes and whitespace', () => {
+    assert.equal(canonicalize({ s: '\u0000\b\f\n\r\t"\\/\u001f\u007f€' }), '{"s":"\\u0000\\b\\f\\n\\r\\t\\"\\\\/\\u001f\u007f€"}');
+    assert.equal(
+      canonicalize(parseJson(' { "b" : [ 1 , { "d" : true , "c" : null } ] , "a" : "x" } ')),
+      '{"a":"x","b":[1,{"c":null,"d":true}]}',
+    );
+  });
+
+  test('the RFC 8785 §3.2.2 sample', () => {
+    const sample =
+      '{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],"string":"\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/","literals":[null,true,false]}';
+    assert.equal(
+      canonicalize(parseJson(sample)),
+      '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+    );
+  });
+
+  test('values JSON cannot carry are refused', () => {
+    for (const bad of [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      undefined,
+      () => 1,
+      10n,
+      Symbol('s'),
+      { a: undefined },
+      new Date(0),
+      '\ud800',
+      { '\udc00': 1 },
+    ]) {
+      assert.throws(() => canonicalize(bad), isCode('invalid_json'));
+    }
+  });
+
+  test('parseJson rejects duplicate keys and bad syntax', () => {
+    assert.throws(() => parseJson('{"a":1,"a":2}'), isCode('invalid_json'));
+    assert.throws(() => parseJson('{"x":{"a":1,"b":[{"a":1}],"a":2}}'), isCode('invalid_json'));
+    assert.throws(() => parseJson('{"a":1,}'), isCode('invalid_json'));
+    assert.deepEqual(parseJson('{"a":{"a":1},"b":["a","a"],"c":"a\\"a"}'), { a: { a: 1 }, b: ['a', 'a'], c: 'a"a' });
+  });
+});
+
+describe('BLAKE3', () => {
+  test('known answers', () => {
+    assert.equal(blake3Hex(''), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+    assert.equal(blake3Hex('abc'), '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+    assert.equal(contentId(new TextEncoder().encode('abc')), 'blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+  });
+
+  test('content ids of JSON hash the canonical bytes', () => {
+    assert.equal(contentIdOfJson({ b: 1, a: 2 }), contentId('{"a":2,"b":1}'));
+    assert.ok(isContentId(contentIdOfJson([])));
+    assert.ok(!isContentId('blake3:ABC'));
+  });
+});
+
+describe('ULID', () => {
+  test('validation', () => {
+    assert.ok(isUlid('01ARZ3NDEKTSV4RRFFQ69G5FAV'));
+    for (const bad of [
+      '01ARZ3NDEKTSV4RRFFQ69G5FA',
+      '01ARZ3NDEKTSV4RRFFQ69G5FAVV',
+      '01ARZ3NDEKTSV4RRFFQ69G5FAI',
+      '81ARZ3NDEKTSV4RRFFQ69G5FAV',
+      '01arz3ndektsv4rrffq69g5fav',
+    ]) {
+      assert.ok(!isUlid(bad), bad);
+      assert.throws(() => assertUlid(bad), isCode('invalid_ulid'));
+    }
+  });
+
+  test('generation uses the injected clock and is monotonic within a millisecond', () => {
+    const next = createUlidFactory(() => 1_700_000_000_000, seededRandom(1));
+    const ids = Array.from({ length: 1000 }, next);
+    for (let i = 1; i < ids.length; i++) assert.ok((ids[i - 1] as string) < (ids[i] as string));
+    assert.equal(ulidTime(ids[0] as string), 1_700_000_000_000);
+    const again = createUlidFactory(() => 1_700_000_000_000, seededRandom(1));
+    assert.equal(again(), ids[0], 'same seed and clock, same ULID');
+  });
+});
+
+describe('DAG-CBOR and event CIDs', () => {
+  test('map keys are ordered length-first, then bytewise', () => {
+    const envelope = {
+      actor: 'user:alice',
+      caps: [],
+      payload: { n: 1 },
+      policy_root: '0'.repeat(40),
+      sig_alg: 'ed25519',
+      ts: '2025-01-01T00:00:00Z',
+      type: 'x',
+      ulid: '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+    };
+    const decoded = decodeDagCbor(encodeDagCbor(envelope)) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(decoded), ['ts', 'caps', 'type', 'ulid', 'actor', 'payload', 'sig_alg', 'policy_root']);
+    assert.deepEqual(decoded, envelope);
+  });
+
+  test('event CIDs are CIDv1 dag-cbor with a blake3 multihash over the bytes', () => {
+    const bytes = encodeDagCbor({ a: 1 });
+    const cid = CID.parse(eventCid(bytes));
+    assert.equal(cid.version, 1);
+    assert.equal(cid.code, 0x71);
+    assert.equal(cid.multihash.code, 0x1e);
+    assert.equal(Buffer.from(cid.multihash.digest).toString('hex'), blake3Hex(bytes));
+    assert.ok(eventCid(bytes).startsWith('b'));
+  });
+
+  test('garbage is invalid_object', () => {
+    assert.throws(() => decodeDagCbor(Uint8Array.from([0xff, 0x00])), isCode('invalid_object'));
+    assert.throws(() => encodeDagCbor({ a: undefined }), isCode('invalid_object'));
+  });
+});
+
+describe('Explorer-Root (SPEC §15.1 worked example)', () => {
+  const fields = {
+    ledgerHead: '1111111111111111111111111111111111111111',
+    policyRoot: '2222222222222222222222222222222222222222',
+    foldRoot: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+    extractorVersion: 'v1.2.3+linux-x86_64',
+  };
+
+  test('serialization and digest', () => {
+    const bytes = Buffer.from(explorerRootBytes(fields));
+    assert.equal(bytes.length, 107);
+    assert.equal(
+      bytes.toString('hex'),
+      '00000014111111111111111111111111111111111111111100000014222222222222222222222222222222222222222200000020aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0000001376312e322e332b6c696e75782d7838365f3634',
+    );
+    assert.equal(explorerRoot(fields), 'e4cbbcc02698608bb59ed39d715ffd6e74c2865f473daf7cb861f9da33565d9d');
+  });
+
+  test('raw-ledger variant omits fold_root entirely', () => {
+    const { foldRoot: _omit, ...raw } = fields;
+    assert.equal(explorerRoot(raw), 'cff49d30527a9ec640f1a9535d91a217894e9296062f49be91880b0d59ec177a');
+  });
+
+  test('prefixed digests are accepted; uppercase or odd-length hex is not', () => {
+    assert.equal(explorerRoot({ ...fields, foldRoot: `sha256:${fields.foldRoot}` }), explorerRoot(fields));
+    assert.throws(() => explorerRoot({ ...fields, foldRoot: fields.foldRoot.toUpperCase() }), isCode('invalid_argument'));
+    assert.throws(() => explorerRoot({ ...fields, policyRoot: '123' }), isCode('invalid_argument'));
+  });
+});
