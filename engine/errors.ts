@@ -23,6 +23,7 @@ const KINDS: Record<string, ErrorKind> = {
   ref_not_found: 'failure',
   HEAD_CONFLICT: 'conflict',
   ref_locked: 'conflict',
+  ref_dir_conflict: 'conflict',
   corrupt_object: 'corrupt',
   corrupt_pack: 'corrupt',
   corrupt_ref: 'corrupt',

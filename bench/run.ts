@@ -1,0 +1,231 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- --quick] [-- --json] [-- --out FILE]`
+ *
+ * Micro-benchmarks (tinybench): BLAKE3, RFC 8785 canonicalization, inflate + commit parse.
+ * Macro: scan of a seeded journal fixture (100k events; 20k with --quick) through the worker
+ * pool, against baselines run in this same invocation on the same refs: stock `git log`, and
+ * isomorphic-git walking the refs; 1 vs N worker threads; fixture generation speed (1M events
+ * without --quick).
+ */
+import { spawnSync } from 'node:child_process';
+import fs, { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { deflateSync, inflateSync } from 'node:zlib';
+import git from 'isomorphic-git';
+import { Bench } from 'tinybench';
+import { blake3Ready, contentId } from '../engine/codec/blake3.js';
+import { canonicalize } from '../engine/codec/canonical-json.js';
+import { parseCommit, serializeCommit } from '../engine/git/object-codec.js';
+import type { RefEntry } from '../engine/git/ports.js';
+import { openRepository } from '../engine/git/repository.js';
+import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
+import { ComputePool } from '../engine/scheduler/pool.js';
+import { generateFixture } from '../fixtures/generate.js';
+
+interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  baseline?: string;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' } },
+});
+if (values.help) {
+  console.log('usage: npm run bench [-- --quick] [-- --json] [-- --out <file>]   (--json writes bench/results/bench.json unless --out)');
+  process.exit(0);
+}
+const quick = values.quick === true;
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cacheDir = join(root, 'bench', '.cache');
+const rows: Row[] = [];
+const log = (text: string) => process.stderr.write(`${text}\n`);
+
+await blake3Ready();
+
+async function micro(): Promise<void> {
+  const event = {
+    type: 'ledger.append',
+    ulid: '01HZZZZZZZZZZZZZZZZZZZZZZZ',
+    actor: 'user:alice',
+    payload: { seq: 1, amount: 1234, note: 'héllo ✓' },
+    policy_root: '0'.repeat(40),
+  };
+  const small = Buffer.from(JSON.stringify(event));
+  const sig = { name: 'user:alice', email: 'alice@user.gatos.invalid', timestamp: 1700000000, timezone: '+0000' };
+  const commitBody = serializeCommit({
+    tree: 'a'.repeat(40),
+    parents: ['b'.repeat(40)],
+    author: sig,
+    committer: sig,
+    message: 'ledger.append 01HZ\n\nEvent-CID: bafyrei\n',
+  });
+  const deflated = deflateSync(commitBody);
+  const bench = new Bench({ time: quick ? 300 : 1000 });
+  bench
+    .add('blake3 content id (200 B)', () => contentId(small))
+    .add('canonical JSON (RFC 8785, event envelope)', () => canonicalize(event))
+    .add('inflate + parse commit', () => parseCommit(inflateSync(deflated)));
+  await bench.run();
+  for (const task of bench.tasks) {
+    const result = task.result as { throughput?: { mean: number }; hz?: number } | undefined;
+    const hz = result?.throughput?.mean ?? result?.hz ?? 0;
+    rows.push({ name: task.name, value: Math.round(hz), unit: 'ops/s' });
+  }
+}
+
+async function fixture(events: number): Promise<{ gitDir: string; refs: RefEntry[] }> {
+  const dir = join(cacheDir, `journal-${events}-seed1`);
+  if (!existsSync(join(dir, '.git', 'refs', 'gatos'))) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dirname(dir), { recursive: true });
+    log(`generating ${events}-event fixture in ${dir}`);
+    await generateFixture({ events, seed: 1, out: dir });
+  }
+  const repo = openRepository(dir);
+  const refs = repo.refs.list('refs/gatos/journal/');
+  repo.close();
+  return { gitDir: repo.gitDir, refs };
+}
+
+async function ourScan(gitDir: string, refs: RefEntry[], threads: number): Promise<{ seconds: number; commits: number }> {
+  const started = performance.now();
+  const pool = new ComputePool({ threads });
+  let commits = 0;
+  for await (const batch of scanRefs(pool, gitDir, refs)) commits += decodeRows(batch).length;
+  await pool.close();
+  return { seconds: (performance.now() - started) / 1000, commits };
+}
+
+function gitLog(gitDir: string): { seconds: number; commits: number } {
+  const started = performance.now();
+  const result = spawnSync('git', ['--git-dir', gitDir, 'log', '--format=%H%x00%P%x00%at%x00%B%x01', '--glob=refs/gatos/journal'], {
+    maxBuffer: 1 << 30,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (result.status !== 0) throw new Error(`git log failed: ${result.stderr}`);
+  return { seconds, commits: result.stdout.toString('latin1').split('\x01').length - 1 };
+}
+
+async function isoGit(gitDir: string, refs: RefEntry[], budget: number): Promise<{ seconds: number; commits: number }> {
+  const cache = {};
+  const started = performance.now();
+  let commits = 0;
+  for (const ref of refs) {
+    commits += (await git.log({ fs, gitdir: gitDir, ref: ref.name, cache })).length;
+    if (commits >= budget) break;
+  }
+  return { seconds: (performance.now() - started) / 1000, commits };
+}
+
+function best<T extends { seconds: number }>(runs: T[]): T {
+  return runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+}
+
+async function macro(): Promise<void> {
+  const events = quick ? 20_000 : 100_000;
+  const { gitDir, refs } = await fixture(events);
+  const threads = Math.max(2, availableParallelism());
+  const repeats = quick ? 2 : 3;
+  log(`scan: ${events} events on ${refs.length} refs, best of ${repeats}`);
+  const gitRuns = [];
+  const oneRuns = [];
+  const manyRuns = [];
+  for (let i = 0; i < repeats; i++) {
+    gitRuns.push(gitLog(gitDir));
+    oneRuns.push(await ourScan(gitDir, refs, 1));
+    manyRuns.push(await ourScan(gitDir, refs, threads));
+  }
+  const gitBest = best(gitRuns);
+  const one = best(oneRuns);
+  const many = best(manyRuns);
+  if (one.commits !== events || many.commits !== events || gitBest.commits !== events) {
+    throw new Error(`commit counts disagree: ours ${one.commits}/${many.commits}, git ${gitBest.commits}, expected ${events}`);
+  }
+  const iso = await isoGit(gitDir, refs, quick ? 3_000 : 20_000);
+  const rate = (run: { seconds: number; commits: number }) => run.commits / run.seconds;
+  rows.push({ name: `git log over the refs (${events} commits)`, value: Math.round(rate(gitBest)), unit: 'commits/s' });
+  rows.push({ name: `isomorphic-git log (${iso.commits} commits)`, value: Math.round(rate(iso)), unit: 'commits/s' });
+  rows.push({ name: 'scan, 1 thread', value: Math.round(rate(one)), unit: 'commits/s' });
+  const ratioGit = many.seconds / gitBest.seconds;
+  rows.push({
+    name: `scan, ${threads} threads: wall time vs git log`,
+    value: Number(many.seconds.toFixed(3)),
+    unit: 's',
+    baseline: `git log ${gitBest.seconds.toFixed(3)} s`,
+    ratio: Number(ratioGit.toFixed(2)),
+    target: '<= 3x',
+    met: ratioGit <= 3,
+  });
+  const ratioIso = rate(many) / rate(iso);
+  rows.push({
+    name: `scan, ${threads} threads: speed vs isomorphic-git`,
+    value: Math.round(rate(many)),
+    unit: 'commits/s',
+    baseline: `isomorphic-git ${Math.round(rate(iso))} commits/s`,
+    ratio: Number(ratioIso.toFixed(1)),
+    target: '>= 30x',
+    met: ratioIso >= 30,
+  });
+  const speedup = one.seconds / many.seconds;
+  rows.push({
+    name: `scan speed-up, ${threads} threads vs 1`,
+    value: Number(speedup.toFixed(2)),
+    unit: 'x',
+    baseline: `1 thread ${one.seconds.toFixed(3)} s`,
+    ratio: Number(speedup.toFixed(2)),
+    target: '>= 1.6x',
+    met: speedup >= 1.6,
+  });
+}
+
+async function fixtureSpeed(): Promise<void> {
+  const events = quick ? 50_000 : 1_000_000;
+  const dir = join(cacheDir, `speed-${events}`);
+  rmSync(dir, { recursive: true, force: true });
+  log(`fixture generation: ${events} events`);
+  const started = performance.now();
+  await generateFixture({ events, seed: 7, out: dir });
+  const seconds = (performance.now() - started) / 1000;
+  rmSync(dir, { recursive: true, force: true });
+  const projected = (seconds * 1_000_000) / events;
+  rows.push({
+    name: `fixture generation (${events} events)`,
+    value: Number(seconds.toFixed(2)),
+    unit: 's',
+    baseline: quick ? `projected to 1M: ${projected.toFixed(1)} s` : 'target 60 s',
+    ratio: Number((projected / 60).toFixed(2)),
+    target: '1M <= 60 s',
+    met: projected <= 60,
+  });
+}
+
+await micro();
+await macro();
+await fixtureSpeed();
+const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+rows.push({ name: 'peak RSS of the bench process', value: peakRssMb, unit: 'MiB' });
+
+const table = rows.map((r) => ({
+  benchmark: r.name,
+  value: `${r.value} ${r.unit}`,
+  baseline: r.baseline ?? '',
+  ratio: r.ratio === undefined ? '' : `${r.ratio}`,
+  target: r.target ?? '',
+  met: r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+}));
+console.table(table);
+if (values.json || values.out) {
+  const file = values.out ?? join(root, 'bench', 'results', 'bench.json');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ quick, node: process.version, cpus: availableParallelism(), rows }, null, 2)}\n`);
+  log(`wrote ${file}`);
+}

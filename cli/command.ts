@@ -1,0 +1,29 @@
+/**
+ * The shape of a CLI command: its flags, its help text and a handler. Handlers parse nothing
+ * themselves beyond their flags, call the engine, and format output through `Output`.
+ */
+import type { ParseArgsConfig } from 'node:util';
+import type { Output } from './output.js';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandContext {
+  /** Values of the command's flags and the global ones (`repo`, `json`, `threads`, `debug`). */
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+  /** `--repo`, or the current directory. */
+  repo: string;
+  out: Output;
+}
+
+export interface Command {
+  name: string;
+  /** One line for `gatos help`. */
+  summary: string;
+  /** Usage lines and flag descriptions for `gatos help <name>`. */
+  usage: string;
+  options: OptionSpec;
+  allowPositionals?: boolean;
+  /** Returns the exit status: 0 ok, 1 a failure was found. */
+  run(ctx: CommandContext): Promise<number> | number;
+}

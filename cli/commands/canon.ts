@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { blake3Ready, contentId } from '../../engine/codec/blake3.js';
+import { canonicalize, parseJson } from '../../engine/codec/canonical-json.js';
+import { GatosError } from '../../engine/errors.js';
+import type { Command } from '../command.js';
+
+function readInput(path: string): string {
+  try {
+    return readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw new GatosError('invalid_argument', `cannot read ${path === '-' ? 'standard input' : path}: ${(err as Error).message}`, { path });
+  }
+}
+
+export const canonCommand: Command = {
+  name: 'canon',
+  summary: 'Print the RFC 8785 canonical form of a JSON document, or its blake3 content id',
+  usage: [
+    'usage: gatos canon [FILE|-] [--id] [--json]',
+    '',
+    '  FILE    JSON document to read; "-" or nothing reads standard input',
+    '  --id    print blake3:<hex> of the canonical bytes instead of the bytes',
+    '',
+    'The canonical bytes are printed followed by a newline; the id covers the bytes only.',
+    'Duplicate object keys, lone surrogates and non-finite numbers are rejected.',
+  ].join('\n'),
+  options: { id: { type: 'boolean' } },
+  allowPositionals: true,
+  async run(ctx) {
+    if (ctx.positionals.length > 1) throw new GatosError('usage', 'gatos canon takes at most one FILE');
+    await blake3Ready();
+    const canonical = canonicalize(parseJson(readInput(ctx.positionals[0] ?? '-')));
+    const id = contentId(canonical);
+    ctx.out.result({ canonical, id }, ctx.values.id ? id : canonical);
+    return 0;
+  },
+};

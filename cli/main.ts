@@ -1,0 +1,100 @@
+/**
+ * The `gatos` dispatcher: global flags, command lookup, help, and the mapping from errors to
+ * exit codes (0 ok, 1 failure found, 2 usage or input error). No command logic lives here.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { exitCodeFor, GatosError } from '../engine/errors.js';
+import type { Command, OptionSpec } from './command.js';
+import { canonCommand } from './commands/canon.js';
+import { initCommand } from './commands/init.js';
+import { scanCommand } from './commands/scan.js';
+import { Output } from './output.js';
+
+export const COMMANDS: readonly Command[] = [initCommand, scanCommand, canonCommand];
+
+const GLOBAL_OPTIONS: OptionSpec = {
+  repo: { type: 'string' },
+  json: { type: 'boolean' },
+  threads: { type: 'string' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'usage: gatos <command> [flags]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${'help'.padEnd(width)}  Show help for a command`,
+    '',
+    'Global flags:',
+    '  --repo <path>   repository to use (default: the one containing the current directory)',
+    '  --json          machine-readable output',
+    '  --threads <n>   worker threads (default: number of CPUs)',
+    '  --debug         print stack traces on errors',
+    '  --version       print the version',
+    '',
+    'Exit status: 0 ok, 1 a failure was found, 2 usage or input error.',
+  ].join('\n');
+}
+
+function helpFor(name: string | undefined): string {
+  if (!name) return overview();
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new GatosError('usage', `unknown command "${name}"; run "gatos help" for the list`);
+  return `${command.summary}\n\n${command.usage}`;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit status. */
+export async function main(argv: string[], out?: Output): Promise<number> {
+  const wantsJson = argv.includes('--json');
+  const output = out ?? new Output(wantsJson);
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
+      output.result({ help: helpFor(first === 'help' ? rest[0] : undefined) }, helpFor(first === 'help' ? rest[0] : undefined));
+      return first === undefined ? 2 : 0;
+    }
+    if (first === '--version' || first === '-V') {
+      output.result({ version: version() }, `gatos ${version()}`);
+      return 0;
+    }
+    const command = COMMANDS.find((c) => c.name === first);
+    if (!command) throw new GatosError('usage', `unknown command "${first}"; run "gatos help" for the list`);
+    let parsed: ReturnType<typeof parseArgs>;
+    try {
+      parsed = parseArgs({
+        args: rest,
+        options: { ...GLOBAL_OPTIONS, ...command.options },
+        allowPositionals: command.allowPositionals ?? false,
+        strict: true,
+      });
+    } catch (err) {
+      throw new GatosError('usage', `${(err as Error).message}\n\n${command.usage}`);
+    }
+    if (parsed.values.help) {
+      output.result({ help: helpFor(command.name) }, helpFor(command.name));
+      return 0;
+    }
+    const repo = typeof parsed.values.repo === 'string' ? parsed.values.repo : process.cwd();
+    return await command.run({ values: parsed.values, positionals: parsed.positionals, repo, out: output });
+  } catch (err) {
+    return reportError(err, output, argv.includes('--debug'));
+  }
+}
+
+function reportError(err: unknown, output: Output, debug: boolean): number {
+  const error = err instanceof GatosError ? err : new GatosError('internal', (err as Error)?.message ?? String(err), {}, { cause: err });
+  if (output.json) process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
+  else process.stderr.write(`gatos: ${error.message} [${error.code}]\n`);
+  if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+  return exitCodeFor(error);
+}

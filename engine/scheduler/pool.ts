@@ -1,0 +1,127 @@
+/**
+ * The compute pool: a piscina pool of worker threads running the typed tasks of tasks.ts.
+ *
+ * - Backpressure: at most `maxInFlight` tasks are submitted at once; `run` waits for a slot, so
+ *   a producer that awaits `run` can never queue unbounded work or results.
+ * - Progress: `onProgress` (and the `gatos:scheduler` diagnostics channel) see submitted,
+ *   completed and in-flight counts after every change.
+ * - Errors: a task's GatosError comes back with its code; a crashed worker becomes
+ *   `worker_failed`.
+ * - `close()` drains and stops the threads, so the process exits normally.
+ *
+ * @example
+ *   const pool = new ComputePool({ threads: 2 });
+ *   const { digests } = await pool.run({ kind: 'hash', algo: 'blake3', data, offsets });
+ *   await pool.close();
+ */
+import { channel } from 'node:diagnostics_channel';
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { GatosError } from '../errors.js';
+import type { ResultOf, Task, WorkerReply } from './tasks.js';
+
+export interface PoolProgress {
+  submitted: number;
+  completed: number;
+  failed: number;
+  inFlight: number;
+}
+
+export interface PoolOptions {
+  /** Worker threads; default: the number of CPUs. */
+  threads?: number;
+  /** Tasks submitted at once; default: 2 per thread. */
+  maxInFlight?: number;
+  onProgress?: (progress: PoolProgress) => void;
+}
+
+const progressChannel = channel('gatos:scheduler');
+const WORKER_URL = new URL('../../workers/task-worker.js', import.meta.url);
+
+/** Validates a `--threads` value. */
+export function parseThreads(value: string | number | undefined): number {
+  if (value === undefined) return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new GatosError('invalid_argument', `--threads must be an integer from 1 to 256, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export class ComputePool {
+  readonly threads: number;
+  readonly maxInFlight: number;
+  private readonly piscina: Piscina;
+  private readonly waiting: Array<() => void> = [];
+  private readonly onProgress: ((progress: PoolProgress) => void) | undefined;
+  private progress: PoolProgress = { submitted: 0, completed: 0, failed: 0, inFlight: 0 };
+  private closed = false;
+
+  constructor(options: PoolOptions = {}) {
+    this.threads = parseThreads(options.threads);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? this.threads * 2);
+    this.onProgress = options.onProgress;
+    this.piscina = new Piscina({ filename: WORKER_URL.href, minThreads: this.threads, maxThreads: this.threads, idleTimeout: 1000 });
+  }
+
+  get stats(): PoolProgress {
+    return { ...this.progress };
+  }
+
+  private report(): void {
+    const snapshot = this.stats;
+    this.onProgress?.(snapshot);
+    if (progressChannel.hasSubscribers) progressChannel.publish(snapshot);
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.closed) throw new GatosError('pool_closed', 'the compute pool is closed');
+    if (this.progress.inFlight < this.maxInFlight) {
+      this.progress.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.closed) throw new GatosError('pool_closed', 'the compute pool is closed');
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.progress.inFlight--;
+  }
+
+  /** Runs one task on a worker; `transfer` lists input buffers to move instead of copy. */
+  async run<T extends Task>(task: T, transfer: ArrayBuffer[] = []): Promise<ResultOf<T>> {
+    await this.acquire();
+    this.progress.submitted++;
+    this.report();
+    let reply: WorkerReply;
+    try {
+      reply = (await this.piscina.run(task, { transferList: transfer })) as WorkerReply;
+    } catch (err) {
+      this.progress.failed++;
+      throw new GatosError(
+        'worker_failed',
+        `worker crashed running ${task.kind}: ${(err as Error).message}`,
+        { task: task.kind },
+        { cause: err },
+      );
+    } finally {
+      this.progress.completed++;
+      this.release();
+      this.report();
+    }
+    if (!reply.ok) {
+      this.progress.failed++;
+      throw GatosError.fromJSON(reply.error);
+    }
+    return reply.result as ResultOf<T>;
+  }
+
+  /** Waits for running tasks, then stops every worker thread. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const wake of this.waiting.splice(0)) wake();
+    await this.piscina.close();
+  }
+}

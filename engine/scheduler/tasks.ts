@@ -1,0 +1,78 @@
+/**
+ * Every message that crosses the worker boundary, in one place. Tasks and results are plain
+ * data; large results travel as transferable byte arrays (moved, not copied).
+ */
+import type { SerializedError } from '../errors.js';
+import type { FrontierEntry } from '../git/walk.js';
+
+/** Hash many byte strings: `data` holds them back to back, `offsets[i]..offsets[i+1]` is item i. */
+export interface HashTask {
+  kind: 'hash';
+  algo: 'blake3' | 'sha1';
+  data: Uint8Array;
+  offsets: Uint32Array;
+}
+export interface HashResult {
+  kind: 'hash';
+  /** Digests back to back (32 bytes each for BLAKE3, 20 for SHA-1). */
+  digests: Uint8Array;
+}
+
+/** Canonicalize JSON documents (RFC 8785) and compute their `blake3:` content ids. */
+export interface CanonicalizeTask {
+  kind: 'canonicalize';
+  documents: string[];
+}
+export interface CanonicalizeResult {
+  kind: 'canonicalize';
+  /** Canonical UTF-8 bytes back to back, delimited by `offsets` (length n + 1). */
+  canonical: Uint8Array;
+  offsets: Uint32Array;
+  ids: string[];
+}
+
+/** Decode up to `limit` commits of one ref's range, resuming from `frontier`. */
+export interface ScanTask {
+  kind: 'scan';
+  gitDir: string;
+  ref: string;
+  frontier: FrontierEntry[];
+  limit: number;
+}
+export interface ScanResult {
+  kind: 'scan';
+  ref: string;
+  count: number;
+  frontier: FrontierEntry[];
+  /** The rows as one UTF-8 JSON array (see ScanRow). */
+  rows: Uint8Array;
+}
+
+/** Build `count` journal commits of one fixture ref starting at event `start` on top of `parent`. */
+export interface FixtureChunkTask {
+  kind: 'fixture-chunk';
+  seed: number;
+  refIndex: number;
+  ref: string;
+  actor: string;
+  ns: string;
+  start: number;
+  count: number;
+  parent: string | null;
+  /** Event number -> time in seconds; events of a ref are spread over time deterministically. */
+  baseTime: number;
+}
+export interface FixtureChunkResult {
+  kind: 'fixture-chunk';
+  tip: string;
+  /** Prepared objects back to back: 20-byte id, 1-byte type code, u32 size, u32 length, deflated bytes. */
+  objects: Uint8Array;
+  count: number;
+}
+
+export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask;
+export type TaskResult = HashResult | CanonicalizeResult | ScanResult | FixtureChunkResult;
+export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
+
+/** What a worker sends back: a result, or an error that keeps its code across the boundary. */
+export type WorkerReply<R extends TaskResult = TaskResult> = { ok: true; result: R } | { ok: false; error: SerializedError };

@@ -1,0 +1,105 @@
+/**
+ * The piscina worker entry: decodes a task, calls the pure engine function, returns plain data
+ * with its byte arrays moved (not copied) to the caller. Errors come back as data carrying their
+ * code (see engine/scheduler/tasks.ts), so a GatosError survives the thread boundary.
+ */
+import { Piscina } from 'piscina';
+import { blake3Ready, contentId } from '../engine/codec/blake3.js';
+import { canonicalBytes } from '../engine/codec/canonical-json.js';
+import { GatosError } from '../engine/errors.js';
+import type { FileObjectStore } from '../engine/git/file-object-store.js';
+import { openRepository, type Repository } from '../engine/git/repository.js';
+import { scanRange } from '../engine/scan/scan-range.js';
+import { hashBatch } from '../engine/scheduler/hash-batch.js';
+import type { CanonicalizeResult, ScanResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
+import { buildFixtureChunk } from '../fixtures/journal-chain.js';
+
+await blake3Ready();
+
+/** Repositories stay open between tasks: pack indexes are parsed once per worker. */
+const repositories = new Map<string, Repository>();
+function objectsOf(gitDir: string): FileObjectStore {
+  let repo = repositories.get(gitDir);
+  if (!repo) {
+    repo = openRepository(gitDir);
+    repositories.set(gitDir, repo);
+  }
+  return repo.objects;
+}
+
+const encoder = new TextEncoder();
+
+function canonicalize(documents: string[]): CanonicalizeResult {
+  const parts = documents.map((text) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new GatosError('invalid_json', `document is not JSON: ${(err as Error).message}`, {}, { cause: err });
+    }
+    return canonicalBytes(value);
+  });
+  const offsets = new Uint32Array(parts.length + 1);
+  parts.forEach((part, i) => {
+    offsets[i + 1] = (offsets[i] as number) + part.length;
+  });
+  const canonical = new Uint8Array(offsets[parts.length] as number);
+  parts.forEach((part, i) => {
+    canonical.set(part, offsets[i]);
+  });
+  return { kind: 'canonicalize', canonical, offsets, ids: parts.map((part) => contentId(part)) };
+}
+
+function scan(task: Extract<Task, { kind: 'scan' }>): ScanResult {
+  const step = scanRange(objectsOf(task.gitDir), task.ref, task.frontier, task.limit);
+  return { kind: 'scan', ref: task.ref, count: step.rows.length, frontier: step.frontier, rows: encoder.encode(JSON.stringify(step.rows)) };
+}
+
+function execute(task: Task): TaskResult {
+  switch (task.kind) {
+    case 'hash':
+      return { kind: 'hash', digests: hashBatch(task.algo, task.data, task.offsets) };
+    case 'canonicalize':
+      return canonicalize(task.documents);
+    case 'scan':
+      return scan(task);
+    case 'fixture-chunk':
+      return buildFixtureChunk(task);
+  }
+}
+
+/** The byte arrays of a result, to be moved rather than copied. */
+function transferables(result: TaskResult): ArrayBuffer[] {
+  const views: Uint8Array[] = [];
+  if (result.kind === 'hash') views.push(result.digests);
+  if (result.kind === 'canonicalize') views.push(result.canonical, new Uint8Array(result.offsets.buffer));
+  if (result.kind === 'scan') views.push(result.rows);
+  if (result.kind === 'fixture-chunk') views.push(result.objects);
+  // Only whole, unshared buffers can move; anything else is copied.
+  return views
+    .filter((view) => view.byteOffset === 0 && view.byteLength === view.buffer.byteLength)
+    .map((view) => view.buffer as ArrayBuffer);
+}
+
+export default function run(task: Task): unknown {
+  let reply: WorkerReply;
+  try {
+    reply = { ok: true, result: execute(task) };
+  } catch (err) {
+    const error =
+      err instanceof GatosError
+        ? err
+        : new GatosError('worker_failed', `worker task ${task.kind} failed: ${(err as Error).message}`, { task: task.kind });
+    return { ok: false, error: error.toJSON() } satisfies WorkerReply;
+  }
+  const buffers = transferables(reply.ok ? reply.result : ({} as TaskResult));
+  // Piscina moves the listed buffers only for values marked through Piscina.move().
+  return Piscina.move({
+    get [Piscina.transferableSymbol]() {
+      return buffers;
+    },
+    get [Piscina.valueSymbol]() {
+      return reply;
+    },
+  } as unknown as ArrayBuffer);
+}
