@@ -91,8 +91,8 @@ export class FileObjectStore implements ObjectStore {
   }
 
   /** Opens a streaming pack writer on this store (for bulk writers that prepare objects in workers). */
-  packWriter(): PackWriter {
-    return new PackWriter(this.objectsDir);
+  packWriter(options: { unique?: boolean } = {}): PackWriter {
+    return new PackWriter(this.objectsDir, options);
   }
 
   /** Makes packs written through `packWriter()` visible to reads. */

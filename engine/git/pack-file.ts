@@ -1,7 +1,9 @@
 /**
- * Reads objects from one packfile through its v2 index. Entries are read with positioned reads
- * (no whole-file buffering, so memory does not grow with the pack), inflated with node:zlib, and
- * OFS_DELTA / REF_DELTA chains are resolved iteratively with a byte-bounded cache of delta bases.
+ * Reads objects from one packfile through its v2 index. The file is read through a small LRU of
+ * fixed-size windows (positioned reads, so memory stays bounded whatever the pack size, and a
+ * scan touching neighbouring objects costs one syscall per window, not per object). Entries are
+ * inflated with node:zlib; OFS_DELTA / REF_DELTA chains are resolved iteratively with a
+ * byte-bounded cache of delta bases.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
@@ -14,6 +16,9 @@ const TYPE_BY_CODE: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'b
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
 const HEAD_READ = 4096;
+const WINDOW_BYTES = 1 << 20;
+const WINDOW_SLACK = 64 << 10; // windows overlap so entries crossing a boundary are usually whole
+const MAX_WINDOWS = 16;
 
 interface RawEntry {
   code: number;
@@ -55,7 +60,7 @@ export class PackFile {
   private readonly fd: number;
   private readonly dataEnd: number;
   private readonly cache: BaseCache;
-  private scratch = Buffer.allocUnsafe(HEAD_READ);
+  private readonly windows = new Map<number, Buffer>();
 
   private constructor(
     readonly packPath: string,
@@ -150,13 +155,34 @@ export class PackFile {
     return base;
   }
 
-  /** Reads `length` bytes at `position` into a buffer (the scratch buffer when it fits). */
+  /** Up to `length` bytes at `position` (fewer at the end of the data), from a cached window. */
   private readBytes(position: number, length: number): Buffer {
     const want = Math.min(length, this.dataEnd - position);
     if (want <= 0) throw this.corrupt(`entry offset ${position} is past the end`);
-    const buffer = want <= this.scratch.length ? this.scratch : Buffer.allocUnsafe(want);
+    const start = position - (position % WINDOW_BYTES);
+    if (position + want <= start + WINDOW_BYTES + WINDOW_SLACK) {
+      const window = this.window(start);
+      return window.subarray(position - start, Math.min(window.length, position - start + want));
+    }
+    const buffer = Buffer.allocUnsafe(want);
     const got = readSync(this.fd, buffer, 0, want, position);
     return buffer.subarray(0, got);
+  }
+
+  private window(start: number): Buffer {
+    const hit = this.windows.get(start);
+    if (hit) {
+      this.windows.delete(start);
+      this.windows.set(start, hit);
+      return hit;
+    }
+    const size = Math.min(WINDOW_BYTES + WINDOW_SLACK, this.dataEnd - start);
+    const buffer = Buffer.allocUnsafe(size);
+    const got = readSync(this.fd, buffer, 0, size, start);
+    const window = buffer.subarray(0, got);
+    this.windows.set(start, window);
+    if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value as number);
+    return window;
   }
 
   private readEntry(offset: number): RawEntry {

@@ -50,9 +50,13 @@ export class PackIndex {
     let lo = first === 0 ? 0 : this.data.readUInt32BE(HEADER + (first - 1) * 4);
     let hi = this.data.readUInt32BE(HEADER + first * 4);
     const data = this.data;
+    // Compare the first four bytes as one integer; fall back to a full compare on a tie.
+    const head = ((oid[0] as number) * 0x1000000 + ((oid[1] as number) << 16) + ((oid[2] as number) << 8) + (oid[3] as number)) >>> 0;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const cmp = data.compare(oid, 0, 20, this.oidsAt + mid * 20, this.oidsAt + mid * 20 + 20);
+      const at = this.oidsAt + mid * 20;
+      const word = data.readUInt32BE(at);
+      const cmp = word !== head ? (word > head ? 1 : -1) : data.compare(oid, 0, 20, at, at + 20);
       if (cmp === 0) return this.offsetAt(mid);
       if (cmp > 0) hi = mid;
       else lo = mid + 1;
@@ -72,45 +76,102 @@ export class PackIndex {
   }
 }
 
-export interface IndexEntry {
-  oid: Buffer;
-  offset: number;
-  crc: number;
-}
+/**
+ * The index rows of a pack being written, in compact typed arrays (32 bytes per object, not an
+ * object per entry), so packs of millions of objects index in bounded memory.
+ */
+export class IndexTable {
+  count = 0;
+  private oids = new Uint8Array(20 * 1024);
+  private offsets = new Float64Array(1024);
+  private crcs = new Uint32Array(1024);
 
-/** Serializes a v2 index for a pack whose checksum is `packChecksum`. Sorts `entries` in place. */
-export function buildPackIndex(entries: IndexEntry[], packChecksum: Buffer): Buffer {
-  entries.sort((a, b) => Buffer.compare(a.oid, b.oid));
-  const large = entries.filter((e) => e.offset >= 0x80000000);
-  const size = HEADER + FANOUT + entries.length * 28 + large.length * 8 + 40;
-  const out = Buffer.alloc(size);
-  out.writeUInt32BE(MAGIC, 0);
-  out.writeUInt32BE(2, 4);
-  let cursor = 0;
-  for (let byte = 0; byte < 256; byte++) {
-    while (cursor < entries.length && (entries[cursor] as IndexEntry).oid[0] === byte) cursor++;
-    out.writeUInt32BE(cursor, HEADER + byte * 4);
+  add(oid: Uint8Array, offset: number, crc: number): void {
+    if (this.count === this.offsets.length) this.grow();
+    this.oids.set(oid.subarray(0, 20), this.count * 20);
+    this.offsets[this.count] = offset;
+    this.crcs[this.count] = crc;
+    this.count++;
   }
-  const oidsAt = HEADER + FANOUT;
-  const crcsAt = oidsAt + entries.length * 20;
-  const offsetsAt = crcsAt + entries.length * 4;
-  const largeAt = offsetsAt + entries.length * 4;
-  let largeCount = 0;
-  entries.forEach((entry, i) => {
-    entry.oid.copy(out, oidsAt + i * 20);
-    out.writeUInt32BE(entry.crc >>> 0, crcsAt + i * 4);
-    if (entry.offset < 0x80000000) {
-      out.writeUInt32BE(entry.offset, offsetsAt + i * 4);
-    } else {
-      out.writeUInt32BE((0x80000000 | largeCount) >>> 0, offsetsAt + i * 4);
-      out.writeBigUInt64BE(BigInt(entry.offset), largeAt + largeCount * 8);
-      largeCount++;
+
+  private grow(): void {
+    const grow = <T extends Uint8Array | Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(old.length * 2);
+      next.set(old as never);
+      return next;
+    };
+    this.oids = grow(this.oids, (n) => new Uint8Array(n));
+    this.offsets = grow(this.offsets, (n) => new Float64Array(n));
+    this.crcs = grow(this.crcs, (n) => new Uint32Array(n));
+  }
+
+  /** Row numbers ordered by oid: a counting sort on the first two bytes, then small sorts. */
+  private sortedOrder(): Uint32Array {
+    const { oids, count } = this;
+    const starts = new Uint32Array(65537);
+    for (let i = 0; i < count; i++) (starts[((oids[i * 20] as number) << 8) | (oids[i * 20 + 1] as number)] as number)++;
+    let sum = 0;
+    for (let b = 0; b < 65537; b++) {
+      const n = starts[b] as number;
+      starts[b] = sum;
+      sum += n;
     }
-  });
-  packChecksum.copy(out, size - 40);
-  createHash('sha1')
-    .update(out.subarray(0, size - 20))
-    .digest()
-    .copy(out, size - 20);
-  return out;
+    const order = new Uint32Array(count);
+    const fill = starts.slice(0, 65536);
+    for (let i = 0; i < count; i++) {
+      const bucket = ((oids[i * 20] as number) << 8) | (oids[i * 20 + 1] as number);
+      order[(fill[bucket] as number)++] = i;
+    }
+    const bytes = Buffer.from(oids.buffer, oids.byteOffset, count * 20);
+    const compare = (a: number, b: number) => bytes.compare(bytes, b * 20 + 2, b * 20 + 20, a * 20 + 2, a * 20 + 20);
+    for (let b = 0; b < 65536; b++) {
+      const lo = starts[b] as number;
+      const hi = starts[b + 1] as number;
+      if (hi - lo > 1) order.subarray(lo, hi).set(Array.from(order.subarray(lo, hi)).sort(compare));
+    }
+    return order;
+  }
+
+  /** Serializes the v2 index for a pack whose checksum is `packChecksum`. */
+  build(packChecksum: Uint8Array): Buffer {
+    const { count } = this;
+    const order = this.sortedOrder();
+    let large = 0;
+    for (let i = 0; i < count; i++) if ((this.offsets[i] as number) >= 0x80000000) large++;
+    const size = HEADER + FANOUT + count * 28 + large * 8 + 40;
+    const out = Buffer.alloc(size);
+    out.writeUInt32BE(MAGIC, 0);
+    out.writeUInt32BE(2, 4);
+    const oidsAt = HEADER + FANOUT;
+    const crcsAt = oidsAt + count * 20;
+    const offsetsAt = crcsAt + count * 4;
+    const largeAt = offsetsAt + count * 4;
+    const fanout = new Uint32Array(256);
+    let largeCount = 0;
+    for (let k = 0; k < count; k++) {
+      const row = order[k] as number;
+      out.set(this.oids.subarray(row * 20, row * 20 + 20), oidsAt + k * 20);
+      (fanout[this.oids[row * 20] as number] as number)++;
+      out.writeUInt32BE(this.crcs[row] as number, crcsAt + k * 4);
+      const offset = this.offsets[row] as number;
+      if (offset < 0x80000000) {
+        out.writeUInt32BE(offset, offsetsAt + k * 4);
+      } else {
+        out.writeUInt32BE((0x80000000 | largeCount) >>> 0, offsetsAt + k * 4);
+        out.writeBigUInt64BE(BigInt(offset), largeAt + largeCount * 8);
+        largeCount++;
+      }
+    }
+    let running = 0;
+    for (let byte = 0; byte < 256; byte++) {
+      running += fanout[byte] as number;
+      out.writeUInt32BE(running, HEADER + byte * 4);
+    }
+    out.set(packChecksum.subarray(0, 20), size - 40);
+    createHash('sha1')
+      .update(out.subarray(0, size - 20))
+      .digest()
+      .copy(out, size - 20);
+    return out;
+  }
 }

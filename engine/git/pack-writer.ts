@@ -17,8 +17,9 @@ import { closeSync, openSync, readSync, renameSync, unlinkSync, writeFileSync, w
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { objectHeader } from './oid.js';
-import { buildPackIndex, type IndexEntry } from './pack-index.js';
+import { IndexTable } from './pack-index.js';
 import type { ObjectType } from './ports.js';
+import { deflateStored } from './zlib-stored.js';
 
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const FLUSH_BYTES = 1 << 20;
@@ -31,9 +32,10 @@ export interface PreparedObject {
   deflated: Uint8Array;
 }
 
+/** Hashes and compresses an object; `level` 0 stores it uncompressed (like core.compression=0). */
 export function prepareObject(type: ObjectType, body: Uint8Array, level = 1): PreparedObject {
   const oid = createHash('sha1').update(objectHeader(type, body.length)).update(body).digest();
-  return { oid, type, size: body.length, deflated: deflateSync(body, { level }) };
+  return { oid, type, size: body.length, deflated: level === 0 ? deflateStored(body) : deflateSync(body, { level }) };
 }
 
 function entryHeader(type: ObjectType, size: number): Buffer {
@@ -58,21 +60,27 @@ export interface WrittenPack {
 export class PackWriter {
   private readonly tempPath: string;
   private readonly fd: number;
-  private readonly entries: IndexEntry[] = [];
-  private readonly seen = new Set<string>();
+  private readonly table = new IndexTable();
+  /** Ids already in this pack; undefined when the caller vouches that ids are unique. */
+  private readonly seen: Set<string> | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private offset = 12;
   private done = false;
 
-  constructor(private readonly objectsDir: string) {
+  /** `unique: true` skips duplicate detection (and its memory) for writers that cannot repeat an id. */
+  constructor(
+    private readonly objectsDir: string,
+    options: { unique?: boolean } = {},
+  ) {
+    this.seen = options.unique ? undefined : new Set<string>();
     this.tempPath = join(objectsDir, 'pack', `tmp_pack_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2)}`);
     this.fd = openSync(this.tempPath, 'wx+', 0o444);
     writeSync(this.fd, Buffer.alloc(12)); // header placeholder, patched in finish()
   }
 
   get count(): number {
-    return this.entries.length;
+    return this.table.count;
   }
 
   add(type: ObjectType, body: Uint8Array): void {
@@ -82,12 +90,14 @@ export class PackWriter {
   /** Appends a prepared object; a second copy of the same id is skipped. */
   addPrepared(object: PreparedObject): void {
     const oid = Buffer.from(object.oid.buffer, object.oid.byteOffset, 20);
-    const key = oid.toString('latin1');
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
+    if (this.seen) {
+      const key = oid.toString('latin1');
+      if (this.seen.has(key)) return;
+      this.seen.add(key);
+    }
     const header = entryHeader(object.type, object.size);
     const crc = crc32(object.deflated, crc32(header));
-    this.entries.push({ oid: Buffer.from(oid), offset: this.offset, crc });
+    this.table.add(oid, this.offset, crc);
     this.push(header);
     this.push(object.deflated);
   }
@@ -116,7 +126,7 @@ export class PackWriter {
 
   /** Completes the pack; returns undefined (and leaves nothing behind) when it is empty. */
   finish(): WrittenPack | undefined {
-    if (this.entries.length === 0) {
+    if (this.table.count === 0) {
       this.abort();
       return undefined;
     }
@@ -124,7 +134,7 @@ export class PackWriter {
     const header = Buffer.alloc(12);
     header.write('PACK', 0, 'latin1');
     header.writeUInt32BE(2, 4);
-    header.writeUInt32BE(this.entries.length, 8);
+    header.writeUInt32BE(this.table.count, 8);
     writeSync(this.fd, header, 0, 12, 0);
     const checksum = this.hashFile();
     writeSync(this.fd, checksum, 0, 20, this.offset);
@@ -132,10 +142,10 @@ export class PackWriter {
     this.done = true;
     const name = join(this.objectsDir, 'pack', `pack-${checksum.toString('hex')}`);
     const idxTemp = `${this.tempPath}.idx`;
-    writeFileSync(idxTemp, buildPackIndex(this.entries, checksum), { mode: 0o444 });
+    writeFileSync(idxTemp, this.table.build(checksum), { mode: 0o444 });
     renameSync(this.tempPath, `${name}.pack`);
     renameSync(idxTemp, `${name}.idx`);
-    return { packPath: `${name}.pack`, idxPath: `${name}.idx`, count: this.entries.length };
+    return { packPath: `${name}.pack`, idxPath: `${name}.idx`, count: this.table.count };
   }
 
   private hashFile(): Buffer {

@@ -61,6 +61,8 @@ export interface FixtureChunkTask {
   parent: string | null;
   /** Event number -> time in seconds; events of a ref are spread over time deterministically. */
   baseTime: number;
+  /** zlib level for the objects; 0 stores them uncompressed (fastest). */
+  compression: number;
 }
 export interface FixtureChunkResult {
   kind: 'fixture-chunk';

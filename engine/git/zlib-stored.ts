@@ -1,0 +1,48 @@
+/**
+ * zlib streams of "stored" (uncompressed) deflate blocks — what `core.compression=0` makes git
+ * write. Every zlib reader (git included) accepts them; producing one costs a copy and an
+ * Adler-32 instead of a deflate state setup, which is what bulk fixture writes need.
+ */
+const MAX_BLOCK = 0xffff;
+const ADLER_MOD = 65521;
+const ADLER_NMAX = 5552; // the most bytes before the sums must be reduced
+
+export function adler32(data: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  for (let i = 0; i < data.length; ) {
+    const end = Math.min(i + ADLER_NMAX, data.length);
+    for (; i < end; i++) {
+      a += data[i] as number;
+      b += a;
+    }
+    a %= ADLER_MOD;
+    b %= ADLER_MOD;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+export function deflateStored(data: Uint8Array): Uint8Array {
+  const blocks = Math.max(1, Math.ceil(data.length / MAX_BLOCK));
+  const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
+  out[0] = 0x78; // deflate, 32 KiB window
+  out[1] = 0x01; // no dictionary, fastest; (0x78 * 256 + 0x01) % 31 === 0
+  let pos = 2;
+  for (let block = 0; block < blocks; block++) {
+    const start = block * MAX_BLOCK;
+    const length = Math.min(MAX_BLOCK, data.length - start);
+    out[pos] = block === blocks - 1 ? 1 : 0; // BFINAL, BTYPE=00
+    out[pos + 1] = length & 0xff;
+    out[pos + 2] = length >>> 8;
+    out[pos + 3] = ~length & 0xff;
+    out[pos + 4] = (~length >>> 8) & 0xff;
+    out.set(data.subarray(start, start + length), pos + 5);
+    pos += 5 + length;
+  }
+  const sum = adler32(data);
+  out[pos] = sum >>> 24;
+  out[pos + 1] = (sum >>> 16) & 0xff;
+  out[pos + 2] = (sum >>> 8) & 0xff;
+  out[pos + 3] = sum & 0xff;
+  return out;
+}
