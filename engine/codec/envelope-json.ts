@@ -7,15 +7,31 @@ import { decode as decodeCbor } from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
 import { GatosError } from '../errors.js';
 
+/** Converts bytes and CIDs inside `value`; containers are copied only when something inside changed. */
 export function toJsonValue(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (value instanceof Uint8Array) return { '/': { bytes: Buffer.from(value).toString('base64').replace(/=+$/, '') } };
   const cid = CID.asCID(value);
   if (cid) return { '/': cid.toString() };
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = toJsonValue(item);
-  return out;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const converted = toJsonValue(item);
+      if (converted === item) return;
+      out ??= value.slice();
+      out[i] = converted;
+    });
+    return out ?? value;
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    const converted = toJsonValue(item);
+    if (converted === item) continue;
+    out ??= { ...(value as Record<string, unknown>) };
+    out[key] = converted;
+  }
+  return out ?? value;
 }
 
 export function decodeEnvelope(bytes: Uint8Array, format: 'dag-cbor' | 'json'): unknown {

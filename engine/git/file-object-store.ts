@@ -47,10 +47,11 @@ export class FileObjectStore implements ObjectStore {
   }
 
   read(oid: Oid): GitObject {
-    if (!isOid(oid)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
-    if (!this.packsLoaded) this.loadPacks();
+    // Cheap boundary check for the hot path: hex decoding stops at the first non-hex pair.
     const raw = Buffer.from(oid, 'hex');
-    const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid);
+    if (oid.length !== 40 || raw.length !== 20) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
+    if (!this.packsLoaded) this.loadPacks();
+    const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid.toLowerCase());
     if (found) return found;
     const before = this.packs.size;
     this.loadPacks();

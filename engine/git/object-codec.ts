@@ -130,6 +130,28 @@ export function parseTree(body: Uint8Array): TreeEntry[] {
   return entries;
 }
 
+/**
+ * The entry called `name` in a tree body, found by scanning bytes (no decoding of the other
+ * entries); undefined when absent. The hot path of envelope lookups.
+ */
+export function findTreeEntry(body: Uint8Array, name: string): TreeEntry | undefined {
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const wanted = Buffer.from(name, 'utf8');
+  let pos = 0;
+  while (pos < bytes.length) {
+    const space = bytes.indexOf(0x20, pos);
+    const nul = bytes.indexOf(0, space + 1);
+    if (space === -1 || nul === -1 || nul + 21 > bytes.length) throw corrupt('tree', `truncated entry at byte ${pos}`);
+    if (nul - space - 1 === wanted.length && bytes.compare(wanted, 0, wanted.length, space + 1, nul) === 0) {
+      const mode = bytes.toString('latin1', pos, space);
+      if (!isTreeMode(mode)) throw corrupt('tree', `bad mode ${mode}`);
+      return { mode, name, oid: bytes.toString('hex', nul + 1, nul + 21) };
+    }
+    pos = nul + 21;
+  }
+  return undefined;
+}
+
 function isTreeMode(mode: string): mode is TreeMode {
   return mode === '100644' || mode === '100755' || mode === '120000' || mode === '160000' || mode === '40000';
 }

@@ -11,14 +11,15 @@ import { GatosError } from '../errors.js';
 import { applyDelta } from './delta.js';
 import { PackIndex } from './pack-index.js';
 import type { GitObject, ObjectType } from './ports.js';
+import { inflateStored } from './zlib-stored.js';
 
 const TYPE_BY_CODE: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
 const HEAD_READ = 4096;
-const WINDOW_BYTES = 1 << 20;
+const WINDOW_BYTES = 4 << 20;
 const WINDOW_SLACK = 64 << 10; // windows overlap so entries crossing a boundary are usually whole
-const MAX_WINDOWS = 16;
+const MAX_WINDOWS = 8;
 
 interface RawEntry {
   code: number;
@@ -228,6 +229,9 @@ export class PackFile {
   }
 
   private inflate(compressed: Buffer, size: number, offset: number): Uint8Array {
+    // Objects stored without compression (core.compression=0) need no zlib state at all.
+    const stored = inflateStored(compressed, size);
+    if (stored) return stored;
     let data: Buffer;
     try {
       data = inflateSync(compressed);

@@ -19,6 +19,8 @@ export class PackIndex {
   private readonly oidsAt: number;
   private readonly offsetsAt: number;
   private readonly largeOffsetsAt: number;
+  /** The first four bytes of every id as a big-endian integer: binary search runs on this. */
+  private readonly heads: Uint32Array;
 
   constructor(
     data: Buffer,
@@ -34,6 +36,8 @@ export class PackIndex {
     this.largeOffsetsAt = this.offsetsAt + this.count * 4;
     if (this.largeOffsetsAt + 40 > data.length) throw corrupt('truncated');
     this.packChecksum = data.subarray(data.length - 40, data.length - 20);
+    this.heads = new Uint32Array(this.count);
+    for (let i = 0; i < this.count; i++) this.heads[i] = data.readUInt32BE(this.oidsAt + i * 20);
     const expected = createHash('sha1')
       .update(data.subarray(0, data.length - 20))
       .digest();
@@ -52,10 +56,11 @@ export class PackIndex {
     const data = this.data;
     // Compare the first four bytes as one integer; fall back to a full compare on a tie.
     const head = ((oid[0] as number) * 0x1000000 + ((oid[1] as number) << 16) + ((oid[2] as number) << 8) + (oid[3] as number)) >>> 0;
+    const heads = this.heads;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
+      const word = heads[mid] as number;
       const at = this.oidsAt + mid * 20;
-      const word = data.readUInt32BE(at);
       const cmp = word !== head ? (word > head ? 1 : -1) : data.compare(oid, 0, 20, at, at + 20);
       if (cmp === 0) return this.offsetAt(mid);
       if (cmp > 0) hi = mid;

@@ -46,3 +46,48 @@ export function deflateStored(data: Uint8Array): Uint8Array {
   out[pos + 3] = sum & 0xff;
   return out;
 }
+
+/**
+ * The payload of a zlib stream made only of stored blocks, or undefined when the stream uses
+ * compression (or is not one we can take apart safely). Lets readers skip zlib for such data.
+ */
+export function inflateStored(stream: Uint8Array, size: number): Uint8Array | undefined {
+  if (stream.length < 11 || stream[0] !== 0x78 || ((stream[0] << 8) | (stream[1] as number)) % 31 !== 0 || (stream[1] as number) & 0x20)
+    return undefined;
+  // One stored block holding everything: hand back a view, no copy.
+  const first = (stream[3] as number) | ((stream[4] as number) << 8);
+  if (((stream[2] as number) & 0x07) === 1 && first === size && stream.length >= 2 + 5 + size + 4) {
+    const check = (stream[5] as number) | ((stream[6] as number) << 8);
+    const view = stream.subarray(7, 7 + size);
+    const at = 7 + size;
+    const sum =
+      (((stream[at] as number) << 24) |
+        ((stream[at + 1] as number) << 16) |
+        ((stream[at + 2] as number) << 8) |
+        (stream[at + 3] as number)) >>>
+      0;
+    if ((first ^ 0xffff) === check && sum === adler32(view)) return view;
+  }
+  const out = new Uint8Array(size);
+  let pos = 2;
+  let written = 0;
+  for (;;) {
+    const header = stream[pos] as number;
+    if ((header & 0x06) !== 0 || pos + 5 > stream.length) return undefined; // not a stored block
+    const length = (stream[pos + 1] as number) | ((stream[pos + 2] as number) << 8);
+    const check = (stream[pos + 3] as number) | ((stream[pos + 4] as number) << 8);
+    if ((length ^ 0xffff) !== check || written + length > size || pos + 5 + length > stream.length) return undefined;
+    out.set(stream.subarray(pos + 5, pos + 5 + length), written);
+    written += length;
+    pos += 5 + length;
+    if (header & 1) break;
+  }
+  if (written !== size || pos + 4 > stream.length) return undefined;
+  const sum =
+    (((stream[pos] as number) << 24) |
+      ((stream[pos + 1] as number) << 16) |
+      ((stream[pos + 2] as number) << 8) |
+      (stream[pos + 3] as number)) >>>
+    0;
+  return sum === adler32(out) ? out : undefined;
+}

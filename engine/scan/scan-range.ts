@@ -5,8 +5,7 @@
  * and so can tests and single-threaded callers.
  */
 import { decodeEnvelope } from '../codec/envelope-json.js';
-import type { Commit } from '../git/object-codec.js';
-import { parseTree } from '../git/object-codec.js';
+import { type Commit, findTreeEntry } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers } from '../git/trailers.js';
 import { type FrontierEntry, walkCommits } from '../git/walk.js';
@@ -37,18 +36,14 @@ const ENVELOPES: ReadonlyArray<readonly [dir: string, file: string, format: 'dag
   ['message', 'envelope.json', 'json'],
 ];
 
-function findEntry(store: ObjectStore, tree: Oid, name: string): Oid | undefined {
-  return parseTree(store.read(tree).body).find((entry) => entry.name === name)?.oid;
-}
-
 function readEnvelope(store: ObjectStore, commit: Commit): { path: string | null; value: unknown } {
-  const root = parseTree(store.read(commit.tree).body);
+  const root = store.read(commit.tree).body;
   for (const [dir, file, format] of ENVELOPES) {
-    const sub = root.find((entry) => entry.name === dir && entry.mode === '40000');
-    if (!sub) continue;
-    const blob = findEntry(store, sub.oid, file);
+    const sub = findTreeEntry(root, dir);
+    if (sub?.mode !== '40000') continue;
+    const blob = findTreeEntry(store.read(sub.oid).body, file);
     if (!blob) continue;
-    return { path: `${dir}/${file}`, value: decodeEnvelope(store.read(blob).body, format) };
+    return { path: `${dir}/${file}`, value: decodeEnvelope(store.read(blob.oid).body, format) };
   }
   return { path: null, value: null };
 }
