@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatosError } from '../errors.js';
 import { readLoose, writeLoose } from './loose-objects.js';
-import { hashObject, isOid } from './oid.js';
+import { hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
 import { PackWriter, prepareObject } from './pack-writer.js';
 import type { GitObject, ObjectStore, ObjectType, Oid } from './ports.js';

@@ -15,7 +15,12 @@ const ACTOR_RE = /^(user|agent|service):([A-Za-z0-9._-]+)$/;
 /** Validates an actor id and returns its two ref-path components. */
 export function actorPath(actor: string): string {
   const match = ACTOR_RE.exec(actor);
-  if (!match) throw new GatosError('invalid_argument', `actor must look like user:<name>, agent:<name> or service:<name>, got ${JSON.stringify(actor)}`, { actor });
+  if (!match)
+    throw new GatosError(
+      'invalid_argument',
+      `actor must look like user:<name>, agent:<name> or service:<name>, got ${JSON.stringify(actor)}`,
+      { actor },
+    );
   return `${match[1]}/${assertRefComponent(match[2] as string, 'actor name')}`;
 }
 

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateFixture } from '../../fixtures/generate.js';
-import { git, removeDir, tempDir } from '../helpers/git.js';
+import { git, scratch } from '../helpers/git.js';
 
 const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
 const GIT_GATOS = fileURLToPath(new URL('../../cli/git-gatos.js', import.meta.url));
@@ -15,10 +15,7 @@ function gatos(args: string[], input?: string): { status: number; stdout: string
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) removeDir(dir);
-});
+const scratchDirs = scratch();
 
 describe('gatos CLI basics', () => {
   test('--version and help', () => {
@@ -41,16 +38,14 @@ describe('gatos CLI basics', () => {
   });
 
   test('a path that is not a repository is an input error', () => {
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = scratchDirs.dir();
     const result = gatos(['scan', '--repo', dir, '--ref', 'refs/gatos/', '--json']);
     assert.equal(result.status, 2);
     assert.equal((JSON.parse(result.stdout) as { error: { code: string } }).error.code, 'not_a_repository');
   });
 
   test('init creates a repository git accepts, and is idempotent', () => {
-    const dir = join(tempDir(), 'repo');
-    dirs.push(dir);
+    const dir = join(scratchDirs.dir(), 'repo');
     const first = gatos(['init', '--repo', dir, '--json']);
     assert.equal(first.status, 0, first.stderr);
     assert.equal((JSON.parse(first.stdout) as { created: boolean }).created, true);
@@ -62,8 +57,7 @@ describe('gatos CLI basics', () => {
 
 describe('gatos canon', () => {
   test('prints canonical bytes and content ids, from a file or stdin', () => {
-    const dir = tempDir();
-    dirs.push(dir);
+    const dir = scratchDirs.dir();
     const file = join(dir, 'doc.json');
     writeFileSync(file, '{ "b": [1, 2.50, "é"], "a": {"y": null, "x": true} }');
     assert.equal(gatos(['canon', file]).stdout, '{"a":{"x":true,"y":null},"b":[1,2.5,"é"]}\n');
@@ -84,8 +78,7 @@ describe('gatos canon', () => {
 describe('gatos scan', () => {
   let repo: string;
   before(async () => {
-    repo = join(tempDir(), 'fixture');
-    dirs.push(repo);
+    repo = join(scratchDirs.dir(), 'fixture');
     await generateFixture({ events: 1500, seed: 3, out: repo, namespaces: 2, actors: 3, threads: 2 });
   });
 
@@ -113,8 +106,7 @@ describe('gatos scan', () => {
   test('git-gatos is the same program (for `git gatos ...`)', () => {
     assert.ok(existsSync(GIT_GATOS));
     // git runs `git-gatos` from PATH; npm installs the bin there, here a directory stands in.
-    const bin = tempDir();
-    dirs.push(bin);
+    const bin = scratchDirs.dir();
     symlinkSync(GIT_GATOS, join(bin, 'git-gatos'));
     const result = spawnSync('git', ['gatos', '--version'], {
       encoding: 'utf8',

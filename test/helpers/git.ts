@@ -3,6 +3,7 @@ import { type ExecFileSyncOptions, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 
 const GIT_ENV = {
   ...process.env,
@@ -52,3 +53,19 @@ export function fsckStrict(cwd: string): void {
 
 /** Environment for git child processes, fixed identity and dates. */
 export const gitEnv = GIT_ENV;
+
+/**
+ * Temporary directories and repositories for one test file, removed after its tests finish.
+ * Call at the top level of the file (it registers an `after` hook).
+ */
+export function scratch(): { repo(): string; dir(): string } {
+  const made: string[] = [];
+  after(() => {
+    for (const dir of made) removeDir(dir);
+  });
+  const keep = (dir: string): string => {
+    made.push(dir);
+    return dir;
+  };
+  return { repo: () => keep(tempRepo()), dir: () => keep(tempDir()) };
+}

@@ -29,7 +29,11 @@ describe('journal ref paths (decision 0002)', () => {
       ['-x', 'user:alice'],
       ['ops', 'user:x.lock'],
     ] as const) {
-      assert.throws(() => journalRef(ns, actor), (err: unknown) => err instanceof GatosError, `${ns} ${actor}`);
+      assert.throws(
+        () => journalRef(ns, actor),
+        (err: unknown) => err instanceof GatosError,
+        `${ns} ${actor}`,
+      );
     }
     assert.equal(parseJournalRef('refs/gatos/state/ops'), undefined);
     assert.equal(parseJournalRef('refs/gatos/journal/ops/robot/x'), undefined);

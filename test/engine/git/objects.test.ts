@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
-import { fsckStrict, git, gitBytes, removeDir, tempRepo } from '../../helpers/git.js';
+import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) removeDir(dir);
-});
-function repo(): string {
-  const dir = tempRepo();
-  dirs.push(dir);
-  return dir;
-}
+const { repo } = scratch();
 
 const sig = { name: 'Ada', email: 'ada@example.com', timestamp: 1700000000, timezone: '+0000' };
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { GatosError } from '../../../engine/errors.js';
 import { FileRefStore } from '../../../engine/git/file-ref-store.js';
@@ -10,17 +10,9 @@ import { MemoryRefStore } from '../../../engine/git/memory-ref-store.js';
 import { ZERO_OID } from '../../../engine/git/oid.js';
 import type { RefStore } from '../../../engine/git/ports.js';
 import { assertRefComponent, isValidRefName } from '../../../engine/git/refname.js';
-import { fsckStrict, git, gitEnv, removeDir, tempRepo } from '../../helpers/git.js';
+import { fsckStrict, git, gitEnv, scratch } from '../../helpers/git.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) removeDir(dir);
-});
-function repo(): string {
-  const dir = tempRepo();
-  dirs.push(dir);
-  return dir;
-}
+const { repo } = scratch();
 const isCode = (code: string) => (err: unknown) => err instanceof GatosError && err.code === code;
 
 /** n distinct commits made by git, returned oldest first. */
