@@ -9,7 +9,7 @@ import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import type { FileObjectStore } from '../engine/git/file-object-store.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
-import { scanRange } from '../engine/scan/scan-range.js';
+import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
@@ -26,8 +26,6 @@ function objectsOf(gitDir: string): FileObjectStore {
   }
   return repo.objects;
 }
-
-const encoder = new TextEncoder();
 
 function canonicalize(documents: string[]): CanonicalizeResult {
   const parts = documents.map((text) => {
@@ -51,8 +49,8 @@ function canonicalize(documents: string[]): CanonicalizeResult {
 }
 
 function scan(task: Extract<Task, { kind: 'scan' }>): ScanResult {
-  const step = scanRange(objectsOf(task.gitDir), task.ref, task.frontier, task.limit);
-  return { kind: 'scan', ref: task.ref, count: step.rows.length, frontier: step.frontier, rows: encoder.encode(JSON.stringify(step.rows)) };
+  const step = scanRangeEncoded(objectsOf(task.gitDir), task.ref, task.frontier, task.limit);
+  return { kind: 'scan', ref: task.ref, count: step.count, frontier: step.frontier, rows: step.rows };
 }
 
 function execute(task: Task): TaskResult {

@@ -61,12 +61,23 @@ export class PackIndex {
       const mid = (lo + hi) >>> 1;
       const word = heads[mid] as number;
       const at = this.oidsAt + mid * 20;
-      const cmp = word !== head ? (word > head ? 1 : -1) : data.compare(oid, 0, 20, at, at + 20);
+      const cmp = word !== head ? (word > head ? 1 : -1) : this.compareTail(oid, at);
       if (cmp === 0) return this.offsetAt(mid);
       if (cmp > 0) hi = mid;
       else lo = mid + 1;
     }
     return -1;
+  }
+
+  /** Compares bytes 4..19 of the id at `at` with those of `oid` (the first four were equal). */
+  private compareTail(oid: Uint8Array, at: number): number {
+    const data = this.data;
+    for (let i = 4; i < 20; i++) {
+      const a = data[at + i] as number;
+      const b = oid[i] as number;
+      if (a !== b) return a > b ? 1 : -1;
+    }
+    return 0;
   }
 
   /** The id at sorted position `i` as hex. */

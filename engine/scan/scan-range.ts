@@ -48,12 +48,21 @@ function readEnvelope(store: ObjectStore, commit: Commit): { path: string | null
   return { path: null, value: null };
 }
 
-/** Decodes up to `limit` commits of the range; returns them and where to resume. */
-export function scanRange(store: ObjectStore, ref: string, frontier: readonly FrontierEntry[], limit: number): ScanStep {
-  const rows: ScanRow[] = [];
-  const step = walkCommits(store, frontier, limit, (oid, commit) => {
+/**
+ * Visits up to `limit` commits of the range as decoded rows; returns where to resume. Each row
+ * is handed over as soon as it is built, so callers that serialize rows right away keep no
+ * decoded objects alive (which is what makes long scans cheap for the garbage collector).
+ */
+export function visitRows(
+  store: ObjectStore,
+  ref: string,
+  frontier: readonly FrontierEntry[],
+  limit: number,
+  onRow: (row: ScanRow) => void,
+): FrontierEntry[] {
+  return walkCommits(store, frontier, limit, (oid, commit) => {
     const envelope = readEnvelope(store, commit);
-    rows.push({
+    onRow({
       commit: oid,
       ref,
       parents: commit.parents,
@@ -64,6 +73,61 @@ export function scanRange(store: ObjectStore, ref: string, frontier: readonly Fr
       envelopePath: envelope.path,
       envelope: envelope.value,
     });
-  });
-  return { rows, frontier: step.frontier };
+  }).frontier;
+}
+
+/** Decodes up to `limit` commits of the range; returns them and where to resume. */
+export function scanRange(store: ObjectStore, ref: string, frontier: readonly FrontierEntry[], limit: number): ScanStep {
+  const rows: ScanRow[] = [];
+  const next = visitRows(store, ref, frontier, limit, (row) => rows.push(row));
+  return { rows, frontier: next };
+}
+
+/** Like `scanRange`, but the rows arrive as one UTF-8 JSON array, encoded row by row. */
+export function scanRangeEncoded(
+  store: ObjectStore,
+  ref: string,
+  frontier: readonly FrontierEntry[],
+  limit: number,
+): { rows: Uint8Array; count: number; frontier: FrontierEntry[] } {
+  const out = new JsonArrayWriter();
+  const next = visitRows(store, ref, frontier, limit, (row) => out.push(JSON.stringify(row)));
+  return { rows: out.finish(), count: out.count, frontier: next };
+}
+
+const encoder = new TextEncoder();
+
+/** Appends JSON texts to a growing UTF-8 buffer as the elements of one array. */
+class JsonArrayWriter {
+  count = 0;
+  private buffer = new Uint8Array(1 << 16);
+  private length = 1;
+
+  constructor() {
+    this.buffer[0] = 0x5b; // [
+  }
+
+  push(json: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit; +1 for the comma.
+    this.reserve(json.length * 3 + 1);
+    if (this.count > 0) this.buffer[this.length++] = 0x2c; // ,
+    this.length += encoder.encodeInto(json, this.buffer.subarray(this.length)).written;
+    this.count++;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes + 1 <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + bytes + 1) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+  }
+
+  /** The finished array in a buffer of its own (transferable). */
+  finish(): Uint8Array {
+    this.reserve(1);
+    this.buffer[this.length++] = 0x5d; // ]
+    return this.buffer.slice(0, this.length);
+  }
 }
