@@ -55,12 +55,18 @@ export function formatSignature(sig: Signature): string {
   return `${sig.name} <${sig.email}> ${sig.timestamp} ${sig.timezone}`;
 }
 
-const SIGNATURE_RE = /^(.*) <(.*)> (-?\d+) ([+-]\d{4})$/;
+const TIMEZONE_RE = /^[+-]\d{4}$/;
 
+/** Parses `Name <email> <seconds> <+hhmm>`, scanning from the right as git does. */
 export function parseSignature(text: string): Signature {
-  const match = SIGNATURE_RE.exec(text);
-  if (!match) throw corrupt('signature', JSON.stringify(text));
-  return { name: match[1] as string, email: match[2] as string, timestamp: Number(match[3]), timezone: match[4] as string };
+  const close = text.lastIndexOf('> ');
+  const open = close === -1 ? -1 : text.lastIndexOf(' <', close);
+  const space = text.indexOf(' ', close + 2);
+  const timestamp = Number(text.slice(close + 2, space));
+  const timezone = text.slice(space + 1);
+  if (open === -1 || space === -1 || !Number.isInteger(timestamp) || !TIMEZONE_RE.test(timezone))
+    throw corrupt('signature', JSON.stringify(text));
+  return { name: text.slice(0, open), email: text.slice(open + 2, close), timestamp, timezone };
 }
 
 /** Splits `header\n...\n\nmessage` into headers (continuations unfolded) and the message. */

@@ -38,10 +38,19 @@ export class PackIndex {
     this.packChecksum = data.subarray(data.length - 40, data.length - 20);
     this.heads = new Uint32Array(this.count);
     for (let i = 0; i < this.count; i++) this.heads[i] = data.readUInt32BE(this.oidsAt + i * 20);
+    // The index's own SHA-1 is not recomputed on open (git does not either; `verify()` does):
+    // every worker opens every index, and that hash costs more than the rest of opening.
+    // The pack checksum recorded here is compared with the pack's trailer by PackFile.
+  }
+
+  /** Recomputes the index checksum (what `git verify-pack` checks); throws `corrupt_pack`. */
+  verify(): void {
     const expected = createHash('sha1')
-      .update(data.subarray(0, data.length - 20))
+      .update(this.data.subarray(0, this.data.length - 20))
       .digest();
-    if (!expected.equals(data.subarray(data.length - 20))) throw corrupt('checksum mismatch');
+    if (!expected.equals(this.data.subarray(this.data.length - 20))) {
+      throw new GatosError('corrupt_pack', `pack index ${this.path}: checksum mismatch`, { path: this.path });
+    }
   }
 
   static open(path: string): PackIndex {

@@ -17,14 +17,19 @@ export interface Trailer {
 
 const GIT_GENERATED_PREFIXES = ['Signed-off-by: ', '(cherry picked from commit '];
 
+/** True for the characters git allows in a trailer token: A-Z, a-z, 0-9 and `-`. */
+function isTokenChar(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 45;
+}
+
 /** Position of the `:` that ends a trailer token, or -1 (mirrors git's find_separator). */
 function separatorIndex(line: string): number {
   let whitespaceFound = false;
   for (let i = 0; i < line.length; i++) {
-    const ch = line[i] as string;
-    if (ch === ':') return i;
-    if (!whitespaceFound && /[A-Za-z0-9-]/.test(ch)) continue;
-    if (i > 0 && (ch === ' ' || ch === '\t')) {
+    const code = line.charCodeAt(i);
+    if (code === 58) return i; // ':'
+    if (!whitespaceFound && isTokenChar(code)) continue;
+    if (i > 0 && (code === 32 || code === 9)) {
       whitespaceFound = true;
       continue;
     }

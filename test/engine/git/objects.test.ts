@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
@@ -7,6 +7,7 @@ import { GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
+import { PackIndex } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
@@ -207,6 +208,22 @@ describe('corrupt inputs give typed errors', () => {
     const head = git(dir, ['rev-parse', 'refs/heads/main']).trim();
     assert.equal(
       codeOf(() => new FileObjectStore(join(dir, '.git')).read(head)),
+      'corrupt_pack',
+    );
+  });
+
+  test('a damaged index fails verify()', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(60));
+    const packDir = join(dir, '.git/objects/pack');
+    const idxPath = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string);
+    PackIndex.open(idxPath).verify();
+    const bytes = readFileSync(idxPath);
+    bytes[bytes.length - 100] = (bytes[bytes.length - 100] as number) ^ 0xff;
+    chmodSync(idxPath, 0o644);
+    writeFileSync(idxPath, bytes);
+    assert.equal(
+      codeOf(() => PackIndex.open(idxPath).verify()),
       'corrupt_pack',
     );
   });
