@@ -89,6 +89,16 @@ function splitHeaders(text: string, what: string): { headers: Array<[string, str
   return { headers, message };
 }
 
+/** 40 lowercase hex digits (a char-code loop: this runs for every commit of every scan). */
+function isHexId(value: string): boolean {
+  if (value.length !== 40) return false;
+  for (let i = 0; i < 40; i++) {
+    const code = value.charCodeAt(i);
+    if (!((code >= 48 && code <= 57) || (code >= 97 && code <= 102))) return false;
+  }
+  return true;
+}
+
 export function parseCommit(body: Uint8Array): Commit {
   const { headers, message } = splitHeaders(decoder.decode(body), 'commit');
   let tree: Oid | undefined;
@@ -103,9 +113,9 @@ export function parseCommit(body: Uint8Array): Commit {
     else if (key === 'committer' && !committer) committer = parseSignature(value);
     else extraHeaders.push([key, value]);
   }
-  if (!tree || !/^[0-9a-f]{40}$/.test(tree)) throw corrupt('commit', 'missing or invalid tree');
+  if (!tree || !isHexId(tree)) throw corrupt('commit', 'missing or invalid tree');
   if (!author || !committer) throw corrupt('commit', 'missing author or committer');
-  for (const parent of parents) if (!/^[0-9a-f]{40}$/.test(parent)) throw corrupt('commit', `invalid parent ${parent}`);
+  for (const parent of parents) if (!isHexId(parent)) throw corrupt('commit', `invalid parent ${parent}`);
   const commit: Commit = { tree, parents, author, committer, message };
   if (extraHeaders.length > 0) commit.extraHeaders = extraHeaders;
   return commit;

@@ -10,8 +10,21 @@ const ADLER_NMAX = 5552; // the most bytes before the sums must be reduced
 export function adler32(data: Uint8Array): number {
   let a = 1;
   let b = 0;
-  for (let i = 0; i < data.length; ) {
-    const end = Math.min(i + ADLER_NMAX, data.length);
+  const length = data.length;
+  let i = 0;
+  while (i < length) {
+    const end = Math.min(i + ADLER_NMAX, length);
+    // Four bytes per step: the sums stay exact and the loop overhead drops.
+    for (; i + 4 <= end; i += 4) {
+      a += data[i] as number;
+      b += a;
+      a += data[i + 1] as number;
+      b += a;
+      a += data[i + 2] as number;
+      b += a;
+      a += data[i + 3] as number;
+      b += a;
+    }
     for (; i < end; i++) {
       a += data[i] as number;
       b += a;
