@@ -7,11 +7,13 @@ import { parseArgs } from 'node:util';
 import { exitCodeFor, GatosError } from '../engine/errors.js';
 import type { Command, OptionSpec } from './command.js';
 import { canonCommand } from './commands/canon.js';
+import { eventCommand } from './commands/event.js';
 import { initCommand } from './commands/init.js';
+import { keyCommand } from './commands/key.js';
 import { scanCommand } from './commands/scan.js';
 import { Output } from './output.js';
 
-export const COMMANDS: readonly Command[] = [initCommand, scanCommand, canonCommand];
+export const COMMANDS: readonly Command[] = [initCommand, keyCommand, eventCommand, scanCommand, canonCommand];
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },
@@ -58,7 +60,7 @@ export async function main(argv: string[], out?: Output): Promise<number> {
   const wantsJson = argv.includes('--json');
   const output = out ?? new Output(wantsJson);
   try {
-    const [first, ...rest] = argv;
+    const [first, ...rest] = hoistGlobalFlags(argv);
     if (first === undefined || first === 'help' || first === '--help' || first === '-h') {
       output.result({ help: helpFor(first === 'help' ? rest[0] : undefined) }, helpFor(first === 'help' ? rest[0] : undefined));
       return first === undefined ? 2 : 0;
@@ -89,6 +91,22 @@ export async function main(argv: string[], out?: Output): Promise<number> {
   } catch (err) {
     return reportError(err, output, argv.includes('--debug'));
   }
+}
+
+/** Lets global flags come before the command (`gatos --repo X scan ...`) by moving them after it. */
+function hoistGlobalFlags(argv: string[]): string[] {
+  const leading: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const flag = (argv[i] as string).replace(/^--/, '').split('=')[0] as string;
+    const spec = (argv[i] as string).startsWith('--') ? GLOBAL_OPTIONS[flag] : undefined;
+    if (!spec || flag === 'help') break;
+    const takesValue = spec.type === 'string' && !(argv[i] as string).includes('=');
+    leading.push(...argv.slice(i, i + (takesValue ? 2 : 1)));
+    i += takesValue ? 2 : 1;
+  }
+  if (leading.length === 0 || i >= argv.length) return argv;
+  return [argv[i] as string, ...leading, ...argv.slice(i + 1)];
 }
 
 function reportError(err: unknown, output: Output, debug: boolean): number {

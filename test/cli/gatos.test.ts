@@ -97,6 +97,12 @@ describe('gatos scan', () => {
     assert.match(result.stdout, /^3 refs, 750 commits under refs\/gatos\/journal\/ledger\//);
   });
 
+  test('global flags may come before the command', () => {
+    const result = gatos(['--json', '--repo', repo, 'scan', '--ref', 'refs/gatos/journal/']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { refs: 6, commits: 1500 });
+  });
+
   test('--ref is required and validated', () => {
     assert.equal(gatos(['scan', '--repo', repo]).status, 2);
     assert.equal(gatos(['scan', '--repo', repo, '--ref', 'heads/']).status, 2);

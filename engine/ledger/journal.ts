@@ -1,0 +1,295 @@
+/**
+ * Journals: signed events appended to `refs/gatos/journal/<ns>/<kind>/<name>` (decision 0002).
+ * Every append validates first, writes objects, then moves the journal refs by compare-and-swap
+ * in one transaction; on a lost race it rebuilds on the new tip and retries with jittered
+ * exponential backoff (25 ms base, 500 ms cap, 5 attempts) before a `HEAD_CONFLICT`.
+ * A ULID already on the journal (within the duplicate horizon) returns the existing commit.
+ *
+ * @example
+ *   const [added] = await appendEvents(ledger, [{ ns: 'ops', type: 'deploy', actor: 'user:alice', payload: {} }]);
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeDagCbor, eventCid } from '../codec/dag-cbor.js';
+import { createUlidFactory, isUlid, ulidTime } from '../codec/ulid.js';
+import { GatosError, hasCode } from '../errors.js';
+import { JOURNAL_PREFIX, journalRef, namespacePath, parseJournalRef } from '../git/gatos-refs.js';
+import { type Commit, findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { hashObject, ZERO_OID } from '../git/oid.js';
+import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
+import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
+import { type Clock, rfc3339 } from './clock.js';
+import { checkEventFields, type EventEnvelope, envelopeBytes } from './envelope.js';
+import { loadPrivateKey, publicKeyId, signBytes, verifyBytes } from './keys.js';
+import { keysOf, readTrust } from './trust.js';
+
+export interface Ledger {
+  objects: ObjectStore;
+  refs: RefStore;
+  keyDir: string;
+  clock: Clock;
+}
+
+export interface EventInput {
+  ns: string;
+  type: string;
+  actor: string;
+  payload: unknown;
+  ulid?: string;
+  caps?: string[];
+}
+
+export interface AppendedEvent {
+  commit: Oid;
+  event_cid: string;
+  ulid: string;
+  ref: string;
+  /** True when the ULID was already on the journal and nothing was appended. */
+  existing: boolean;
+}
+
+export interface AppendOptions {
+  attempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** How far back (ms before the batch's oldest ULID) duplicate ULIDs are looked for. */
+  duplicateHorizonMs?: number;
+  /** At most this many commits are read back when looking for duplicates. */
+  duplicateDepth?: number;
+}
+
+const DEFAULTS = { attempts: 5, baseDelayMs: 25, maxDelayMs: 500, duplicateHorizonMs: 24 * 3600 * 1000, duplicateDepth: 1000 };
+
+/** The ULID in an event commit's subject (`<type> <ulid>`). */
+function subjectUlid(commit: Commit): string | undefined {
+  const subject = commit.message.slice(0, commit.message.indexOf('\n') >>> 0);
+  const ulid = subject.slice(subject.lastIndexOf(' ') + 1);
+  return isUlid(ulid) ? ulid : undefined;
+}
+
+/** ULIDs already near the tip of a journal -> their commits. */
+function recentUlids(objects: ObjectStore, tip: Oid, oldest: number, options: typeof DEFAULTS): Map<string, Oid> {
+  const found = new Map<string, Oid>();
+  let cursor: Oid | undefined = tip === ZERO_OID ? undefined : tip;
+  for (let depth = 0; cursor && depth < options.duplicateDepth; depth++) {
+    const commit = parseCommit(objects.read(cursor).body);
+    const ulid = subjectUlid(commit);
+    if (ulid) {
+      if (ulidTime(ulid) < oldest - options.duplicateHorizonMs) break;
+      found.set(ulid, cursor);
+    }
+    cursor = commit.parents[0];
+  }
+  return found;
+}
+
+interface Prepared {
+  input: Required<Pick<EventInput, 'ns' | 'type' | 'actor' | 'payload'>> & { ulid: string; caps?: string[] };
+  ref: string;
+}
+
+function prepare(inputs: readonly EventInput[], clock: Clock): Prepared[] {
+  const nextUlid = createUlidFactory(clock);
+  return inputs.map((input) => {
+    const ulid = input.ulid ?? nextUlid();
+    const fields = { ...input, ulid };
+    checkEventFields(fields);
+    return { input: fields as Prepared['input'], ref: journalRef(input.ns, input.actor) };
+  });
+}
+
+/** Builds the objects of one event commit on top of `parent`. */
+function buildEvent(
+  prepared: Prepared,
+  parent: Oid,
+  policyRoot: string,
+  key: ReturnType<typeof loadPrivateKey>,
+  clock: Clock,
+): { objects: GitObject[]; commit: Oid; cid: string } {
+  const { input } = prepared;
+  const now = clock();
+  const envelope: EventEnvelope = {
+    type: input.type,
+    ulid: input.ulid,
+    actor: input.actor,
+    payload: input.payload as Record<string, unknown>,
+    policy_root: policyRoot,
+    sig_alg: 'ed25519',
+    ts: rfc3339(now),
+  };
+  if (input.caps) envelope.caps = input.caps;
+  const { bytes, cid } = envelopeBytes(envelope);
+  const signature = Buffer.from(signBytes(key, bytes)).toString('hex');
+  const blob = { type: 'blob' as const, body: bytes };
+  const blobOid = hashObject('blob', bytes);
+  const sub = { type: 'tree' as const, body: serializeTree([{ mode: '100644', name: 'envelope.cbor', oid: blobOid }]) };
+  const root = { type: 'tree' as const, body: serializeTree([{ mode: '40000', name: 'event', oid: hashObject('tree', sub.body) }]) };
+  const [kind, name] = input.actor.split(':') as [string, string];
+  const who = { name: input.actor, email: `${name}@${kind}.gatos.invalid`, timestamp: Math.floor(now / 1000), timezone: '+0000' };
+  const message = withTrailers(`${input.type} ${input.ulid}`, [
+    { key: 'Event-CID', value: cid },
+    { key: 'Sig-Alg', value: 'ed25519' },
+    { key: 'Sig', value: `ed25519:${signature}` },
+  ]);
+  const commitBody = serializeCommit({
+    tree: hashObject('tree', root.body),
+    parents: parent === ZERO_OID ? [] : [parent],
+    author: who,
+    committer: who,
+    message,
+  });
+  return { objects: [blob, sub, root, { type: 'commit', body: commitBody }], commit: hashObject('commit', commitBody), cid };
+}
+
+/** Loose objects for a few, one pack for many (a pack per event would pile up files). */
+function store(objects: ObjectStore, pending: GitObject[]): void {
+  if (pending.length === 0) return;
+  if (pending.length >= 64) objects.writeMany(pending);
+  else for (const object of pending) objects.write(object.type, object.body);
+}
+
+/**
+ * Appends events (in input order per journal) with one ref transaction for all journals touched.
+ * `policyRoot` is recorded in every envelope (ZERO_OID when no policy is active).
+ */
+export async function appendEvents(
+  ledger: Ledger,
+  inputs: readonly EventInput[],
+  policyRoot: string = ZERO_OID,
+  options: AppendOptions = {},
+): Promise<AppendedEvent[]> {
+  const settings = { ...DEFAULTS, ...options };
+  const prepared = prepare(inputs, ledger.clock);
+  const { graph } = readTrust(ledger.objects, ledger.refs);
+  const keys = new Map<string, ReturnType<typeof loadPrivateKey>>();
+  for (const { input } of prepared) {
+    if (keys.has(input.actor)) continue;
+    const published = keysOf(graph, input.actor);
+    if (published.length === 0)
+      throw new GatosError('unknown_actor', `actor ${input.actor} has no key in the trust graph (gatos key new --actor ${input.actor})`, {
+        actor: input.actor,
+      });
+    const key = loadPrivateKey(ledger.keyDir, input.actor);
+    if (!published.includes(publicKeyId(key)))
+      throw new GatosError('key_not_trusted', `the local key of ${input.actor} is not in the trust graph`, { actor: input.actor });
+    keys.set(input.actor, key);
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return commitEvents(ledger, prepared, policyRoot, keys, settings);
+    } catch (err) {
+      if (!(hasCode(err, 'HEAD_CONFLICT') || hasCode(err, 'ref_locked')) || attempt >= settings.attempts) throw err;
+      const ceiling = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** (attempt - 1));
+      await sleep(Math.random() * ceiling);
+    }
+  }
+}
+
+function commitEvents(
+  ledger: Ledger,
+  prepared: Prepared[],
+  policyRoot: string,
+  keys: Map<string, ReturnType<typeof loadPrivateKey>>,
+  settings: typeof DEFAULTS,
+): AppendedEvent[] {
+  const byRef = new Map<string, Prepared[]>();
+  for (const item of prepared) byRef.set(item.ref, [...(byRef.get(item.ref) ?? []), item]);
+  const results = new Map<Prepared, AppendedEvent>();
+  const pending: GitObject[] = [];
+  const transaction = ledger.refs.transaction();
+  let moved = 0;
+  for (const [ref, items] of byRef) {
+    const tip = ledger.refs.resolve(ref) ?? ZERO_OID;
+    const oldest = Math.min(...items.map((item) => ulidTime(item.input.ulid)));
+    const known = recentUlids(ledger.objects, tip, oldest, settings);
+    let parent = tip;
+    for (const item of items) {
+      const existing = known.get(item.input.ulid);
+      if (existing) {
+        results.set(item, {
+          commit: existing,
+          event_cid: cidOfCommit(ledger.objects, existing),
+          ulid: item.input.ulid,
+          ref,
+          existing: true,
+        });
+        continue;
+      }
+      const built = buildEvent(item, parent, policyRoot, keys.get(item.input.actor) as ReturnType<typeof loadPrivateKey>, ledger.clock);
+      pending.push(...built.objects);
+      known.set(item.input.ulid, built.commit);
+      results.set(item, { commit: built.commit, event_cid: built.cid, ulid: item.input.ulid, ref, existing: false });
+      parent = built.commit;
+    }
+    if (parent !== tip) {
+      transaction.update(ref, parent, tip);
+      moved++;
+    }
+  }
+  store(ledger.objects, pending);
+  if (moved > 0) transaction.commit();
+  return prepared.map((item) => results.get(item) as AppendedEvent);
+}
+
+function cidOfCommit(objects: ObjectStore, commit: Oid): string {
+  return trailerValue(parseTrailers(parseCommit(objects.read(commit).body).message), 'Event-CID') ?? '';
+}
+
+export interface ShownEvent {
+  commit: Oid;
+  ref?: string;
+  envelope: EventEnvelope;
+  event_cid: string;
+  cid_ok: boolean;
+  signature_ok: boolean;
+}
+
+/** Decodes an event commit and checks its CID and signature against the trust graph. */
+export function readEvent(objects: ObjectStore, refs: RefStore, commitOid: Oid): ShownEvent {
+  const commit = parseCommit(objects.read(commitOid).body);
+  const sub = findTreeEntry(objects.read(commit.tree).body, 'event');
+  const blob = sub && findTreeEntry(objects.read(sub.oid).body, 'envelope.cbor');
+  if (!blob) throw new GatosError('not_an_event', `commit ${commitOid} carries no event/envelope.cbor`, { commit: commitOid });
+  const bytes = objects.read(blob.oid).body;
+  const envelope = decodeDagCbor(bytes) as EventEnvelope;
+  const trailers = parseTrailers(commit.message);
+  const cid = eventCid(bytes);
+  const sig = trailerValue(trailers, 'Sig') ?? '';
+  const signature = /^ed25519:[0-9a-f]{128}$/.test(sig) ? Buffer.from(sig.slice(8), 'hex') : new Uint8Array(0);
+  const { graph } = readTrust(objects, refs);
+  const signatureOk = keysOf(graph, envelope.actor).some((key) => verifyBytes(key, bytes, signature));
+  return { commit: commitOid, envelope, event_cid: cid, cid_ok: trailerValue(trailers, 'Event-CID') === cid, signature_ok: signatureOk };
+}
+
+export interface ListedEvent {
+  commit: Oid;
+  ref: string;
+  ulid: string;
+  type: string;
+  actor: string;
+  time: number;
+}
+
+/** Events of a namespace (optionally one actor), newest first per journal. */
+export function listEvents(objects: ObjectStore, refs: RefStore, ns: string, actor?: string): ListedEvent[] {
+  namespacePath(ns);
+  const out: ListedEvent[] = [];
+  for (const entry of refs.list(`${JOURNAL_PREFIX}${ns}/`)) {
+    const parsed = parseJournalRef(entry.name);
+    if (!parsed || parsed.ns !== ns || (actor && parsed.actor !== actor)) continue;
+    let cursor: Oid | undefined = entry.oid;
+    while (cursor) {
+      const commit = parseCommit(objects.read(cursor).body);
+      const subject = commit.message.split('\n')[0] ?? '';
+      out.push({
+        commit: cursor,
+        ref: entry.name,
+        ulid: subjectUlid(commit) ?? '',
+        type: subject.slice(0, subject.lastIndexOf(' ')),
+        actor: parsed.actor,
+        time: commit.committer.timestamp,
+      });
+      cursor = commit.parents[0];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+/**
+ * Actor keys: Ed25519 key pairs from node:crypto. Private keys live only in a key directory
+ * (0700, files 0600; default `<git-dir>/gatos/keys`, or `GATOS_KEY_DIR`) and never enter refs;
+ * public keys are published in the trust graph (trust.ts) as `ed25519:<64 lowercase hex>`.
+ *
+ * @example
+ *   const { publicKey } = createKey(dir, 'user:alice');
+ *   const sig = signBytes(loadPrivateKey(dir, 'user:alice'), bytes);
+ *   verifyBytes(publicKey, bytes, sig); // true
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatosError } from '../errors.js';
+import { actorPath } from '../git/gatos-refs.js';
+
+export function keyDirectory(gitDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.GATOS_KEY_DIR || join(gitDir, 'gatos', 'keys');
+}
+
+function keyPath(dir: string, actor: string): string {
+  return join(dir, `${actorPath(actor)}.pem`);
+}
+
+/** `ed25519:<hex>` of a key's raw 32-byte public part. */
+export function publicKeyId(key: KeyObject): string {
+  const jwk = createPublicKey(key).export({ format: 'jwk' }) as { x: string };
+  return `ed25519:${Buffer.from(jwk.x, 'base64url').toString('hex')}`;
+}
+
+export function hasKey(dir: string, actor: string): boolean {
+  return existsSync(keyPath(dir, actor));
+}
+
+/** Makes and stores a new key pair; refuses to replace an existing one (`key_exists`). */
+export function createKey(dir: string, actor: string): { actor: string; publicKey: string; path: string } {
+  const path = keyPath(dir, actor);
+  if (existsSync(path)) throw new GatosError('key_exists', `a key for ${actor} already exists at ${path}`, { actor, path });
+  const { privateKey } = generateKeyPairSync('ed25519');
+  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+  return { actor, publicKey: publicKeyId(privateKey), path };
+}
+
+/** Deletes a key file; used to undo `createKey` when publishing its public half failed. */
+export function removeKey(dir: string, actor: string): void {
+  rmSync(keyPath(dir, actor), { force: true });
+}
+
+export function loadPrivateKey(dir: string, actor: string): KeyObject {
+  const path = keyPath(dir, actor);
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch {
+    throw new GatosError('key_not_found', `no private key for ${actor} in ${dir} (create one with: gatos key new --actor ${actor})`, {
+      actor,
+      dir,
+    });
+  }
+  return createPrivateKey(pem);
+}
+
+export function signBytes(key: KeyObject, bytes: Uint8Array): Uint8Array {
+  return sign(null, bytes, key);
+}
+
+const KEY_RE = /^ed25519:([0-9a-f]{64})$/;
+
+/** Verifies an Ed25519 signature against an `ed25519:<hex>` public key. */
+export function verifyBytes(publicKey: string, bytes: Uint8Array, signature: Uint8Array): boolean {
+  const match = KEY_RE.exec(publicKey);
+  if (!match || signature.length !== 64) return false;
+  const key = createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(match[1] as string, 'hex').toString('base64url') },
+    format: 'jwk',
+  });
+  return verify(null, bytes, key, signature);
+}
