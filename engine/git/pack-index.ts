@@ -62,7 +62,6 @@ export class PackIndex {
     const first = oid[0] as number;
     let lo = first === 0 ? 0 : this.data.readUInt32BE(HEADER + (first - 1) * 4);
     let hi = this.data.readUInt32BE(HEADER + first * 4);
-    const data = this.data;
     // Compare the first four bytes as one integer; fall back to a full compare on a tie.
     const head = ((oid[0] as number) * 0x1000000 + ((oid[1] as number) << 16) + ((oid[2] as number) << 8) + (oid[3] as number)) >>> 0;
     const heads = this.heads;

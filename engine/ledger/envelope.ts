@@ -30,7 +30,9 @@ function checkPayloadValue(value: unknown, path: string): void {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) throw invalid(`${path} is ${value}; payload numbers must be safe integers (no floats)`, { path });
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => checkPayloadValue(item, `${path}[${i}]`));
+    value.forEach((item, i) => {
+      checkPayloadValue(item, `${path}[${i}]`);
+    });
   } else if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) checkPayloadValue(item, `${path}.${key}`);
   } else if (typeof value !== 'string' && typeof value !== 'boolean' && value !== null) {

@@ -78,10 +78,12 @@ export function updateTrust(objects: ObjectStore, refs: RefStore, clock: Clock, 
 /** Adds a public key to an actor (and the actor to groups). */
 export function addActorKey(graph: TrustGraph, actor: string, publicKey: string, groups: readonly string[] = []): void {
   actorPath(actor);
-  const entry = (graph.actors[actor] ??= { keys: [] });
+  graph.actors[actor] ??= { keys: [] };
+  const entry = graph.actors[actor];
   if (!entry.keys.includes(publicKey)) entry.keys.push(publicKey);
   for (const group of groups) {
-    const members = (graph.groups[assertGroup(group)] ??= []);
+    graph.groups[assertGroup(group)] ??= [];
+    const members = graph.groups[group] as string[];
     if (!members.includes(actor)) members.push(actor);
     members.sort();
   }
