@@ -2,9 +2,10 @@
  * Loose objects: `objects/ab/cdef...`, each a zlib stream of `<type> <size>\0<body>`.
  * Reads verify the id (a loose object is read rarely, and a renamed or damaged file must not
  * pass as another object). Writes are atomic: temp file in the fan-out directory, then rename;
- * an existing object is never rewritten.
+ * an existing object is never rewritten. Like git's default (`core.fsync` without
+ * `loose-object`), object files are not fsynced: the ref update is the commit point.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
@@ -63,7 +64,6 @@ export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body:
   const fd = openSync(temp, 'wx', 0o444);
   try {
     writeSync(fd, compressed);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -66,12 +66,28 @@ function subjectUlid(commit: Commit): string | undefined {
   return isUlid(ulid) ? ulid : undefined;
 }
 
-/** ULIDs already near the tip of a journal -> their commits. */
-function recentUlids(objects: ObjectStore, tip: Oid, oldest: number, options: typeof DEFAULTS): Map<string, Oid> {
+interface KnownUlids {
+  tip: Oid;
+  ulids: Map<string, Oid>;
+}
+
+/**
+ * Per ref store, the ULIDs this process has already seen near each journal tip, so appending
+ * one event at a time reads only the commits added since (by us or anyone), not the history.
+ */
+const knownByStore = new WeakMap<RefStore, Map<string, KnownUlids>>();
+
+/** ULIDs near the tip of a journal -> their commits (within the duplicate horizon). */
+function recentUlids(ledger: Ledger, ref: string, tip: Oid, oldest: number, options: typeof DEFAULTS): Map<string, Oid> {
+  const cached = knownByStore.get(ledger.refs)?.get(ref);
   const found = new Map<string, Oid>();
   let cursor: Oid | undefined = tip === ZERO_OID ? undefined : tip;
   for (let depth = 0; cursor && depth < options.duplicateDepth; depth++) {
-    const commit = parseCommit(objects.read(cursor).body);
+    if (cached && cursor === cached.tip) {
+      for (const [ulid, commit] of cached.ulids) if (!found.has(ulid)) found.set(ulid, commit);
+      break;
+    }
+    const commit = parseCommit(ledger.objects.read(cursor).body);
     const ulid = subjectUlid(commit);
     if (ulid) {
       if (ulidTime(ulid) < oldest - options.duplicateHorizonMs) break;
@@ -80,6 +96,17 @@ function recentUlids(objects: ObjectStore, tip: Oid, oldest: number, options: ty
     cursor = commit.parents[0];
   }
   return found;
+}
+
+/** Remembers a journal's new tip and ULIDs after a successful append (bounded by the depth). */
+function remember(ledger: Ledger, ref: string, tip: Oid, ulids: Map<string, Oid>, depth: number): void {
+  let perStore = knownByStore.get(ledger.refs);
+  if (!perStore) {
+    perStore = new Map();
+    knownByStore.set(ledger.refs, perStore);
+  }
+  while (ulids.size > depth) ulids.delete(ulids.keys().next().value as string);
+  perStore.set(ref, { tip, ulids });
 }
 
 interface Prepared {
@@ -196,11 +223,11 @@ function commitEvents(
   const results = new Map<Prepared, AppendedEvent>();
   const pending: GitObject[] = [];
   const transaction = ledger.refs.transaction();
-  let moved = 0;
+  const tips: Array<[string, Oid, Map<string, Oid>]> = [];
   for (const [ref, items] of byRef) {
     const tip = ledger.refs.resolve(ref) ?? ZERO_OID;
     const oldest = Math.min(...items.map((item) => ulidTime(item.input.ulid)));
-    const known = recentUlids(ledger.objects, tip, oldest, settings);
+    const known = recentUlids(ledger, ref, tip, oldest, settings);
     let parent = tip;
     for (const item of items) {
       const existing = known.get(item.input.ulid);
@@ -220,13 +247,12 @@ function commitEvents(
       results.set(item, { commit: built.commit, event_cid: built.cid, ulid: item.input.ulid, ref, existing: false });
       parent = built.commit;
     }
-    if (parent !== tip) {
-      transaction.update(ref, parent, tip);
-      moved++;
-    }
+    if (parent !== tip) transaction.update(ref, parent, tip);
+    tips.push([ref, parent, known]);
   }
   store(ledger.objects, pending);
-  if (moved > 0) transaction.commit();
+  if (pending.length > 0) transaction.commit();
+  for (const [ref, tip, known] of tips) remember(ledger, ref, tip, known, settings.duplicateDepth);
   return prepared.map((item) => results.get(item) as AppendedEvent);
 }
 

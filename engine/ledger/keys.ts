@@ -45,11 +45,17 @@ export function createKey(dir: string, actor: string): { actor: string; publicKe
 
 /** Deletes a key file; used to undo `createKey` when publishing its public half failed. */
 export function removeKey(dir: string, actor: string): void {
+  loaded.delete(keyPath(dir, actor));
   rmSync(keyPath(dir, actor), { force: true });
 }
 
+/** Parsed private keys by file path: key files are never replaced (`key_exists`). */
+const loaded = new Map<string, KeyObject>();
+
 export function loadPrivateKey(dir: string, actor: string): KeyObject {
   const path = keyPath(dir, actor);
+  const hit = loaded.get(path);
+  if (hit) return hit;
   let pem: string;
   try {
     pem = readFileSync(path, 'utf8');
@@ -59,7 +65,9 @@ export function loadPrivateKey(dir: string, actor: string): KeyObject {
       dir,
     });
   }
-  return createPrivateKey(pem);
+  const key = createPrivateKey(pem);
+  loaded.set(path, key);
+  return key;
 }
 
 export function signBytes(key: KeyObject, bytes: Uint8Array): Uint8Array {

@@ -31,13 +31,21 @@ export function assertGroup(group: string): string {
   return group;
 }
 
+/** The last graph read per object store: unchanged while the ref points at the same commit. */
+const lastRead = new WeakMap<ObjectStore, { head: Oid; text: string }>();
+
+/** The trust graph at the ref's head (a fresh copy: callers may change it). */
 export function readTrust(objects: ObjectStore, refs: RefStore): { graph: TrustGraph; head: Oid } {
   const head = refs.resolve(TRUST_REF);
   if (!head) return { graph: emptyTrust(), head: ZERO_OID };
+  const cached = lastRead.get(objects);
+  if (cached?.head === head) return { graph: JSON.parse(cached.text) as TrustGraph, head };
   const commit = parseCommit(objects.read(head).body);
   const entry = findTreeEntry(objects.read(commit.tree).body, 'graph.json');
   if (!entry) throw new GatosError('corrupt_object', `${TRUST_REF} has no graph.json`, { commit: head });
-  const graph = parseJson(Buffer.from(objects.read(entry.oid).body).toString('utf8')) as TrustGraph;
+  const text = Buffer.from(objects.read(entry.oid).body).toString('utf8');
+  const graph = parseJson(text) as TrustGraph;
+  lastRead.set(objects, { head, text });
   return { graph, head };
 }
 
