@@ -167,13 +167,6 @@ function buildEvent(
   return { objects: [blob, sub, root, { type: 'commit', body: commitBody }], commit: hashObject('commit', commitBody), cid };
 }
 
-/** Loose objects for a few, one pack for many (a pack per event would pile up files). */
-function store(objects: ObjectStore, pending: GitObject[]): void {
-  if (pending.length === 0) return;
-  if (pending.length >= 64) objects.writeMany(pending);
-  else for (const object of pending) objects.write(object.type, object.body);
-}
-
 /**
  * Appends events (in input order per journal) with one ref transaction for all journals touched.
  * `policyRoot` is recorded in every envelope (ZERO_OID when no policy is active).
@@ -219,39 +212,53 @@ function commitEvents(
   settings: typeof DEFAULTS,
 ): AppendedEvent[] {
   const byRef = new Map<string, Prepared[]>();
-  for (const item of prepared) byRef.set(item.ref, [...(byRef.get(item.ref) ?? []), item]);
+  for (const item of prepared) {
+    const list = byRef.get(item.ref);
+    if (list) list.push(item);
+    else byRef.set(item.ref, [item]);
+  }
   const results = new Map<Prepared, AppendedEvent>();
-  const pending: GitObject[] = [];
   const transaction = ledger.refs.transaction();
   const tips: Array<[string, Oid, Map<string, Oid>]> = [];
-  for (const [ref, items] of byRef) {
-    const tip = ledger.refs.resolve(ref) ?? ZERO_OID;
-    const oldest = Math.min(...items.map((item) => ulidTime(item.input.ulid)));
-    const known = recentUlids(ledger, ref, tip, oldest, settings);
-    let parent = tip;
-    for (const item of items) {
-      const existing = known.get(item.input.ulid);
-      if (existing) {
-        results.set(item, {
-          commit: existing,
-          event_cid: cidOfCommit(ledger.objects, existing),
-          ulid: item.input.ulid,
-          ref,
-          existing: true,
-        });
-        continue;
+  let written = 0;
+
+  // Objects are produced one event at a time and streamed to the store, so a large batch never
+  // holds all of its objects in memory.
+  function* build(): Generator<GitObject> {
+    for (const [ref, items] of byRef) {
+      const tip = ledger.refs.resolve(ref) ?? ZERO_OID;
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const item of items) oldest = Math.min(oldest, ulidTime(item.input.ulid));
+      const known = recentUlids(ledger, ref, tip, oldest, settings);
+      let parent = tip;
+      for (const item of items) {
+        const existing = known.get(item.input.ulid);
+        if (existing) {
+          results.set(item, {
+            commit: existing,
+            event_cid: cidOfCommit(ledger.objects, existing),
+            ulid: item.input.ulid,
+            ref,
+            existing: true,
+          });
+          continue;
+        }
+        const built = buildEvent(item, parent, policyRoot, keys.get(item.input.actor) as ReturnType<typeof loadPrivateKey>, ledger.clock);
+        written++;
+        yield* built.objects;
+        known.set(item.input.ulid, built.commit);
+        results.set(item, { commit: built.commit, event_cid: built.cid, ulid: item.input.ulid, ref, existing: false });
+        parent = built.commit;
       }
-      const built = buildEvent(item, parent, policyRoot, keys.get(item.input.actor) as ReturnType<typeof loadPrivateKey>, ledger.clock);
-      pending.push(...built.objects);
-      known.set(item.input.ulid, built.commit);
-      results.set(item, { commit: built.commit, event_cid: built.cid, ulid: item.input.ulid, ref, existing: false });
-      parent = built.commit;
+      if (parent !== tip) transaction.update(ref, parent, tip);
+      tips.push([ref, parent, known]);
     }
-    if (parent !== tip) transaction.update(ref, parent, tip);
-    tips.push([ref, parent, known]);
   }
-  store(ledger.objects, pending);
-  if (pending.length > 0) transaction.commit();
+
+  // Loose objects for a few events, one pack for many (a pack per event would pile up files).
+  if (prepared.length >= 16) ledger.objects.writeMany(build());
+  else for (const object of build()) ledger.objects.write(object.type, object.body);
+  if (written > 0) transaction.commit();
   for (const [ref, tip, known] of tips) remember(ledger, ref, tip, known, settings.duplicateDepth);
   return prepared.map((item) => results.get(item) as AppendedEvent);
 }
