@@ -22,7 +22,10 @@ import { canonicalize } from '../engine/codec/canonical-json.js';
 import { decodeDagCbor } from '../engine/codec/dag-cbor.js';
 import { parseCommit, serializeCommit } from '../engine/git/object-codec.js';
 import type { RefEntry } from '../engine/git/ports.js';
-import { openRepository } from '../engine/git/repository.js';
+import { initRepository, openRepository } from '../engine/git/repository.js';
+import { appendEvents, type Ledger } from '../engine/ledger/journal.js';
+import { createKey } from '../engine/ledger/keys.js';
+import { addActorKey, updateTrust } from '../engine/ledger/trust.js';
 import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { generateFixture } from '../fixtures/generate.js';
@@ -256,8 +259,67 @@ async function fixtureSpeed(): Promise<void> {
   });
 }
 
+/**
+ * Journal appends (ledger plane): a batch through one transaction, and one event per CAS in one
+ * process; the baseline is stock git appending the same chain with commit-tree + update-ref.
+ */
+async function ledgerAppends(): Promise<void> {
+  const dir = join(cacheDir, 'ledger-appends');
+  rmSync(dir, { recursive: true, force: true });
+  initRepository(dir);
+  const repo = openRepository(dir);
+  const ledger: Ledger = { objects: repo.objects, refs: repo.refs, keyDir: join(dir, 'keys'), clock: () => Date.now() };
+  const { publicKey } = createKey(ledger.keyDir, 'user:bench');
+  updateTrust(ledger.objects, ledger.refs, ledger.clock, 'bench key', (graph) => addActorKey(graph, 'user:bench', publicKey));
+  const batch = quick ? 5_000 : 100_000;
+  let started = performance.now();
+  await appendEvents(
+    ledger,
+    Array.from({ length: batch }, (_, i) => ({ ns: 'bench', type: 'tick', actor: 'user:bench', payload: { i } })),
+  );
+  const batchRate = batch / ((performance.now() - started) / 1000);
+  rows.push({
+    name: `event add --file, ${batch} signed events`,
+    value: Math.round(batchRate),
+    unit: 'events/s',
+    target: '>= 20000',
+    met: batchRate >= 20_000,
+  });
+  const single = quick ? 200 : 1_000;
+  started = performance.now();
+  for (let i = 0; i < single; i++) await appendEvents(ledger, [{ ns: 'one', type: 'tick', actor: 'user:bench', payload: { i } }]);
+  const singleRate = single / ((performance.now() - started) / 1000);
+  const gitCount = quick ? 50 : 200;
+  started = performance.now();
+  const tree = spawnSync('git', ['--git-dir', repo.gitDir, 'mktree'], { input: '' }).stdout.toString().trim();
+  let parent = '';
+  for (let i = 0; i < gitCount; i++) {
+    const args = ['--git-dir', repo.gitDir, 'commit-tree', tree, '-m', `tick ${i}`, ...(parent ? ['-p', parent] : [])];
+    const next = spawnSync('git', args, {
+      env: { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' },
+    })
+      .stdout.toString()
+      .trim();
+    spawnSync('git', ['--git-dir', repo.gitDir, 'update-ref', 'refs/gatos/bench/git', next, ...(parent ? [parent] : [])]);
+    parent = next;
+  }
+  const gitRate = gitCount / ((performance.now() - started) / 1000);
+  rows.push({
+    name: `event add one by one (${single} appends, one CAS each)`,
+    value: Math.round(singleRate),
+    unit: 'events/s',
+    baseline: `git commit-tree + update-ref ${Math.round(gitRate)}/s`,
+    ratio: Number((singleRate / gitRate).toFixed(1)),
+    target: '>= 500',
+    met: singleRate >= 500,
+  });
+  repo.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
 await micro();
 await macro();
+await ledgerAppends();
 await fixtureSpeed();
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 rows.push({ name: 'peak RSS of the bench process', value: peakRssMb, unit: 'MiB' });
