@@ -10,10 +10,11 @@ import { canonCommand } from './commands/canon.js';
 import { eventCommand } from './commands/event.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
+import { policyCommand } from './commands/policy.js';
 import { scanCommand } from './commands/scan.js';
 import { Output } from './output.js';
 
-export const COMMANDS: readonly Command[] = [initCommand, keyCommand, eventCommand, scanCommand, canonCommand];
+export const COMMANDS: readonly Command[] = [initCommand, keyCommand, eventCommand, policyCommand, scanCommand, canonCommand];
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },

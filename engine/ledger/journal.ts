@@ -20,7 +20,9 @@ import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
 import { type Clock, rfc3339 } from './clock.js';
 import { checkEventFields, type EventEnvelope, envelopeBytes } from './envelope.js';
 import { loadPrivateKey, publicKeyId, signBytes, verifyBytes } from './keys.js';
-import { keysOf, readTrust } from './trust.js';
+import { evaluate, type Intent } from './policy.js';
+import { auditDeny, readActivePolicy } from './policy-store.js';
+import { keysOf, readTrust, type TrustGraph } from './trust.js';
 
 export interface Ledger {
   objects: ObjectStore;
@@ -169,14 +171,11 @@ function buildEvent(
 
 /**
  * Appends events (in input order per journal) with one ref transaction for all journals touched.
- * `policyRoot` is recorded in every envelope (ZERO_OID when no policy is active).
+ * Every event passes the gate of the active policy first; if any is denied, each denial is
+ * audited and nothing is appended (`POLICY_DENY`). Envelopes record the active policy's commit
+ * as `policy_root` (ZERO_OID when no policy is active).
  */
-export async function appendEvents(
-  ledger: Ledger,
-  inputs: readonly EventInput[],
-  policyRoot: string = ZERO_OID,
-  options: AppendOptions = {},
-): Promise<AppendedEvent[]> {
+export async function appendEvents(ledger: Ledger, inputs: readonly EventInput[], options: AppendOptions = {}): Promise<AppendedEvent[]> {
   const settings = { ...DEFAULTS, ...options };
   const prepared = prepare(inputs, ledger.clock);
   const { graph } = readTrust(ledger.objects, ledger.refs);
@@ -193,6 +192,7 @@ export async function appendEvents(
       throw new GatosError('key_not_trusted', `the local key of ${input.actor} is not in the trust graph`, { actor: input.actor });
     keys.set(input.actor, key);
   }
+  const policyRoot = gate(ledger, prepared, graph);
   for (let attempt = 1; ; attempt++) {
     try {
       return commitEvents(ledger, prepared, policyRoot, keys, settings);
@@ -202,6 +202,41 @@ export async function appendEvents(
       await sleep(Math.random() * ceiling);
     }
   }
+}
+
+/** Evaluates every event against the active policy; returns the policy root to record. */
+function gate(ledger: Ledger, prepared: Prepared[], graph: TrustGraph): Oid {
+  const active = readActivePolicy(ledger.objects, ledger.refs);
+  if (!active) return ZERO_OID;
+  const denied = [];
+  for (const { input, ref } of prepared) {
+    const intent: Intent = { ns: input.ns, type: input.type, actor: input.actor };
+    if (input.caps) intent.caps = input.caps;
+    const decision = evaluate(active.policy, graph, intent);
+    if (decision.allow) continue;
+    auditDeny(ledger.objects, ledger.refs, ledger.clock, {
+      ulid: input.ulid,
+      actor: input.actor,
+      ns: input.ns,
+      type: input.type,
+      target: ref,
+      policyRoot: active.commit,
+      decision,
+    });
+    denied.push({ ulid: input.ulid, actor: input.actor, type: input.type, rule: decision.rule, reason: decision.reason });
+  }
+  const first = denied[0];
+  if (first) {
+    throw new GatosError(
+      'POLICY_DENY',
+      `policy denies ${first.type} by ${first.actor}: ${first.reason} (rule ${first.rule})${denied.length > 1 ? `, and ${denied.length - 1} more` : ''}`,
+      {
+        denied,
+        policy_root: active.commit,
+      },
+    );
+  }
+  return active.commit;
 }
 
 function commitEvents(

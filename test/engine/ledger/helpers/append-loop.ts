@@ -9,6 +9,6 @@ await blake3Ready();
 const repo = openRepository(gitDir);
 const ledger = { objects: repo.objects, refs: repo.refs, keyDir, clock: systemClock };
 for (let i = 0; i < Number(count); i++) {
-  await appendEvents(ledger, [{ ns: 'race', type: 'tick', actor, payload: { pid: process.pid, i } }], undefined, { attempts: 50 });
+  await appendEvents(ledger, [{ ns: 'race', type: 'tick', actor, payload: { pid: process.pid, i } }], { attempts: 50 });
 }
 process.stdout.write('done\n');
