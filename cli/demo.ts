@@ -6,13 +6,16 @@
  * Later planes extend this into the full demo.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { blake3Ready } from '../engine/codec/blake3.js';
+import { GatosError } from '../engine/errors.js';
 import { openRepository } from '../engine/git/repository.js';
 import { systemClock } from '../engine/ledger/clock.js';
 import { appendEvents, readEvent } from '../engine/ledger/journal.js';
 import { createKey, keyDirectory } from '../engine/ledger/keys.js';
+import { activateBundle, publishBundle } from '../engine/ledger/policy-store.js';
 import { addActorKey, updateTrust } from '../engine/ledger/trust.js';
 import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
@@ -71,6 +74,42 @@ const appended = await appendEvents(ledger, [
 for (const event of appended) console.log(`  appended ${event.ulid} -> ${event.commit.slice(0, 12)} on ${event.ref}`);
 const shown = readEvent(ledger.objects, ledger.refs, appended[1]?.commit as string);
 console.log(`  event show: Event-CID ${shown.cid_ok ? 'recomputes' : 'MISMATCH'}, signature ${shown.signature_ok ? 'valid' : 'INVALID'}`);
+
+// A policy: in ns "demo", only @leads may deploy. An intern's deploy is denied and audited.
+const intern = createKey(ledger.keyDir, 'user:intern');
+updateTrust(ledger.objects, ledger.refs, ledger.clock, 'trust: add key for user:intern', (graph) =>
+  addActorKey(graph, 'user:intern', intern.publicKey),
+);
+const bundleDir = join(dir, 'policy-bundle');
+mkdirSync(bundleDir, { recursive: true });
+const policy = {
+  version: 1,
+  default: 'allow',
+  rules: [
+    { id: 'leads-deploy', effect: 'allow', match: { ns: 'demo', type: 'deploy.*', actor: '@leads' } },
+    { id: 'deploys-need-a-lead', effect: 'deny', match: { ns: 'demo', type: 'deploy.*' }, reason: 'only @leads deploy in demo' },
+  ],
+};
+writeFileSync(join(bundleDir, 'policy.json'), `${JSON.stringify(policy, null, 2)}\n`);
+const bundle = publishBundle(ledger.objects, ledger.refs, ledger.clock, bundleDir);
+activateBundle(ledger.objects, ledger.refs, bundle.bundleId);
+console.log(`\nActivated policy bundle ${bundle.bundleId.slice(0, 16)}... (refs/gatos/policies/active)`);
+try {
+  await appendEvents(ledger, [{ ns: 'demo', type: 'deploy.started', actor: 'user:intern', payload: { service: 'api' } }]);
+  console.error('  the intern deploy was not denied');
+  process.exitCode = 1;
+} catch (err) {
+  if (!(err instanceof GatosError) || err.code !== 'POLICY_DENY') throw err;
+  console.log(`  user:intern deploy.started -> ${err.code}: ${err.message}`);
+  console.log(
+    `  audited at: ${ledger.refs
+      .list('refs/gatos/audit/policy/deny/')
+      .map((r) => r.name)
+      .join(', ')}`,
+  );
+}
+const [allowed] = await appendEvents(ledger, [{ ns: 'demo', type: 'deploy.started', actor: 'user:demo', payload: { service: 'web' } }]);
+console.log(`  user:demo deploy.started -> appended ${allowed?.commit.slice(0, 12)} (policy_root ${bundle.commit.slice(0, 12)})`);
 execFileSync('git', ['-C', dir, 'fsck', '--strict', '--no-dangling'], { stdio: 'ignore' });
 console.log('git fsck --strict is clean.');
 console.log(`Try: git -C example log --format='%h %s%n%(trailers)' ${fixture.refs[0]?.name ?? ''} | head`);

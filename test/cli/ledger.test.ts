@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -82,5 +82,24 @@ describe('gatos key and gatos event', () => {
     );
     assert.equal(git(dir, ['for-each-ref']), before);
     git(dir, ['fsck', '--strict']);
+  });
+
+  test('policy publish/activate; a denied event exits 1 with POLICY_DENY and is audited', () => {
+    const bundleDir = join(dir, 'bundle');
+    mkdirSync(bundleDir);
+    writeFileSync(
+      join(bundleDir, 'policy.json'),
+      JSON.stringify({ version: 1, default: 'allow', rules: [{ id: 'frozen', effect: 'deny', match: { ns: 'frozen' } }] }),
+    );
+    const published = gatos(['policy', 'publish', bundleDir, '--json']);
+    assert.equal(published.status, 0, published.stderr);
+    const { bundle_id: bundleId } = JSON.parse(published.stdout) as { bundle_id: string };
+    assert.equal(gatos(['policy', 'activate', bundleId]).status, 0);
+    const denied = gatos(['event', 'add', '--ns', 'frozen', '--type', 't', '--payload', '{}', '--actor', 'user:alice', '--json']);
+    assert.equal(denied.status, 1);
+    assert.equal((JSON.parse(denied.stdout) as { error: { code: string } }).error.code, 'POLICY_DENY');
+    assert.equal(git(dir, ['for-each-ref', 'refs/gatos/journal/frozen/']), '');
+    assert.equal(git(dir, ['for-each-ref', 'refs/gatos/audit/policy/deny/']).trim().split('\n').length, 1);
+    assert.equal(gatos(['event', 'add', '--ns', 'open', '--type', 't', '--payload', '{}', '--actor', 'user:alice']).status, 0);
   });
 });
