@@ -8,13 +8,14 @@ import { exitCodeFor, GatosError } from '../engine/errors.js';
 import type { Command, OptionSpec } from './command.js';
 import { canonCommand } from './commands/canon.js';
 import { eventCommand } from './commands/event.js';
+import { govCommand } from './commands/gov.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
 import { policyCommand } from './commands/policy.js';
 import { scanCommand } from './commands/scan.js';
 import { Output } from './output.js';
 
-export const COMMANDS: readonly Command[] = [initCommand, keyCommand, eventCommand, policyCommand, scanCommand, canonCommand];
+export const COMMANDS: readonly Command[] = [initCommand, keyCommand, eventCommand, policyCommand, govCommand, scanCommand, canonCommand];
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },

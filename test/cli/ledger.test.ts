@@ -102,4 +102,30 @@ describe('gatos key and gatos event', () => {
     assert.equal(git(dir, ['for-each-ref', 'refs/gatos/audit/policy/deny/']).trim().split('\n').length, 1);
     assert.equal(gatos(['event', 'add', '--ns', 'open', '--type', 't', '--payload', '{}', '--actor', 'user:alice']).status, 0);
   });
+
+  test('gov: 2-of-@leads is refused with one approval (exit 1) and granted with two', () => {
+    assert.equal(gatos(['key', 'new', '--actor', 'user:bob', '--group', '@leads']).status, 0);
+    const proposed = gatos([
+      'gov',
+      'propose',
+      '--action',
+      'publish.artifact',
+      '--target',
+      'gatos://assets/a',
+      '--quorum',
+      '2-of-@leads',
+      '--actor',
+      'user:alice',
+      '--json',
+    ]);
+    assert.equal(proposed.status, 0, proposed.stderr);
+    const { proposal_id: id } = JSON.parse(proposed.stdout) as { proposal_id: string };
+    assert.equal(gatos(['gov', 'approve', id, '--actor', 'user:alice']).status, 0);
+    const early = gatos(['gov', 'grant', id, '--actor', 'user:alice', '--json']);
+    assert.equal(early.status, 1);
+    assert.equal((JSON.parse(early.stdout) as { error: { code: string } }).error.code, 'quorum_not_met');
+    assert.equal(gatos(['gov', 'approve', id, '--actor', 'user:bob']).status, 0);
+    assert.equal(gatos(['gov', 'grant', id, '--actor', 'user:bob']).status, 0);
+    assert.equal((JSON.parse(gatos(['gov', 'status', id, '--json']).stdout) as { state: string }).state, 'granted');
+  });
 });

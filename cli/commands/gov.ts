@@ -1,0 +1,118 @@
+import { blake3Ready } from '../../engine/codec/blake3.js';
+import { GatosError } from '../../engine/errors.js';
+import { approve, grant, propose, revoke, status } from '../../engine/ledger/governance.js';
+import type { Command, CommandContext } from '../command.js';
+import { openLedger } from './ledger-context.js';
+
+const USAGE = [
+  'usage: gatos gov propose --action A --target URI --quorum 2-of-@leads [--ttl PT72H | --expire-at T] [--policy-rule R] [--actor A]',
+  '       gatos gov approve <proposal-id> [--actor A]',
+  '       gatos gov grant <proposal-id> [--actor A]',
+  '       gatos gov revoke <grant-id> --reason TEXT [--actor A]',
+  '       gatos gov status <proposal-id> [--json]',
+  '',
+  '  quorum     N-of-M@group (M = the group size) or N-of-@group, groups from the trust graph',
+  "  --actor    defaults to $GATOS_ACTOR; approvals are signed with the actor's key",
+  '  grant      refused until enough distinct group members approved (quorum_not_met), or after expiry',
+  '  status     proposal | partial | granted | expired | revoked, with the counted approvals',
+].join('\n');
+
+function flag(ctx: CommandContext, name: string): string | undefined {
+  const value = ctx.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function need(ctx: CommandContext, name: string, fallback?: string): string {
+  const value = flag(ctx, name) ?? fallback;
+  if (value === undefined) throw new GatosError('usage', `--${name} is required\n\n${USAGE}`);
+  return value;
+}
+
+export const govCommand: Command = {
+  name: 'gov',
+  summary: 'Governance: propose, approve (N of a group), grant, revoke, status',
+  usage: USAGE,
+  options: {
+    action: { type: 'string' },
+    target: { type: 'string' },
+    quorum: { type: 'string' },
+    ttl: { type: 'string' },
+    'expire-at': { type: 'string' },
+    'policy-rule': { type: 'string' },
+    actor: { type: 'string' },
+    reason: { type: 'string' },
+  },
+  allowPositionals: true,
+  async run(ctx) {
+    await blake3Ready();
+    const [sub, id] = ctx.positionals;
+    const { repo, ledger } = openLedger(ctx.repo);
+    const gov = ledger;
+    const actor = () => need(ctx, 'actor', process.env.GATOS_ACTOR);
+    const target = () => {
+      if (!id) throw new GatosError('usage', `an id is required\n\n${USAGE}`);
+      return id;
+    };
+    try {
+      switch (sub) {
+        case 'propose': {
+          const input: Parameters<typeof propose>[1] = {
+            action: need(ctx, 'action'),
+            target: need(ctx, 'target'),
+            quorum: need(ctx, 'quorum'),
+            actor: actor(),
+          };
+          const ttl = flag(ctx, 'ttl');
+          const expireAt = flag(ctx, 'expire-at');
+          const rule = flag(ctx, 'policy-rule');
+          if (ttl) input.ttl = ttl;
+          if (expireAt) input.expireAt = expireAt;
+          if (rule) input.policyRule = rule;
+          const result = propose(gov, input);
+          ctx.out.result(
+            { proposal_id: result.proposalId, commit: result.commit, created: result.created },
+            `proposal ${result.proposalId}${result.created ? '' : ' (already proposed)'}`,
+          );
+          return 0;
+        }
+        case 'approve': {
+          const result = approve(gov, target(), actor());
+          ctx.out.result(
+            { approval_id: result.approvalId, commit: result.commit, created: result.created },
+            `approval ${result.approvalId}${result.created ? '' : ' (already approved by this signer)'}`,
+          );
+          return 0;
+        }
+        case 'grant': {
+          const result = grant(gov, target(), actor());
+          ctx.out.result(
+            { grant_id: result.grantId, proof_of_consensus: result.proofOfConsensus, commit: result.commit, created: result.created },
+            `grant ${result.grantId}\nProof-Of-Consensus: ${result.proofOfConsensus}`,
+          );
+          return 0;
+        }
+        case 'revoke': {
+          const result = revoke(gov, target(), need(ctx, 'reason'), actor());
+          ctx.out.result(
+            { revocation_id: result.revocationId, commit: result.commit, created: result.created },
+            `revocation ${result.revocationId}`,
+          );
+          return 0;
+        }
+        case 'status': {
+          const result = status(gov, target());
+          const approvals = result.approvals.map((a) => `  ${a.actor} (${a.signer.slice(0, 20)}...)`).join('\n');
+          ctx.out.result(
+            result,
+            `${result.proposal_id}: ${result.state}\n${result.action} on ${result.target}, quorum ${result.required_quorum}, expires ${result.expire_at}\napprovals:\n${approvals || '  none'}`,
+          );
+          return 0;
+        }
+        default:
+          throw new GatosError('usage', USAGE);
+      }
+    } finally {
+      repo.close();
+    }
+  },
+};
