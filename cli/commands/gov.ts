@@ -5,13 +5,14 @@ import type { Command, CommandContext } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
 const USAGE = [
-  'usage: gatos gov propose --action A --target URI --quorum 2-of-@leads [--ttl PT72H | --expire-at T] [--policy-rule R] [--actor A]',
+  'usage: gatos gov propose --action A --target URI [--quorum 2-of-@leads] [--ttl PT72H | --expire-at T] [--policy-rule R] [--actor A]',
   '       gatos gov approve <proposal-id> [--actor A]',
   '       gatos gov grant <proposal-id> [--actor A]',
   '       gatos gov revoke <grant-id> --reason TEXT [--actor A]',
   '       gatos gov status <proposal-id> [--json]',
   '',
-  '  quorum     N-of-M@group (M = the group size) or N-of-@group, groups from the trust graph',
+  '  quorum     N-of-M@group (M = the group size) or N-of-@group, groups from the trust graph;',
+  "             the active policy's governance.<action> entry sets it (and the ttl) when present",
   "  --actor    defaults to $GATOS_ACTOR; approvals are signed with the actor's key",
   '  grant      refused until enough distinct group members approved (quorum_not_met), or after expiry',
   '  status     proposal | partial | granted | expired | revoked, with the counted approvals',
@@ -59,9 +60,11 @@ export const govCommand: Command = {
           const input: Parameters<typeof propose>[1] = {
             action: need(ctx, 'action'),
             target: need(ctx, 'target'),
-            quorum: need(ctx, 'quorum'),
+
             actor: actor(),
           };
+          const quorum = flag(ctx, 'quorum');
+          if (quorum) input.quorum = quorum;
           const ttl = flag(ctx, 'ttl');
           const expireAt = flag(ctx, 'expire-at');
           const rule = flag(ctx, 'policy-rule');

@@ -20,6 +20,7 @@ import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue, withTrailers } from '../git/trailers.js';
 import { type Clock, rfc3339 } from './clock.js';
 import { loadPrivateKey, publicKeyId, signBytes, verifyBytes } from './keys.js';
+import { readActivePolicy } from './policy-store.js';
 import { assertGroup, keysOf, membersOf, readTrust, type TrustGraph } from './trust.js';
 
 export interface Governance {
@@ -131,12 +132,24 @@ function signerKey(gov: Governance, trust: TrustGraph, actor: string) {
   return key;
 }
 
+/**
+ * Opens a proposal. The active policy's `governance.<action>` entry, when present, sets the
+ * quorum and ttl; a `quorum` given here must then agree with it.
+ */
 export function propose(
   gov: Governance,
-  input: { action: string; target: string; quorum: string; ttl?: string; expireAt?: string; policyRule?: string; actor: string },
+  request: { action: string; target: string; quorum?: string; ttl?: string; expireAt?: string; policyRule?: string; actor: string },
 ): { proposalId: string; commit: Oid; created: boolean } {
   const { graph } = readTrust(gov.objects, gov.refs);
-  if (!NAME_RE.test(input.action)) throw invalid('action must match [a-z0-9_.-]+');
+  if (!NAME_RE.test(request.action)) throw invalid('action must match [a-z0-9_.-]+');
+  const governed = readActivePolicy(gov.objects, gov.refs)?.policy.governance?.[request.action];
+  if (governed && request.quorum !== undefined && request.quorum !== governed.quorum) {
+    throw invalid(`the active policy requires quorum ${governed.quorum} for ${request.action}, not ${request.quorum}`);
+  }
+  const quorum = governed?.quorum ?? request.quorum;
+  if (quorum === undefined) throw invalid(`no quorum given and the active policy has no governance.${request.action} entry`);
+  const ttl = request.ttl ?? governed?.ttl;
+  const input = { ...request, quorum, ...(ttl === undefined ? {} : { ttl }) };
   const policyRule = input.policyRule ?? `governance.${input.action}`;
   if (!NAME_RE.test(policyRule)) throw invalid('policy rule must match [a-z0-9_.-]+');
   if (!/^[a-z][a-z0-9+.-]*:\S+$/.test(input.target))

@@ -28,10 +28,26 @@ export interface PolicyRule {
   reason?: string;
 }
 
+/** Who may read which state paths (used by the GraphQL gateway); first match wins, else deny. */
+export interface ReadRule {
+  id: string;
+  effect: 'allow' | 'deny';
+  path: string;
+  actor?: string;
+}
+
+/** Quorum and time-to-live required for a governed action (`governance.<action>`). */
+export interface GovernanceRule {
+  quorum: string;
+  ttl?: string;
+}
+
 export interface Policy {
   version: 1;
   default?: 'allow' | 'deny';
   rules: PolicyRule[];
+  read?: ReadRule[];
+  governance?: Record<string, GovernanceRule>;
 }
 
 export interface Decision {
@@ -86,7 +102,32 @@ export function checkPolicy(value: unknown): Policy {
     if (r.unless !== undefined) checkMatch(r.unless, `${where}.unless`);
     if (r.reason !== undefined && typeof r.reason !== 'string') throw invalid(`${where}.reason must be a string`);
   });
+  if (policy.read !== undefined) checkReadRules(policy.read);
+  if (policy.governance !== undefined) checkGovernance(policy.governance);
   return value as Policy;
+}
+
+function checkReadRules(read: unknown): void {
+  if (!Array.isArray(read)) throw invalid('policy.json: "read" must be an array');
+  read.forEach((rule: unknown, i) => {
+    const r = (rule ?? {}) as Record<string, unknown>;
+    if (typeof r.id !== 'string' || r.id === '') throw invalid(`read[${i}].id must be a non-empty string`);
+    if (r.effect !== 'allow' && r.effect !== 'deny') throw invalid(`read[${i}].effect must be "allow" or "deny"`);
+    if (typeof r.path !== 'string' || r.path === '') throw invalid(`read[${i}].path must be a non-empty string`);
+    if (r.actor !== undefined && typeof r.actor !== 'string') throw invalid(`read[${i}].actor must be a string`);
+  });
+}
+
+function checkGovernance(governance: unknown): void {
+  if (governance === null || typeof governance !== 'object' || Array.isArray(governance))
+    throw invalid('policy.json: "governance" must be an object');
+  for (const [action, rule] of Object.entries(governance)) {
+    const r = (rule ?? {}) as Record<string, unknown>;
+    if (!/^[a-z0-9_.-]+$/.test(action)) throw invalid(`governance.${action}: action names are [a-z0-9_.-]+`);
+    if (typeof r.quorum !== 'string' || !/^\d+-of-\d*@[A-Za-z0-9._-]+$/.test(r.quorum))
+      throw invalid(`governance.${action}.quorum must look like 2-of-@leads`);
+    if (r.ttl !== undefined && typeof r.ttl !== 'string') throw invalid(`governance.${action}.ttl must be a string such as PT72H`);
+  }
 }
 
 /** `*` matches any run of characters (including `/` and `.`); everything else is literal. */
@@ -102,6 +143,19 @@ function fits(match: RuleMatch, intent: Intent, trust: TrustGraph): boolean {
   if (match.actor !== undefined && !membersOf(trust, match.actor).includes(intent.actor)) return false;
   if (match.caps !== undefined && !match.caps.every((cap) => intent.caps?.includes(cap))) return false;
   return true;
+}
+
+/** May `actor` read state `path`? Read rules are deny-by-default (no rule, no read). */
+export function evaluateRead(policy: Policy, trust: TrustGraph, actor: string, path: string): Decision {
+  for (const rule of policy.read ?? []) {
+    if (!glob(rule.path, path) || (rule.actor !== undefined && !membersOf(trust, rule.actor).includes(actor))) continue;
+    return {
+      allow: rule.effect === 'allow',
+      rule: rule.id,
+      reason: `${rule.effect === 'allow' ? 'allowed' : 'denied'} by read rule ${rule.id}`,
+    };
+  }
+  return { allow: false, rule: 'default', reason: 'no read rule allows it' };
 }
 
 export function evaluate(policy: Policy, trust: TrustGraph, intent: Intent): Decision {

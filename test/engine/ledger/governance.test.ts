@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { blake3Ready, contentIdOfJson } from '../../../engine/codec/blake3.js';
@@ -16,6 +17,7 @@ import {
   status,
 } from '../../../engine/ledger/governance.js';
 import { createKey } from '../../../engine/ledger/keys.js';
+import { activateBundle, publishBundle } from '../../../engine/ledger/policy-store.js';
 import { addActorKey, readTrust, updateTrust } from '../../../engine/ledger/trust.js';
 import { fsckStrict, git, scratch } from '../../helpers/git.js';
 
@@ -130,6 +132,33 @@ describe('SPEC §16.1 governance', () => {
     assert.equal(status(gov, proposalId).state, 'expired');
     assert.throws(() => grant(gov, proposalId, 'user:alice'), isCode('proposal_expired'));
     assert.throws(() => approve(gov, proposalId, 'user:bob'), isCode('proposal_expired'));
+  });
+
+  test('the active policy sets the quorum and ttl of governed actions', () => {
+    const { gov } = setup();
+    const bundle = newDir();
+    writeFileSync(
+      join(bundle, 'policy.json'),
+      JSON.stringify({
+        version: 1,
+        default: 'allow',
+        rules: [],
+        governance: { 'publish.artifact': { quorum: '3-of-@leads', ttl: 'PT2H' } },
+      }),
+    );
+    activateBundle(gov.objects, gov.refs, publishBundle(gov.objects, gov.refs, gov.clock, bundle).bundleId);
+    const { proposalId } = propose(gov, { action: 'publish.artifact', target: 'gatos://assets/y', actor: 'user:alice' });
+    const state = status(gov, proposalId);
+    assert.equal(state.required_quorum, '3-of-@leads');
+    assert.equal(state.expire_at, '2025-11-24T14:00:00Z');
+    assert.throws(
+      () => propose(gov, { action: 'publish.artifact', target: 'gatos://assets/z', quorum: '1-of-@leads', actor: 'user:alice' }),
+      isCode('invalid_argument'),
+    );
+    assert.throws(
+      () => propose(gov, { action: 'ungoverned', target: 'gatos://assets/z', actor: 'user:alice' }),
+      isCode('invalid_argument'),
+    );
   });
 
   test('bad input changes nothing', () => {

@@ -7,7 +7,7 @@ import { GatosError } from '../../../engine/errors.js';
 import { openRepository } from '../../../engine/git/repository.js';
 import { appendEvents, type Ledger, readEvent } from '../../../engine/ledger/journal.js';
 import { createKey } from '../../../engine/ledger/keys.js';
-import { checkPolicy, evaluate } from '../../../engine/ledger/policy.js';
+import { checkPolicy, evaluate, evaluateRead } from '../../../engine/ledger/policy.js';
 import { ACTIVE_POLICY, activateBundle, publishBundle } from '../../../engine/ledger/policy-store.js';
 import { addActorKey, emptyTrust, updateTrust } from '../../../engine/ledger/trust.js';
 import { fsckStrict, git, scratch } from '../../helpers/git.js';
@@ -65,6 +65,28 @@ describe('policy evaluation', () => {
     assert.equal(decide('billing', 'x', 'user:bob').allow, true);
     assert.equal(decide('billing', 'x', 'user:mallory').rule, 'default');
     assert.equal(decide('billing', 'x', 'user:mallory').allow, false);
+  });
+
+  test('read rules: first match wins, deny by default', () => {
+    const policy = checkPolicy({
+      version: 1,
+      rules: [],
+      read: [
+        { id: 'private', effect: 'deny', path: 'private/*' },
+        { id: 'leads-all', effect: 'allow', path: '*', actor: '@leads' },
+        { id: 'public', effect: 'allow', path: 'public/*' },
+      ],
+    });
+    const trust = emptyTrust();
+    addActorKey(trust, 'user:alice', 'ed25519:00', ['@leads']);
+    assert.equal(evaluateRead(policy, trust, 'user:alice', 'private/salaries').rule, 'private');
+    assert.equal(evaluateRead(policy, trust, 'user:alice', 'ops/deploys').allow, true);
+    assert.equal(evaluateRead(policy, trust, 'user:bob', 'public/readme').allow, true);
+    assert.deepEqual(evaluateRead(policy, trust, 'user:bob', 'ops/deploys'), {
+      allow: false,
+      rule: 'default',
+      reason: 'no read rule allows it',
+    });
   });
 
   test('malformed policies are refused with invalid_policy', () => {
