@@ -60,7 +60,6 @@ export const govCommand: Command = {
           const input: Parameters<typeof propose>[1] = {
             action: need(ctx, 'action'),
             target: need(ctx, 'target'),
-
             actor: actor(),
           };
           const quorum = flag(ctx, 'quorum');
