@@ -3,6 +3,7 @@
  * themselves beyond their flags, call the engine, and format output through `Output`.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { GatosError } from '../engine/errors.js';
 import type { Output } from './output.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -26,4 +27,17 @@ export interface Command {
   allowPositionals?: boolean;
   /** Returns the exit status: 0 ok, 1 a failure was found. */
   run(ctx: CommandContext): Promise<number> | number;
+}
+
+/** A string flag's value, or undefined when absent. */
+export function stringFlag(ctx: CommandContext, name: string): string | undefined {
+  const value = ctx.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A string flag that must be there (or have a fallback, e.g. from the environment). */
+export function requiredFlag(ctx: CommandContext, name: string, usage: string, fallback?: string): string {
+  const value = stringFlag(ctx, name) ?? fallback;
+  if (value === undefined) throw new GatosError('usage', `--${name} is required\n\n${usage}`);
+  return value;
 }

@@ -4,7 +4,7 @@ import { parseJson } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
 import { assertOid } from '../../engine/git/oid.js';
 import { appendEvents, type EventInput, listEvents, readEvent } from '../../engine/ledger/journal.js';
-import type { Command, CommandContext } from '../command.js';
+import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
 const USAGE = [
@@ -21,16 +21,8 @@ const USAGE = [
   '  show               decode an event, recompute its Event-CID and check its signature',
 ].join('\n');
 
-function str(ctx: CommandContext, name: string): string | undefined {
-  const value = ctx.values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function required(ctx: CommandContext, name: string, fallback?: string): string {
-  const value = str(ctx, name) ?? fallback;
-  if (value === undefined) throw new GatosError('usage', `--${name} is required\n\n${USAGE}`);
-  return value;
-}
+const str = stringFlag;
+const required = (ctx: CommandContext, name: string, fallback?: string): string => requiredFlag(ctx, name, USAGE, fallback);
 
 function readLines(path: string, defaults: Partial<EventInput>): EventInput[] {
   let text: string;

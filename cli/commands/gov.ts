@@ -1,7 +1,7 @@
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
 import { approve, grant, propose, revoke, status } from '../../engine/ledger/governance.js';
-import type { Command, CommandContext } from '../command.js';
+import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
 const USAGE = [
@@ -18,16 +18,8 @@ const USAGE = [
   '  status     proposal | partial | granted | expired | revoked, with the counted approvals',
 ].join('\n');
 
-function flag(ctx: CommandContext, name: string): string | undefined {
-  const value = ctx.values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function need(ctx: CommandContext, name: string, fallback?: string): string {
-  const value = flag(ctx, name) ?? fallback;
-  if (value === undefined) throw new GatosError('usage', `--${name} is required\n\n${USAGE}`);
-  return value;
-}
+const flag = stringFlag;
+const need = (ctx: CommandContext, name: string, fallback?: string): string => requiredFlag(ctx, name, USAGE, fallback);
 
 export const govCommand: Command = {
   name: 'gov',
