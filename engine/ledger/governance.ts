@@ -16,19 +16,16 @@ import { canonicalize, parseJson } from '../codec/canonical-json.js';
 import { GatosError } from '../errors.js';
 import { actorPath } from '../git/gatos-refs.js';
 import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
-import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
+import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue, withTrailers } from '../git/trailers.js';
 import { type Clock, rfc3339 } from './clock.js';
+import type { Ledger } from './context.js';
 import { loadPrivateKey, publicKeyId, signBytes, verifyBytes } from './keys.js';
 import { readActivePolicy } from './policy-store.js';
 import { assertGroup, keysOf, membersOf, readTrust, type TrustGraph } from './trust.js';
 
-export interface Governance {
-  objects: ObjectStore;
-  refs: RefStore;
-  keyDir: string;
-  clock: Clock;
-}
+/** Governance runs on the same context as the rest of the ledger. */
+export type Governance = Ledger;
 
 export interface Proposal {
   action: string;

@@ -8,6 +8,7 @@
  * @example
  *   const [added] = await appendEvents(ledger, [{ ns: 'ops', type: 'deploy', actor: 'user:alice', payload: {} }]);
  */
+import type { KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeDagCbor, eventCid } from '../codec/dag-cbor.js';
 import { createUlidFactory, isUlid, ulidTime } from '../codec/ulid.js';
@@ -18,18 +19,14 @@ import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
 import { type Clock, rfc3339 } from './clock.js';
+import type { Ledger } from './context.js';
 import { checkEventFields, type EventEnvelope, envelopeBytes } from './envelope.js';
 import { loadPrivateKey, publicKeyId, signBytes, verifyBytes } from './keys.js';
 import { evaluate, type Intent } from './policy.js';
 import { auditDeny, readActivePolicy } from './policy-store.js';
 import { keysOf, readTrust, type TrustGraph } from './trust.js';
 
-export interface Ledger {
-  objects: ObjectStore;
-  refs: RefStore;
-  keyDir: string;
-  clock: Clock;
-}
+export type { Ledger } from './context.js';
 
 export interface EventInput {
   ns: string;
@@ -131,7 +128,7 @@ function buildEvent(
   prepared: Prepared,
   parent: Oid,
   policyRoot: string,
-  key: ReturnType<typeof loadPrivateKey>,
+  key: KeyObject,
   clock: Clock,
 ): { objects: GitObject[]; commit: Oid; cid: string } {
   const { input } = prepared;
@@ -179,7 +176,7 @@ export async function appendEvents(ledger: Ledger, inputs: readonly EventInput[]
   const settings = { ...DEFAULTS, ...options };
   const prepared = prepare(inputs, ledger.clock);
   const { graph } = readTrust(ledger.objects, ledger.refs);
-  const keys = new Map<string, ReturnType<typeof loadPrivateKey>>();
+  const keys = new Map<string, KeyObject>();
   for (const { input } of prepared) {
     if (keys.has(input.actor)) continue;
     const published = keysOf(graph, input.actor);
@@ -243,7 +240,7 @@ function commitEvents(
   ledger: Ledger,
   prepared: Prepared[],
   policyRoot: string,
-  keys: Map<string, ReturnType<typeof loadPrivateKey>>,
+  keys: Map<string, KeyObject>,
   settings: typeof DEFAULTS,
 ): AppendedEvent[] {
   const byRef = new Map<string, Prepared[]>();
@@ -278,7 +275,7 @@ function commitEvents(
           });
           continue;
         }
-        const built = buildEvent(item, parent, policyRoot, keys.get(item.input.actor) as ReturnType<typeof loadPrivateKey>, ledger.clock);
+        const built = buildEvent(item, parent, policyRoot, keys.get(item.input.actor) as KeyObject, ledger.clock);
         written++;
         yield* built.objects;
         known.set(item.input.ulid, built.commit);
