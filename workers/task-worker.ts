@@ -3,15 +3,18 @@
  * with its byte arrays moved (not copied) to the caller. Errors come back as data carrying their
  * code (see engine/scheduler/tasks.ts), so a GatosError survives the thread boundary.
  */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Piscina } from 'piscina';
 import { blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import type { FileObjectStore } from '../engine/git/file-object-store.js';
+import { type PreparedObject, packPrepared } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
+import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
-import type { CanonicalizeResult, ScanResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
+import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
@@ -53,6 +56,18 @@ function scan(task: Extract<Task, { kind: 'scan' }>): ScanResult {
   return { kind: 'scan', ref: task.ref, count: step.count, frontier: step.frontier, rows: step.rows };
 }
 
+function sealEvents(task: Extract<Task, { kind: 'seal-events' }>): SealEventsResult {
+  const keys = new Map(Object.entries(task.keys).map(([actor, pem]) => [actor, createPrivateKey(pem)]));
+  const sealed = task.envelopes.map((envelope) => sealEvent(envelope, keys.get(envelope.actor) as KeyObject, task.level));
+  return {
+    kind: 'seal-events',
+    cids: sealed.map((s) => s.cid),
+    signatures: sealed.map((s) => s.signature),
+    roots: sealed.map((s) => s.root),
+    objects: packPrepared(sealed.flatMap((s) => s.objects as PreparedObject[])),
+  };
+}
+
 function execute(task: Task): TaskResult {
   switch (task.kind) {
     case 'hash':
@@ -63,6 +78,8 @@ function execute(task: Task): TaskResult {
       return scan(task);
     case 'fixture-chunk':
       return buildFixtureChunk(task);
+    case 'seal-events':
+      return sealEvents(task);
   }
 }
 
@@ -72,7 +89,7 @@ function transferables(result: TaskResult): ArrayBuffer[] {
   if (result.kind === 'hash') views.push(result.digests);
   if (result.kind === 'canonicalize') views.push(result.canonical, new Uint8Array(result.offsets.buffer));
   if (result.kind === 'scan') views.push(result.rows);
-  if (result.kind === 'fixture-chunk') views.push(result.objects);
+  if (result.kind === 'fixture-chunk' || result.kind === 'seal-events') views.push(result.objects);
   // Only whole, unshared buffers can move; anything else is copied.
   return views
     .filter((view) => view.byteOffset === 0 && view.byteLength === view.buffer.byteLength)

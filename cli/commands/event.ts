@@ -3,7 +3,8 @@ import { blake3Ready } from '../../engine/codec/blake3.js';
 import { parseJson } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
 import { assertOid } from '../../engine/git/oid.js';
-import { appendEvents, type EventInput, listEvents, readEvent } from '../../engine/ledger/journal.js';
+import { appendBatches, appendEvents, type EventInput, listEvents, readEvent } from '../../engine/ledger/journal.js';
+import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
 import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
@@ -61,17 +62,28 @@ async function add(ctx: CommandContext): Promise<number> {
       if (!Number.isInteger(batch) || batch < 1) throw new GatosError('invalid_argument', '--batch-size must be a positive integer');
       let appended = 0;
       let existing = 0;
-      for (let start = 0; start < inputs.length; start += batch) {
-        const results = await appendEvents(ledger, inputs.slice(start, start + batch));
-        for (const result of results) {
-          if (result.existing) existing++;
-          else appended++;
-          if (ctx.out.json)
-            process.stdout.write(
-              `${JSON.stringify({ commit: result.commit, event_cid: result.event_cid, ulid: result.ulid, ref: result.ref })}\n`,
-            );
+      // Large batches are signed and compressed on worker threads.
+      const pool = new ComputePool({ threads: parseThreads(str(ctx, 'threads')) });
+      try {
+        const batches = function* () {
+          for (let start = 0; start < inputs.length; start += batch) yield inputs.slice(start, start + batch);
+        };
+        let done = 0;
+        // The next batch is signed on the pool while this one is committed.
+        for await (const results of appendBatches(ledger, batches(), { pool })) {
+          for (const result of results) {
+            if (result.existing) existing++;
+            else appended++;
+            if (ctx.out.json)
+              process.stdout.write(
+                `${JSON.stringify({ commit: result.commit, event_cid: result.event_cid, ulid: result.ulid, ref: result.ref })}\n`,
+              );
+          }
+          done += results.length;
+          ctx.out.progress('events', done, inputs.length, done === inputs.length);
         }
-        ctx.out.progress('events', Math.min(start + batch, inputs.length), inputs.length, start + batch >= inputs.length);
+      } finally {
+        await pool.close();
       }
       ctx.out.line(`appended ${appended} events${existing ? `, ${existing} already present` : ''}`);
       return 0;

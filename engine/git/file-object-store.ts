@@ -9,8 +9,8 @@ import { GatosError } from '../errors.js';
 import { readLoose, writeLoose } from './loose-objects.js';
 import { hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
-import { PackWriter, prepareObject } from './pack-writer.js';
-import type { GitObject, ObjectStore, ObjectType, Oid } from './ports.js';
+import { isPrepared, PackWriter, prepareObject } from './pack-writer.js';
+import type { GitObject, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
 
 export class FileObjectStore implements ObjectStore {
   readonly objectsDir: string;
@@ -73,12 +73,12 @@ export class FileObjectStore implements ObjectStore {
     return oid;
   }
 
-  writeMany(objects: Iterable<GitObject>): Oid[] {
+  writeMany(objects: Iterable<GitObject | PreparedObject>): Oid[] {
     const writer = new PackWriter(this.objectsDir);
     const oids: Oid[] = [];
     try {
       for (const object of objects) {
-        const prepared = prepareObject(object.type, object.body);
+        const prepared = isPrepared(object) ? object : prepareObject(object.type, object.body);
         writer.addPrepared(prepared);
         oids.push(Buffer.from(prepared.oid).toString('hex'));
       }

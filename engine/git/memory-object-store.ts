@@ -2,9 +2,12 @@
  * An in-memory ObjectStore with the same ids and errors as the file adapter; for property tests
  * and for planes exercised without a disk.
  */
+
+import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
 import { hashObject } from './oid.js';
-import type { GitObject, ObjectStore, ObjectType, Oid } from './ports.js';
+import { isPrepared } from './pack-writer.js';
+import type { GitObject, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
 
 export class MemoryObjectStore implements ObjectStore {
   private readonly objects = new Map<Oid, GitObject>();
@@ -25,8 +28,8 @@ export class MemoryObjectStore implements ObjectStore {
     return oid;
   }
 
-  writeMany(objects: Iterable<GitObject>): Oid[] {
-    return Array.from(objects, (object) => this.write(object.type, object.body));
+  writeMany(objects: Iterable<GitObject | PreparedObject>): Oid[] {
+    return Array.from(objects, (object) => this.write(object.type, isPrepared(object) ? inflateSync(object.deflated) : object.body));
   }
 
   get size(): number {

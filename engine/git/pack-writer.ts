@@ -18,24 +18,59 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { objectHeader } from './oid.js';
 import { IndexTable } from './pack-index.js';
-import type { ObjectType } from './ports.js';
+import type { GitObject, ObjectType, PreparedObject } from './ports.js';
 import { deflateStored } from './zlib-stored.js';
 
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const FLUSH_BYTES = 1 << 20;
 
-/** An object hashed and compressed, ready to append to a pack. Plain data: crosses threads. */
-export interface PreparedObject {
-  oid: Uint8Array;
-  type: ObjectType;
-  size: number;
-  deflated: Uint8Array;
-}
+export type { PreparedObject } from './ports.js';
 
 /** Hashes and compresses an object; `level` 0 stores it uncompressed (like core.compression=0). */
 export function prepareObject(type: ObjectType, body: Uint8Array, level = 1): PreparedObject {
   const oid = createHash('sha1').update(objectHeader(type, body.length)).update(body).digest();
   return { oid, type, size: body.length, deflated: level === 0 ? deflateStored(body) : deflateSync(body, { level }) };
+}
+
+export function isPrepared(object: GitObject | PreparedObject): object is PreparedObject {
+  return (object as PreparedObject).deflated !== undefined;
+}
+
+const TYPE_BY_CODE: ObjectType[] = ['commit', 'commit', 'tree', 'blob', 'tag'];
+
+/**
+ * Prepared objects back to back in one standalone buffer (transferable between threads):
+ * 20-byte id, 1-byte type code, u32 size, u32 deflated length, deflated bytes.
+ */
+export function packPrepared(objects: readonly PreparedObject[]): Uint8Array {
+  const total = objects.reduce((sum, object) => sum + 29 + object.deflated.length, 0);
+  const out = Buffer.from(new ArrayBuffer(total));
+  let pos = 0;
+  for (const object of objects) {
+    out.set(object.oid.subarray(0, 20), pos);
+    out.writeUInt8(TYPE_CODE[object.type], pos + 20);
+    out.writeUInt32BE(object.size, pos + 21);
+    out.writeUInt32BE(object.deflated.length, pos + 25);
+    out.set(object.deflated, pos + 29);
+    pos += 29 + object.deflated.length;
+  }
+  return new Uint8Array(out.buffer, 0, total);
+}
+
+/** The objects of a `packPrepared` buffer (views into it, no copies). */
+export function* unpackPrepared(objects: Uint8Array): Generator<PreparedObject> {
+  const view = Buffer.from(objects.buffer, objects.byteOffset, objects.byteLength);
+  let pos = 0;
+  while (pos < view.length) {
+    const length = view.readUInt32BE(pos + 25);
+    yield {
+      oid: view.subarray(pos, pos + 20),
+      type: TYPE_BY_CODE[view.readUInt8(pos + 20)] as ObjectType,
+      size: view.readUInt32BE(pos + 21),
+      deflated: view.subarray(pos + 29, pos + 29 + length),
+    };
+    pos += 29 + length;
+  }
 }
 
 function entryHeader(type: ObjectType, size: number): Buffer {

@@ -19,14 +19,25 @@ export interface GitObject {
   readonly body: Uint8Array;
 }
 
+/** An object already hashed and zlib-compressed: what a pack entry needs. Plain data. */
+export interface PreparedObject {
+  oid: Uint8Array;
+  type: ObjectType;
+  size: number;
+  deflated: Uint8Array;
+}
+
 export interface ObjectStore {
   /** Reads an object; throws `object_not_found` when absent, `corrupt_*` when damaged. */
   read(oid: Oid): GitObject;
   has(oid: Oid): boolean;
   /** Stores one object (a loose object on disk) and returns its id. Idempotent. */
   write(type: ObjectType, body: Uint8Array): Oid;
-  /** Stores many objects at once (a packfile on disk). Returns their ids in input order. */
-  writeMany(objects: Iterable<GitObject>): Oid[];
+  /**
+   * Stores many objects at once (a packfile on disk). Objects may come already hashed and
+   * compressed (`PreparedObject`, e.g. from worker threads). Returns their ids in input order.
+   */
+  writeMany(objects: Iterable<GitObject | PreparedObject>): Oid[];
 }
 
 export interface RefEntry {

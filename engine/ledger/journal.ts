@@ -14,14 +14,17 @@ import { decodeDagCbor, eventCid } from '../codec/dag-cbor.js';
 import { createUlidFactory, isUlid, ulidTime } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
 import { JOURNAL_PREFIX, journalRef, namespacePath, parseJournalRef } from '../git/gatos-refs.js';
-import { type Commit, findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { type Commit, findTreeEntry, parseCommit } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
-import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
-import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
+import { isPrepared, unpackPrepared } from '../git/pack-writer.js';
+import type { GitObject, ObjectStore, Oid, PreparedObject, RefStore } from '../git/ports.js';
+import { parseTrailers, trailerValue } from '../git/trailers.js';
+import type { ComputePool } from '../scheduler/pool.js';
 import { type Clock, rfc3339 } from './clock.js';
 import type { Ledger } from './context.js';
-import { checkEventFields, type EventEnvelope, envelopeBytes } from './envelope.js';
-import { loadPrivateKey, publicKeyId, signBytes, verifyBytes } from './keys.js';
+import { checkEventFields, type EventEnvelope } from './envelope.js';
+import { eventCommit, type SealedEvent, sealEvent } from './event-objects.js';
+import { loadPrivateKey, publicKeyId, verifyBytes } from './keys.js';
 import { evaluate, type Intent } from './policy.js';
 import { auditDeny, readActivePolicy } from './policy-store.js';
 import { keysOf, readTrust, type TrustGraph } from './trust.js';
@@ -54,9 +57,14 @@ export interface AppendOptions {
   duplicateHorizonMs?: number;
   /** At most this many commits are read back when looking for duplicates. */
   duplicateDepth?: number;
+  /** Worker pool for sealing large batches (signing and compression in parallel). */
+  pool?: ComputePool;
+  /** zlib level of objects sealed on the pool (default 1; 0 stores them, faster and larger). */
+  compression?: number;
 }
 
 const DEFAULTS = { attempts: 5, baseDelayMs: 25, maxDelayMs: 500, duplicateHorizonMs: 24 * 3600 * 1000, duplicateDepth: 1000 };
+type Settings = typeof DEFAULTS;
 
 /** The ULID in an event commit's subject (`<type> <ulid>`). */
 function subjectUlid(commit: Commit): string | undefined {
@@ -104,8 +112,9 @@ function remember(ledger: Ledger, ref: string, tip: Oid, ulids: Map<string, Oid>
     perStore = new Map();
     knownByStore.set(ledger.refs, perStore);
   }
-  while (ulids.size > depth) ulids.delete(ulids.keys().next().value as string);
-  perStore.set(ref, { tip, ulids });
+  // Keep the newest `depth` (insertion order is journal order); rebuilding beats deleting one by one.
+  const kept = ulids.size > depth ? new Map([...ulids].slice(-depth)) : ulids;
+  perStore.set(ref, { tip, ulids: kept });
 }
 
 interface Prepared {
@@ -123,16 +132,7 @@ function prepare(inputs: readonly EventInput[], clock: Clock): Prepared[] {
   });
 }
 
-/** Builds the objects of one event commit on top of `parent`. */
-function buildEvent(
-  prepared: Prepared,
-  parent: Oid,
-  policyRoot: string,
-  key: KeyObject,
-  clock: Clock,
-): { objects: GitObject[]; commit: Oid; cid: string } {
-  const { input } = prepared;
-  const now = clock();
+function envelopeOf(input: Prepared['input'], policyRoot: string, now: number): EventEnvelope {
   const envelope: EventEnvelope = {
     type: input.type,
     ulid: input.ulid,
@@ -143,27 +143,51 @@ function buildEvent(
     ts: rfc3339(now),
   };
   if (input.caps) envelope.caps = input.caps;
-  const { bytes, cid } = envelopeBytes(envelope);
-  const signature = Buffer.from(signBytes(key, bytes)).toString('hex');
-  const blob = { type: 'blob' as const, body: bytes };
-  const blobOid = hashObject('blob', bytes);
-  const sub = { type: 'tree' as const, body: serializeTree([{ mode: '100644', name: 'envelope.cbor', oid: blobOid }]) };
-  const root = { type: 'tree' as const, body: serializeTree([{ mode: '40000', name: 'event', oid: hashObject('tree', sub.body) }]) };
-  const [kind, name] = input.actor.split(':') as [string, string];
-  const who = { name: input.actor, email: `${name}@${kind}.gatos.invalid`, timestamp: Math.floor(now / 1000), timezone: '+0000' };
-  const message = withTrailers(`${input.type} ${input.ulid}`, [
-    { key: 'Event-CID', value: cid },
-    { key: 'Sig-Alg', value: 'ed25519' },
-    { key: 'Sig', value: `ed25519:${signature}` },
-  ]);
-  const commitBody = serializeCommit({
-    tree: hashObject('tree', root.body),
-    parents: parent === ZERO_OID ? [] : [parent],
-    author: who,
-    committer: who,
-    message,
+  return envelope;
+}
+
+/** Batches at least this large are sealed (encoded, signed, hashed, compressed) on the pool. */
+const POOL_THRESHOLD = 256;
+const POOL_CHUNK = 1000;
+
+interface Sealed extends SealedEvent {
+  seconds: number;
+}
+
+/** Seals every event: on the worker pool for large batches, here otherwise. */
+async function sealAll(
+  prepared: Prepared[],
+  policyRoot: string,
+  keys: Map<string, KeyObject>,
+  clock: Clock,
+  pool: ComputePool | undefined,
+  level: number,
+): Promise<Sealed[]> {
+  const stamped = prepared.map(({ input }) => {
+    const now = clock();
+    return { envelope: envelopeOf(input, policyRoot, now), seconds: Math.floor(now / 1000) };
   });
-  return { objects: [blob, sub, root, { type: 'commit', body: commitBody }], commit: hashObject('commit', commitBody), cid };
+  if (!pool || prepared.length < POOL_THRESHOLD) {
+    return stamped.map(({ envelope, seconds }) => ({ ...sealEvent(envelope, keys.get(envelope.actor) as KeyObject), seconds }));
+  }
+  const pems = Object.fromEntries([...keys].map(([actor, key]) => [actor, key.export({ format: 'pem', type: 'pkcs8' }).toString()]));
+  const chunks: Array<Promise<Sealed[]>> = [];
+  for (let start = 0; start < stamped.length; start += POOL_CHUNK) {
+    const slice = stamped.slice(start, start + POOL_CHUNK);
+    chunks.push(
+      pool.run({ kind: 'seal-events', keys: pems, envelopes: slice.map((s) => s.envelope), level }).then((result) => {
+        const objects = [...unpackPrepared(result.objects)];
+        return slice.map(({ seconds }, i) => ({
+          cid: result.cids[i] as string,
+          signature: result.signatures[i] as string,
+          root: result.roots[i] as string,
+          objects: objects.slice(i * 3, i * 3 + 3),
+          seconds,
+        }));
+      }),
+    );
+  }
+  return (await Promise.all(chunks)).flat();
 }
 
 /**
@@ -173,7 +197,46 @@ function buildEvent(
  * as `policy_root` (ZERO_OID when no policy is active).
  */
 export async function appendEvents(ledger: Ledger, inputs: readonly EventInput[], options: AppendOptions = {}): Promise<AppendedEvent[]> {
-  const settings = { ...DEFAULTS, ...options };
+  for await (const results of appendBatches(ledger, [inputs], options)) return results;
+  return [];
+}
+
+/**
+ * Appends batches in order, one ref transaction each, yielding each batch's results. While a
+ * batch is committed on this thread, the next one is already being sealed on the pool, so
+ * signing and compression overlap with commit building. A batch that fails (bad input,
+ * `POLICY_DENY`, conflicts) stops the stream with its error; earlier batches stay appended.
+ */
+export async function* appendBatches(
+  ledger: Ledger,
+  batches: Iterable<readonly EventInput[]>,
+  options: AppendOptions = {},
+): AsyncGenerator<AppendedEvent[]> {
+  const settings: Settings = { ...DEFAULTS, ...options };
+  const iterator = batches[Symbol.iterator]();
+  const begin = (): Promise<Staged> | undefined => {
+    const next = iterator.next();
+    if (next.done) return undefined;
+    const staged = stage(ledger, next.value, options);
+    staged.catch(() => {}); // its error is raised when its turn comes, not before
+    return staged;
+  };
+  let current = begin();
+  while (current) {
+    const { prepared, sealed } = await current;
+    const following = begin();
+    yield await commitWithRetry(ledger, prepared, await sealed, settings);
+    current = following;
+  }
+}
+
+interface Staged {
+  prepared: Prepared[];
+  sealed: Promise<Sealed[]>;
+}
+
+/** Validates a batch, checks keys and the gate, and starts sealing it. */
+async function stage(ledger: Ledger, inputs: readonly EventInput[], options: AppendOptions): Promise<Staged> {
   const prepared = prepare(inputs, ledger.clock);
   const { graph } = readTrust(ledger.objects, ledger.refs);
   const keys = new Map<string, KeyObject>();
@@ -190,9 +253,15 @@ export async function appendEvents(ledger: Ledger, inputs: readonly EventInput[]
     keys.set(input.actor, key);
   }
   const policyRoot = gate(ledger, prepared, graph);
+  const sealed = sealAll(prepared, policyRoot, keys, ledger.clock, options.pool, options.compression ?? 1);
+  sealed.catch(() => {});
+  return { prepared, sealed };
+}
+
+async function commitWithRetry(ledger: Ledger, prepared: Prepared[], sealed: Sealed[], settings: Settings): Promise<AppendedEvent[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return commitEvents(ledger, prepared, policyRoot, keys, settings);
+      return commitEvents(ledger, prepared, sealed, settings);
     } catch (err) {
       if (!(hasCode(err, 'HEAD_CONFLICT') || hasCode(err, 'ref_locked')) || attempt >= settings.attempts) throw err;
       const ceiling = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** (attempt - 1));
@@ -236,13 +305,8 @@ function gate(ledger: Ledger, prepared: Prepared[], graph: TrustGraph): Oid {
   return active.commit;
 }
 
-function commitEvents(
-  ledger: Ledger,
-  prepared: Prepared[],
-  policyRoot: string,
-  keys: Map<string, KeyObject>,
-  settings: typeof DEFAULTS,
-): AppendedEvent[] {
+function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: Sealed[], settings: Settings): AppendedEvent[] {
+  const sealedOf = new Map(prepared.map((item, i) => [item, sealed[i] as Sealed]));
   const byRef = new Map<string, Prepared[]>();
   for (const item of prepared) {
     const list = byRef.get(item.ref);
@@ -256,7 +320,7 @@ function commitEvents(
 
   // Objects are produced one event at a time and streamed to the store, so a large batch never
   // holds all of its objects in memory.
-  function* build(): Generator<GitObject> {
+  function* build(): Generator<GitObject | PreparedObject> {
     for (const [ref, items] of byRef) {
       const tip = ledger.refs.resolve(ref) ?? ZERO_OID;
       let oldest = Number.POSITIVE_INFINITY;
@@ -275,12 +339,15 @@ function commitEvents(
           });
           continue;
         }
-        const built = buildEvent(item, parent, policyRoot, keys.get(item.input.actor) as KeyObject, ledger.clock);
+        const seal = sealedOf.get(item) as Sealed;
+        const body = eventCommit({ ...item.input, cid: seal.cid, signature: seal.signature }, seal.root, parent, seal.seconds);
+        const commit = hashObject('commit', body);
         written++;
-        yield* built.objects;
-        known.set(item.input.ulid, built.commit);
-        results.set(item, { commit: built.commit, event_cid: built.cid, ulid: item.input.ulid, ref, existing: false });
-        parent = built.commit;
+        yield* seal.objects;
+        yield { type: 'commit', body };
+        known.set(item.input.ulid, commit);
+        results.set(item, { commit, event_cid: seal.cid, ulid: item.input.ulid, ref, existing: false });
+        parent = commit;
       }
       if (parent !== tip) transaction.update(ref, parent, tip);
       tips.push([ref, parent, known]);
@@ -289,7 +356,7 @@ function commitEvents(
 
   // Loose objects for a few events, one pack for many (a pack per event would pile up files).
   if (prepared.length >= 16) ledger.objects.writeMany(build());
-  else for (const object of build()) ledger.objects.write(object.type, object.body);
+  else for (const object of build()) if (!isPrepared(object)) ledger.objects.write(object.type, object.body);
   if (written > 0) transaction.commit();
   for (const [ref, tip, known] of tips) remember(ledger, ref, tip, known, settings.duplicateDepth);
   return prepared.map((item) => results.get(item) as AppendedEvent);

@@ -4,6 +4,7 @@
  */
 import type { SerializedError } from '../errors.js';
 import type { FrontierEntry } from '../git/walk.js';
+import type { EventEnvelope } from '../ledger/envelope.js';
 
 /** Hash many byte strings: `data` holds them back to back, `offsets[i]..offsets[i+1]` is item i. */
 export interface HashTask {
@@ -72,8 +73,26 @@ export interface FixtureChunkResult {
   count: number;
 }
 
-export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask;
-export type TaskResult = HashResult | CanonicalizeResult | ScanResult | FixtureChunkResult;
+/** Encode, sign and build the trees of journal events (the tip-independent part of appends). */
+export interface SealEventsTask {
+  kind: 'seal-events';
+  /** Actor -> PKCS#8 PEM private key. */
+  keys: Record<string, string>;
+  envelopes: EventEnvelope[];
+  /** zlib level for the prepared objects. */
+  level: number;
+}
+export interface SealEventsResult {
+  kind: 'seal-events';
+  cids: string[];
+  signatures: string[];
+  roots: string[];
+  /** Three prepared objects per event (blob, `event/` tree, root tree), see `packPrepared`. */
+  objects: Uint8Array;
+}
+
+export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask;
+export type TaskResult = HashResult | CanonicalizeResult | ScanResult | FixtureChunkResult | SealEventsResult;
 export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
 
 /** What a worker sends back: a result, or an error that keeps its code across the boundary. */

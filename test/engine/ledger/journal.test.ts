@@ -13,6 +13,7 @@ import { type EventEnvelope, envelopeBytes } from '../../../engine/ledger/envelo
 import { appendEvents, type Ledger, listEvents, readEvent } from '../../../engine/ledger/journal.js';
 import { createKey, loadPrivateKey, signBytes, verifyBytes } from '../../../engine/ledger/keys.js';
 import { addActorKey, updateTrust } from '../../../engine/ledger/trust.js';
+import { ComputePool } from '../../../engine/scheduler/pool.js';
 import { fsckStrict, git, scratch } from '../../helpers/git.js';
 
 const { repo: newRepo, dir: newDir } = scratch();
@@ -143,6 +144,31 @@ describe('appendEvents', () => {
     await assert.rejects(appendEvents(ledger, [{ ns: 'ops', type: 't', actor: 'user:bob', payload: {} }]), isCode('key_not_found'));
     assert.equal(snapshot(dir), before);
     fsckStrict(dir);
+  });
+
+  test('a large batch sealed on the worker pool gives valid, linear journals', async () => {
+    const { dir, ledger } = setup();
+    const pool = new ComputePool({ threads: 2 });
+    try {
+      const inputs = Array.from({ length: 600 }, (_, i) => ({
+        ns: 'pool',
+        type: 'n',
+        actor: i % 2 ? 'user:alice' : 'user:bob',
+        payload: { i },
+      }));
+      const results = await appendEvents(ledger, inputs, { pool });
+      assert.equal(new Set(results.map((r) => r.commit)).size, 600);
+      for (const result of [results[0], results[299], results[599]]) {
+        const shown = readEvent(ledger.objects, ledger.refs, result?.commit as string);
+        assert.ok(shown.cid_ok && shown.signature_ok);
+        assert.equal(shown.event_cid, result?.event_cid);
+      }
+      assert.equal(git(dir, ['rev-list', '--count', 'refs/gatos/journal/pool/user/alice']).trim(), '300');
+      assert.equal(git(dir, ['rev-list', '--merges', '--count', '--all']).trim(), '0');
+      fsckStrict(dir);
+    } finally {
+      await pool.close();
+    }
   });
 
   test('one batch: one transaction over several journals', async () => {
