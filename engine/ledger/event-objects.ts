@@ -6,7 +6,8 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { serializeCommit, serializeTree } from '../git/object-codec.js';
+import { isUlid } from '../codec/ulid.js';
+import { type Commit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import { prepareObject } from '../git/pack-writer.js';
 import type { GitObject, Oid, PreparedObject } from '../git/ports.js';
@@ -68,4 +69,11 @@ export function sealEvent(envelope: EventEnvelope, key: KeyObject, level?: numbe
   const { bytes, cid } = envelopeBytes(envelope);
   const signature = `ed25519:${Buffer.from(signBytes(key, bytes)).toString('hex')}`;
   return { cid, signature, ...envelopeTree(bytes, level) };
+}
+
+/** The ULID in an event commit's subject (`<type> <ulid>`). */
+export function subjectUlid(commit: Commit): string | undefined {
+  const subject = commit.message.slice(0, commit.message.indexOf('\n') >>> 0);
+  const ulid = subject.slice(subject.lastIndexOf(' ') + 1);
+  return isUlid(ulid) ? ulid : undefined;
 }

@@ -10,11 +10,10 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeDagCbor, eventCid } from '../codec/dag-cbor.js';
-import { createUlidFactory, isUlid, ulidTime } from '../codec/ulid.js';
+import { createUlidFactory, ulidTime } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
-import { JOURNAL_PREFIX, journalRef, namespacePath, parseJournalRef } from '../git/gatos-refs.js';
-import { type Commit, findTreeEntry, parseCommit } from '../git/object-codec.js';
+import { journalRef } from '../git/gatos-refs.js';
+import { parseCommit } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import { isPrepared, unpackPrepared } from '../git/pack-writer.js';
 import type { GitObject, ObjectStore, Oid, PreparedObject, RefStore } from '../git/ports.js';
@@ -23,11 +22,10 @@ import type { ComputePool } from '../scheduler/pool.js';
 import { type Clock, rfc3339 } from './clock.js';
 import type { Ledger } from './context.js';
 import { checkEventFields, type EventEnvelope } from './envelope.js';
-import { eventCommit, type SealedEvent, sealEvent } from './event-objects.js';
-import { loadPrivateKey, publicKeyId, verifyBytes } from './keys.js';
-import { evaluate, type Intent } from './policy.js';
-import { auditDeny, readActivePolicy } from './policy-store.js';
-import { keysOf, readTrust, type TrustGraph } from './trust.js';
+import { eventCommit, type SealedEvent, sealEvent, subjectUlid } from './event-objects.js';
+import { gate } from './gate.js';
+import { loadPrivateKey, publicKeyId } from './keys.js';
+import { keysOf, readTrust } from './trust.js';
 
 export type { Ledger } from './context.js';
 
@@ -65,13 +63,6 @@ export interface AppendOptions {
 
 const DEFAULTS = { attempts: 5, baseDelayMs: 25, maxDelayMs: 500, duplicateHorizonMs: 24 * 3600 * 1000, duplicateDepth: 1000 };
 type Settings = typeof DEFAULTS;
-
-/** The ULID in an event commit's subject (`<type> <ulid>`). */
-function subjectUlid(commit: Commit): string | undefined {
-  const subject = commit.message.slice(0, commit.message.indexOf('\n') >>> 0);
-  const ulid = subject.slice(subject.lastIndexOf(' ') + 1);
-  return isUlid(ulid) ? ulid : undefined;
-}
 
 interface KnownUlids {
   tip: Oid;
@@ -252,7 +243,11 @@ async function stage(ledger: Ledger, inputs: readonly EventInput[], options: App
       throw new GatosError('key_not_trusted', `the local key of ${input.actor} is not in the trust graph`, { actor: input.actor });
     keys.set(input.actor, key);
   }
-  const policyRoot = gate(ledger, prepared, graph);
+  const policyRoot = gate(
+    ledger,
+    prepared.map(({ input, ref }) => ({ ...input, ref })),
+    graph,
+  );
   const sealed = sealAll(prepared, policyRoot, keys, ledger.clock, options.pool, options.compression ?? 1);
   sealed.catch(() => {});
   return { prepared, sealed };
@@ -268,41 +263,6 @@ async function commitWithRetry(ledger: Ledger, prepared: Prepared[], sealed: Sea
       await sleep(Math.random() * ceiling);
     }
   }
-}
-
-/** Evaluates every event against the active policy; returns the policy root to record. */
-function gate(ledger: Ledger, prepared: Prepared[], graph: TrustGraph): Oid {
-  const active = readActivePolicy(ledger.objects, ledger.refs);
-  if (!active) return ZERO_OID;
-  const denied = [];
-  for (const { input, ref } of prepared) {
-    const intent: Intent = { ns: input.ns, type: input.type, actor: input.actor };
-    if (input.caps) intent.caps = input.caps;
-    const decision = evaluate(active.policy, graph, intent);
-    if (decision.allow) continue;
-    auditDeny(ledger.objects, ledger.refs, ledger.clock, {
-      ulid: input.ulid,
-      actor: input.actor,
-      ns: input.ns,
-      type: input.type,
-      target: ref,
-      policyRoot: active.commit,
-      decision,
-    });
-    denied.push({ ulid: input.ulid, actor: input.actor, type: input.type, rule: decision.rule, reason: decision.reason });
-  }
-  const first = denied[0];
-  if (first) {
-    throw new GatosError(
-      'POLICY_DENY',
-      `policy denies ${first.type} by ${first.actor}: ${first.reason} (rule ${first.rule})${denied.length > 1 ? `, and ${denied.length - 1} more` : ''}`,
-      {
-        denied,
-        policy_root: active.commit,
-      },
-    );
-  }
-  return active.commit;
 }
 
 function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: Sealed[], settings: Settings): AppendedEvent[] {
@@ -364,64 +324,4 @@ function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: Sealed[], se
 
 function cidOfCommit(objects: ObjectStore, commit: Oid): string {
   return trailerValue(parseTrailers(parseCommit(objects.read(commit).body).message), 'Event-CID') ?? '';
-}
-
-export interface ShownEvent {
-  commit: Oid;
-  ref?: string;
-  envelope: EventEnvelope;
-  event_cid: string;
-  cid_ok: boolean;
-  signature_ok: boolean;
-}
-
-/** Decodes an event commit and checks its CID and signature against the trust graph. */
-export function readEvent(objects: ObjectStore, refs: RefStore, commitOid: Oid): ShownEvent {
-  const commit = parseCommit(objects.read(commitOid).body);
-  const sub = findTreeEntry(objects.read(commit.tree).body, 'event');
-  const blob = sub && findTreeEntry(objects.read(sub.oid).body, 'envelope.cbor');
-  if (!blob) throw new GatosError('not_an_event', `commit ${commitOid} carries no event/envelope.cbor`, { commit: commitOid });
-  const bytes = objects.read(blob.oid).body;
-  const envelope = decodeDagCbor(bytes) as EventEnvelope;
-  const trailers = parseTrailers(commit.message);
-  const cid = eventCid(bytes);
-  const sig = trailerValue(trailers, 'Sig') ?? '';
-  const signature = /^ed25519:[0-9a-f]{128}$/.test(sig) ? Buffer.from(sig.slice(8), 'hex') : new Uint8Array(0);
-  const { graph } = readTrust(objects, refs);
-  const signatureOk = keysOf(graph, envelope.actor).some((key) => verifyBytes(key, bytes, signature));
-  return { commit: commitOid, envelope, event_cid: cid, cid_ok: trailerValue(trailers, 'Event-CID') === cid, signature_ok: signatureOk };
-}
-
-export interface ListedEvent {
-  commit: Oid;
-  ref: string;
-  ulid: string;
-  type: string;
-  actor: string;
-  time: number;
-}
-
-/** Events of a namespace (optionally one actor), newest first per journal. */
-export function listEvents(objects: ObjectStore, refs: RefStore, ns: string, actor?: string): ListedEvent[] {
-  namespacePath(ns);
-  const out: ListedEvent[] = [];
-  for (const entry of refs.list(`${JOURNAL_PREFIX}${ns}/`)) {
-    const parsed = parseJournalRef(entry.name);
-    if (!parsed || parsed.ns !== ns || (actor && parsed.actor !== actor)) continue;
-    let cursor: Oid | undefined = entry.oid;
-    while (cursor) {
-      const commit = parseCommit(objects.read(cursor).body);
-      const subject = commit.message.split('\n')[0] ?? '';
-      out.push({
-        commit: cursor,
-        ref: entry.name,
-        ulid: subjectUlid(commit) ?? '',
-        type: subject.slice(0, subject.lastIndexOf(' ')),
-        actor: parsed.actor,
-        time: commit.committer.timestamp,
-      });
-      cursor = commit.parents[0];
-    }
-  }
-  return out;
 }
