@@ -32,3 +32,19 @@ export function createUlidFactory(clock: () => number, random: () => number = Ma
 export function ulidTime(value: string): number {
   return decodeTime(assertUlid(value));
 }
+
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** The smallest ULID greater than `value` (same millisecond, random part + 1). */
+export function nextUlid(value: string): string {
+  const chars = assertUlid(value).split('');
+  for (let i = chars.length - 1; i >= 0; i--) {
+    const digit = ALPHABET.indexOf(chars[i] as string);
+    if (digit < 31) {
+      chars[i] = ALPHABET[digit + 1] as string;
+      return chars.join('');
+    }
+    chars[i] = '0';
+  }
+  throw new GatosError('invalid_ulid', `no ULID follows ${value}`, { value });
+}

@@ -1,0 +1,196 @@
+/**
+ * Publishing on the message plane (decision 0006). Each segment is its own commit chain (its
+ * first message is a root commit), so deleting a segment's ref really frees it; the segment ref
+ * `refs/gatos/messages/<topic>/YYYY/MM/DD/HH/<segment-ulid>` points at the segment's newest
+ * message and `.../<topic>/head` at the topic's newest. A batch writes its objects, then moves
+ * the segment ref(s) and the head in ONE transaction with expected old values (zero for new
+ * refs); a lost race is retried with jittered backoff and then surfaces as `head_conflict`.
+ * ULIDs are strictly increasing per topic. Segments rotate when the UTC hour changes, or at
+ * `maxMessages` / `maxBytes` (100,000 / 192 MiB by default).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { canonicalize, parseJson } from '../codec/canonical-json.js';
+import { createUlidFactory, isUlid, nextUlid } from '../codec/ulid.js';
+import { GatosError, hasCode } from '../errors.js';
+import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { hashObject, ZERO_OID } from '../git/oid.js';
+import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
+import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
+import type { Clock } from '../ledger/clock.js';
+import { checkMessageEnvelope, type MessageEnvelope, messageBytes } from './envelope.js';
+import { assertNoTopicClash, assertTopic, headRef, segmentPrefix, segmentRef } from './topics.js';
+
+export interface Bus {
+  objects: ObjectStore;
+  refs: RefStore;
+  clock: Clock;
+}
+
+export interface PublishOptions {
+  maxMessages?: number;
+  maxBytes?: number;
+  attempts?: number;
+}
+
+export interface Receipt {
+  ulid: string;
+  commit: Oid;
+  content_id: string;
+  segment: string;
+  /** Why this message opened a new segment, when it did. */
+  rotated?: 'first' | 'hour' | 'max_messages' | 'max_bytes';
+}
+
+/** Segment metadata stored at `meta/meta.json` of every message commit. */
+export interface SegmentMeta {
+  version: 1;
+  segment_prefix: string;
+  segment_ulid: string;
+  started_at_epoch: number;
+  message_count: number;
+  approximate_bytes: number;
+  /** Tip of the previous segment, or null for a topic's first segment. */
+  prev_segment_tip: Oid | null;
+}
+
+export type DraftEnvelope = Omit<MessageEnvelope, 'ulid'> & { ulid?: string };
+
+const AUTHOR = { name: 'gatos-message-plane', email: 'message-plane@gatos.local', timezone: '+0000' };
+
+export function readMeta(objects: ObjectStore, commit: Oid): SegmentMeta | undefined {
+  const meta = findTreeEntry(objects.read(parseCommit(objects.read(commit).body).tree).body, 'meta');
+  const file = meta && findTreeEntry(objects.read(meta.oid).body, 'meta.json');
+  return file ? (parseJson(Buffer.from(objects.read(file.oid).body).toString('utf8')) as SegmentMeta) : undefined;
+}
+
+export function commitUlid(objects: ObjectStore, commit: Oid): string | undefined {
+  const value = trailerValue(parseTrailers(parseCommit(objects.read(commit).body).message), 'Event-Id');
+  const ulid = value?.replace(/^ulid:/, '');
+  return ulid && isUlid(ulid) ? ulid : undefined;
+}
+
+function messageTree(bytes: Uint8Array, meta: SegmentMeta): { objects: GitObject[]; tree: Oid } {
+  const envelope = { type: 'blob' as const, body: bytes };
+  const metaBlob = { type: 'blob' as const, body: Buffer.from(`${canonicalize(meta)}\n`) };
+  const messageDir = {
+    type: 'tree' as const,
+    body: serializeTree([{ mode: '100644', name: 'envelope.json', oid: hashObject('blob', bytes) }]),
+  };
+  const metaDir = {
+    type: 'tree' as const,
+    body: serializeTree([{ mode: '100644', name: 'meta.json', oid: hashObject('blob', metaBlob.body) }]),
+  };
+  const root = {
+    type: 'tree' as const,
+    body: serializeTree([
+      { mode: '40000', name: 'message', oid: hashObject('tree', messageDir.body) },
+      { mode: '40000', name: 'meta', oid: hashObject('tree', metaDir.body) },
+    ]),
+  };
+  return { objects: [envelope, metaBlob, messageDir, metaDir, root], tree: hashObject('tree', root.body) };
+}
+
+/** Publishes envelopes in order on one topic; returns a receipt per envelope. */
+export async function publish(bus: Bus, topic: string, drafts: readonly DraftEnvelope[], options: PublishOptions = {}): Promise<Receipt[]> {
+  assertTopic(topic);
+  const limits = { maxMessages: options.maxMessages ?? 100_000, maxBytes: options.maxBytes ?? 192 * 1024 * 1024 };
+  for (const draft of drafts) if (draft.ulid !== undefined) checkMessageEnvelope(draft);
+  const attempts = options.attempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return publishOnce(bus, topic, drafts, limits);
+    } catch (err) {
+      if (!hasCode(err, 'head_conflict') || attempt >= attempts) throw err;
+      await sleep(Math.random() * Math.min(500, 25 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+function publishOnce(
+  bus: Bus,
+  topic: string,
+  drafts: readonly DraftEnvelope[],
+  limits: { maxMessages: number; maxBytes: number },
+): Receipt[] {
+  const head = bus.refs.resolve(headRef(topic)) ?? ZERO_OID;
+  if (head === ZERO_OID) assertNoTopicClash(bus.refs, topic);
+  let meta = head === ZERO_OID ? undefined : readMeta(bus.objects, head);
+  let last = head === ZERO_OID ? undefined : commitUlid(bus.objects, head);
+  let parent = head;
+  let segmentTipBefore = head;
+  const generate = createUlidFactory(bus.clock);
+  const objects: GitObject[] = [];
+  const receipts: Receipt[] = [];
+  const segmentMoves = new Map<string, { from: Oid; to: Oid }>();
+  for (const draft of drafts) {
+    const now = bus.clock();
+    let ulid = draft.ulid ?? generate();
+    if (last !== undefined && ulid <= last) {
+      if (draft.ulid !== undefined)
+        throw new GatosError('ulid_not_monotonic', `ULID ${ulid} is not after the topic's newest ${last}`, { ulid, head_ulid: last });
+      ulid = nextUlid(last);
+    }
+    const envelope = checkMessageEnvelope({ ...draft, ulid });
+    const { bytes, contentId } = messageBytes(envelope);
+    const prefix = segmentPrefix(now);
+    const rotated: Receipt['rotated'] = !meta
+      ? 'first'
+      : meta.segment_prefix !== `${topic}/${prefix}`
+        ? 'hour'
+        : meta.message_count >= limits.maxMessages
+          ? 'max_messages'
+          : meta.approximate_bytes + bytes.length > limits.maxBytes
+            ? 'max_bytes'
+            : undefined;
+    if (rotated) {
+      meta = {
+        version: 1,
+        segment_prefix: `${topic}/${prefix}`,
+        segment_ulid: ulid,
+        started_at_epoch: Math.floor(now / 1000),
+        message_count: 1,
+        approximate_bytes: bytes.length,
+        prev_segment_tip: parent === ZERO_OID ? null : parent,
+      };
+      segmentTipBefore = ZERO_OID;
+    } else {
+      meta = {
+        ...(meta as SegmentMeta),
+        message_count: (meta as SegmentMeta).message_count + 1,
+        approximate_bytes: (meta as SegmentMeta).approximate_bytes + bytes.length,
+      };
+    }
+    const { objects: treeObjects, tree } = messageTree(bytes, meta);
+    const who = { ...AUTHOR, timestamp: Math.floor(now / 1000) };
+    const message = withTrailers(envelope.type, [
+      { key: 'Event-Id', value: `ulid:${ulid}` },
+      { key: 'Content-Id', value: contentId },
+    ]);
+    // A new segment starts a chain of its own: no parent, so pruning it frees its objects.
+    const body = serializeCommit({ tree, parents: rotated || parent === ZERO_OID ? [] : [parent], author: who, committer: who, message });
+    const commit = hashObject('commit', body);
+    objects.push(...treeObjects, { type: 'commit', body });
+    const ref = segmentRef(topic, meta.segment_prefix.slice(topic.length + 1), meta.segment_ulid);
+    const move = segmentMoves.get(ref);
+    segmentMoves.set(ref, { from: move ? move.from : segmentTipBefore, to: commit });
+    segmentTipBefore = commit;
+    receipts.push({ ulid, commit, content_id: contentId, segment: ref, ...(rotated ? { rotated } : {}) });
+    parent = commit;
+    last = ulid;
+  }
+  if (receipts.length === 0) return receipts;
+  if (objects.length >= 64) bus.objects.writeMany(objects);
+  else for (const object of objects) bus.objects.write(object.type, object.body);
+  const transaction = bus.refs.transaction();
+  for (const [ref, { from, to }] of segmentMoves) transaction.update(ref, to, from);
+  transaction.update(headRef(topic), parent, head);
+  try {
+    transaction.commit();
+  } catch (err) {
+    if (hasCode(err, 'HEAD_CONFLICT') || hasCode(err, 'ref_locked')) {
+      throw new GatosError('head_conflict', `topic ${topic} moved while publishing; retry`, { topic }, { cause: err });
+    }
+    throw err;
+  }
+  return receipts;
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, describe, test } from 'node:test';
+import { blake3Ready } from '../../../engine/codec/blake3.js';
+import { canonicalize } from '../../../engine/codec/canonical-json.js';
+import { GatosError } from '../../../engine/errors.js';
+import { parseCommit } from '../../../engine/git/object-codec.js';
+import { openRepository } from '../../../engine/git/repository.js';
+import { readCheckpoint, writeCheckpoint } from '../../../engine/messages/checkpoint.js';
+import { checkMessageEnvelope, messageBytes } from '../../../engine/messages/envelope.js';
+import { type Bus, publish, readMeta } from '../../../engine/messages/publish.js';
+import { readMessages } from '../../../engine/messages/read.js';
+import { assertTopic, listSegments } from '../../../engine/messages/topics.js';
+import { fsckStrict, git, scratch } from '../../helpers/git.js';
+
+const { repo: newRepo } = scratch();
+const isCode = (code: string) => (err: unknown) => err instanceof GatosError && err.code === code;
+const EXAMPLE = new URL('../../../../../shared/reference/examples/v1/message-plane/event_envelope_min.json', import.meta.url);
+
+function setup(start = Date.parse('2025-11-24T10:00:00Z')): { dir: string; bus: Bus; advance: (ms: number) => void } {
+  const dir = newRepo();
+  const repo = openRepository(dir);
+  let now = start;
+  return {
+    dir,
+    bus: { objects: repo.objects, refs: repo.refs, clock: () => now },
+    advance: (ms) => {
+      now += ms;
+    },
+  };
+}
+
+const draft = (i: number) => ({ ns: 'ci', type: 'build.finished', payload: { i } });
+
+before(() => blake3Ready());
+
+describe('message envelopes', () => {
+  test('the reference example canonicalizes to the known content id', () => {
+    const envelope = checkMessageEnvelope(JSON.parse(readFileSync(EXAMPLE, 'utf8')));
+    const { bytes, contentId } = messageBytes(envelope);
+    assert.equal(bytes.length, 307);
+    assert.equal(contentId, 'blake3:c4e8c3074cfced706269ce775585bf70a4840a427d49e0b266ce71c23ea31c03');
+    assert.equal(Buffer.from(bytes).toString(), canonicalize(envelope));
+  });
+
+  test('closed schema: unknown fields, bad refs and floats are invalid_envelope', () => {
+    const base = { ulid: '01HZY74CE0R9X5ZG9S7B5MQG9S', ns: 'x', type: 't', payload: {} };
+    for (const bad of [
+      { ...base, extra: 1 },
+      { ...base, refs: { state: 'nope' } },
+      { ...base, payload: { f: 1.5 } },
+      { ...base, payload: [] },
+    ]) {
+      assert.throws(() => checkMessageEnvelope(bad), isCode('invalid_envelope'));
+    }
+  });
+
+  test('topic names', () => {
+    for (const ok of ['jobs.pending', 'team/ci', 'gatos.governance.proposal.created']) assert.equal(assertTopic(ok), ok);
+    for (const bad of ['', 'a/head', 'a/2024', 'a..b', '.a', 'a/', 'a b', 'x.lock'])
+      assert.throws(() => assertTopic(bad), isCode('invalid_topic'), bad);
+  });
+});
+
+describe('publish and read', () => {
+  test('messages land in commits git can read, with trailers, in one chain per segment', async () => {
+    const { dir, bus } = setup();
+    const receipts = await publish(bus, 'ci', [draft(1), draft(2), draft(3)]);
+    assert.equal(receipts.length, 3);
+    assert.ok(
+      receipts[0]?.ulid &&
+        receipts[0].ulid < (receipts[1]?.ulid as string) &&
+        (receipts[1]?.ulid as string) < (receipts[2]?.ulid as string),
+    );
+    assert.equal(git(dir, ['rev-parse', 'refs/gatos/messages/ci/head']).trim(), receipts[2]?.commit);
+    const segment = `refs/gatos/messages/ci/2025/11/24/10/${receipts[0]?.ulid}`;
+    assert.equal(git(dir, ['rev-parse', segment]).trim(), receipts[2]?.commit);
+    assert.equal(
+      git(dir, ['log', '-1', '--format=%(trailers:key=Content-Id,valueonly)', receipts[1]?.commit as string]).trim(),
+      receipts[1]?.content_id,
+    );
+    assert.match(git(dir, ['show', `${receipts[0]?.commit}:message/envelope.json`]), /"type":"build.finished"/);
+    fsckStrict(dir);
+    const page = readMessages(bus, 'ci');
+    assert.deepEqual(
+      page.messages.map((m) => m.ulid),
+      receipts.map((r) => r.ulid),
+    );
+    assert.equal(page.next_since, receipts[2]?.ulid);
+    assert.equal(JSON.parse(Buffer.from(page.messages[0]?.canonical_json as string, 'base64').toString()).payload.i, 1);
+  });
+
+  test('rotation by count and by hour; each segment starts a new chain; reads page across segments', async () => {
+    const { dir, bus, advance } = setup();
+    const first = await publish(
+      bus,
+      'ci',
+      Array.from({ length: 7 }, (_, i) => draft(i)),
+      { maxMessages: 3 },
+    );
+    assert.deepEqual(
+      first.map((r) => r.rotated ?? '-'),
+      ['first', '-', '-', 'max_messages', '-', '-', 'max_messages'],
+    );
+    advance(3600 * 1000);
+    const later = await publish(bus, 'ci', [draft(7)], { maxMessages: 3 });
+    assert.equal(later[0]?.rotated, 'hour');
+    const segments = listSegments(bus.refs, 'ci');
+    assert.equal(segments.length, 4);
+    for (const segment of segments) {
+      const rootOf = git(dir, ['rev-list', '--max-parents=0', segment.ref]).trim().split('\n');
+      assert.equal(rootOf.length, 1, 'one chain per segment');
+      assert.equal(readMeta(bus.objects, segment.tip)?.segment_ulid, segment.ulid);
+    }
+    assert.equal(parseCommit(bus.objects.read(later[0]?.commit as string).body).parents.length, 0);
+    // Page through everything, 2 at a time, in order and without repeats.
+    const all = [...first, ...later].map((r) => r.ulid);
+    const seen: string[] = [];
+    let since: string | undefined;
+    for (;;) {
+      const page = readMessages(bus, 'ci', { limit: 2, ...(since ? { since } : {}) });
+      if (page.messages.length === 0) break;
+      seen.push(...page.messages.map((m) => m.ulid));
+      since = page.next_since as string;
+    }
+    assert.deepEqual(seen, all);
+    fsckStrict(dir);
+  });
+
+  test('ULIDs are strictly increasing per topic', async () => {
+    const { bus } = setup();
+    await publish(bus, 'ci', [{ ...draft(1), ulid: '01KB0000000000000000000005' }]);
+    await assert.rejects(publish(bus, 'ci', [{ ...draft(2), ulid: '01KB0000000000000000000004' }]), isCode('ulid_not_monotonic'));
+    // Generated ULIDs follow the head even when the clock is behind it.
+    const [next] = await publish(bus, 'ci', [draft(3)]);
+    assert.ok((next?.ulid as string) > '01KB0000000000000000000005');
+  });
+
+  test('read errors per the messages.read contract', async () => {
+    const { bus } = setup();
+    assert.throws(() => readMessages(bus, 'nope'), isCode('topic_not_found'));
+    await publish(bus, 'ci', [draft(1)]);
+    assert.throws(() => readMessages(bus, 'ci', { since: 'bad' }), isCode('invalid_ulid'));
+    assert.throws(() => readMessages(bus, 'ci', { limit: 0 }), isCode('limit_out_of_range'));
+    assert.equal(readMessages(bus, 'ci', { limit: 10_000 }).messages.length, 1);
+    assert.deepEqual(readMessages(bus, 'ci', { since: '7ZZZZZZZZZZZZZZZZZZZZZZZZZ' }), {
+      messages: [],
+      next_since: null,
+      checkpoint_hint: null,
+    });
+  });
+
+  test('a topic nesting with another is refused', async () => {
+    const { bus } = setup();
+    await publish(bus, 'team/ci', [draft(1)]);
+    await assert.rejects(publish(bus, 'team', [draft(2)]), isCode('invalid_topic'));
+    await assert.rejects(publish(bus, 'team/ci/x', [draft(2)]), isCode('invalid_topic'));
+  });
+});
+
+describe('checkpoints', () => {
+  test('move forward by CAS, never back; same ULID is a no-op', async () => {
+    const { dir, bus } = setup();
+    const receipts = await publish(bus, 'ci', [draft(1), draft(2)]);
+    const [a, b] = receipts as unknown as [{ ulid: string; commit: string }, { ulid: string; commit: string }];
+    assert.deepEqual(writeCheckpoint(bus, 'workers', 'ci', { ulid: b.ulid, commit: b.commit }), {
+      ref: 'refs/gatos/consumers/workers/ci',
+      moved: true,
+    });
+    assert.equal(writeCheckpoint(bus, 'workers', 'ci', { ulid: b.ulid }).moved, false);
+    assert.throws(() => writeCheckpoint(bus, 'workers', 'ci', { ulid: a.ulid }), isCode('checkpoint_backwards'));
+    assert.deepEqual(readCheckpoint(bus, 'workers', 'ci'), { ulid: b.ulid, commit: b.commit });
+    assert.equal(git(dir, ['cat-file', '-p', 'refs/gatos/consumers/workers/ci']), `{"commit":"${b.commit}","ulid":"${b.ulid}"}`);
+    fsckStrict(dir);
+  });
+});
