@@ -8,6 +8,7 @@ import { parseCommit } from '../../../engine/git/object-codec.js';
 import { openRepository } from '../../../engine/git/repository.js';
 import { readCheckpoint, writeCheckpoint } from '../../../engine/messages/checkpoint.js';
 import { checkMessageEnvelope, messageBytes } from '../../../engine/messages/envelope.js';
+import { merkleRoot, prune } from '../../../engine/messages/prune.js';
 import { type Bus, publish, readMeta } from '../../../engine/messages/publish.js';
 import { readMessages } from '../../../engine/messages/read.js';
 import { assertTopic, listSegments } from '../../../engine/messages/topics.js';
@@ -172,5 +173,56 @@ describe('checkpoints', () => {
     assert.deepEqual(readCheckpoint(bus, 'workers', 'ci'), { ulid: b.ulid, commit: b.commit });
     assert.equal(git(dir, ['cat-file', '-p', 'refs/gatos/consumers/workers/ci']), `{"commit":"${b.commit}","ulid":"${b.ulid}"}`);
     fsckStrict(dir);
+  });
+});
+
+describe('prune', () => {
+  test('old segments behind every checkpoint go, with one audit summary; gc reclaims them', async () => {
+    const { dir, bus, advance } = setup();
+    const old = await publish(
+      bus,
+      'ci',
+      Array.from({ length: 6 }, (_, i) => draft(i)),
+      { maxMessages: 3 },
+    );
+    advance(40 * 24 * 3600 * 1000);
+    const fresh = await publish(bus, 'ci', [draft(6)], { maxMessages: 3 });
+    // A checkpoint inside the second old segment holds that segment (and lets the first go).
+    writeCheckpoint(bus, 'workers', 'ci', { ulid: old[3]?.ulid as string });
+    const dry = prune(bus, 'ci', { dryRun: true });
+    assert.equal(dry.pruned.length, 1);
+    assert.equal(listSegments(bus.refs, 'ci').length, 3, 'dry run changes nothing');
+    const result = prune(bus, 'ci');
+    assert.deepEqual(
+      result.pruned.map((p) => [p.first_ulid, p.last_ulid, p.message_count]),
+      [[old[0]?.ulid, old[2]?.ulid, 3]],
+    );
+    assert.deepEqual(
+      result.skipped.map((s) => s.reason),
+      ['checkpoint_lag', 'head'],
+    );
+    const summary = JSON.parse(git(dir, ['show', `${result.summary_ref}:summary.json`])) as {
+      message_count: number;
+      merkle_root: string;
+      gating_checkpoint_ulid: string;
+    };
+    assert.equal(summary.message_count, 3);
+    assert.equal(summary.gating_checkpoint_ulid, old[3]?.ulid);
+    assert.equal(summary.merkle_root, result.merkle_root);
+    // The pruned messages are gone from reads, and unreachable for git.
+    assert.deepEqual(
+      readMessages(bus, 'ci').messages.map((m) => m.ulid),
+      [...old.slice(3), ...fresh].map((r) => r.ulid),
+    );
+    git(dir, ['reflog', 'expire', '--expire=now', '--all']);
+    git(dir, ['gc', '--prune=now', '-q']);
+    assert.throws(() => git(dir, ['cat-file', '-e', old[0]?.commit as string]));
+    fsckStrict(dir);
+  });
+
+  test('merkle roots: promotion of the odd node', () => {
+    const leaves = [1, 2, 3].map((n) => Buffer.alloc(32, n));
+    const left = merkleRoot(leaves.slice(0, 2));
+    assert.deepEqual(Buffer.from(merkleRoot(leaves)), Buffer.from(merkleRoot([left, leaves[2] as Buffer])));
   });
 });
