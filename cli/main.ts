@@ -11,11 +11,21 @@ import { eventCommand } from './commands/event.js';
 import { govCommand } from './commands/gov.js';
 import { initCommand } from './commands/init.js';
 import { keyCommand } from './commands/key.js';
+import { messagesCommands } from './commands/messages.js';
 import { policyCommand } from './commands/policy.js';
 import { scanCommand } from './commands/scan.js';
 import { Output } from './output.js';
 
-export const COMMANDS: readonly Command[] = [initCommand, keyCommand, eventCommand, policyCommand, govCommand, scanCommand, canonCommand];
+export const COMMANDS: readonly Command[] = [
+  initCommand,
+  keyCommand,
+  eventCommand,
+  policyCommand,
+  govCommand,
+  ...messagesCommands,
+  scanCommand,
+  canonCommand,
+];
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },

@@ -72,6 +72,7 @@ export function prune(bus: Bus, topic: string, options: { retentionMs?: number; 
     .list(CONSUMERS_PREFIX)
     .filter(({ name }) => name.slice(CONSUMERS_PREFIX.length).split('/').slice(1).join('/') === topic)
     .map(({ oid }) => (JSON.parse(Buffer.from(bus.objects.read(oid).body).toString('utf8')) as { ulid: string }).ulid);
+  // biome-ignore lint/complexity/useMathMinMax: ULIDs are strings, ordered as strings
   const gating = checkpoints.length > 0 ? checkpoints.reduce((a, b) => (a < b ? a : b)) : null;
   const result: PruneResult = { topic, pruned: [], skipped: [], gating_checkpoint_ulid: gating, summary_ref: null, merkle_root: null };
   const doomed: Array<{ ref: string; tip: Oid; ids: string[] }> = [];

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { git, scratch } from '../helpers/git.js';
+
+const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
+const { repo: newRepo } = scratch();
+
+function gatos(dir: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [GATOS, '--repo', dir, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('gatos messages', () => {
+  test('publish one and a file, read a page with a checkpoint, list topics', () => {
+    const dir = newRepo();
+    const one = gatos(dir, ['messages', 'publish', '--topic', 'ci/builds', '--type', 'build.started', '--payload', '{"n":0}', '--json']);
+    assert.equal(one.status, 0, one.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(one.stdout) as object).sort(), ['commit', 'content_id', 'ulid']);
+    const file = join(dir, 'batch.jsonl');
+    writeFileSync(
+      file,
+      Array.from({ length: 20 }, (_, i) => JSON.stringify({ ns: 'ci', type: 'build.finished', payload: { i } })).join('\n'),
+    );
+    assert.equal(gatos(dir, ['bus', 'publish', '--topic', 'ci/builds', '--file', file]).status, 0);
+    const page = JSON.parse(
+      gatos(dir, ['messages', 'read', '--topic', 'ci/builds', '--limit', '5', '--checkpoint-group', 'workers', '--json']).stdout,
+    ) as {
+      messages: Array<{ ulid: string }>;
+      next_since: string;
+      checkpoint_hint: { group: string };
+    };
+    assert.equal(page.messages.length, 5);
+    assert.equal(page.checkpoint_hint.group, 'workers');
+    const rest = JSON.parse(
+      gatos(dir, ['messages', 'read', '--topic', 'ci/builds', '--since', page.next_since, '--limit', '600', '--json']).stdout,
+    ) as { messages: unknown[] };
+    assert.equal(rest.messages.length, 16);
+    assert.match(git(dir, ['cat-file', '-p', 'refs/gatos/consumers/workers/ci/builds']), new RegExp(`"ulid":"${page.next_since}"`));
+    assert.deepEqual(JSON.parse(gatos(dir, ['messages', 'topics', '--json']).stdout), { topics: ['ci/builds'] });
+    git(dir, ['fsck', '--strict']);
+  });
+
+  test('errors: unknown topic 2, bad limit 2, backwards checkpoint 1', () => {
+    const dir = newRepo();
+    assert.equal(gatos(dir, ['messages', 'read', '--topic', 'missing']).status, 2);
+    assert.equal(gatos(dir, ['messages', 'publish', '--topic', 'a', '--type', 't', '--payload', '{}']).status, 0);
+    assert.equal(gatos(dir, ['messages', 'read', '--topic', 'a', '--limit', '0']).status, 2);
+    assert.equal(gatos(dir, ['messages', 'checkpoint', '--topic', 'a', '--group', 'g', '--ulid', '01KB0000000000000000000009']).status, 0);
+    assert.equal(gatos(dir, ['messages', 'checkpoint', '--topic', 'a', '--group', 'g', '--ulid', '01KB0000000000000000000001']).status, 1);
+    assert.equal(gatos(dir, ['messages', 'publish', '--topic', 'a/head', '--type', 't', '--payload', '{}']).status, 2);
+  });
+});
