@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { exitCodeFor, GatosError } from '../engine/errors.js';
 import type { Command, OptionSpec } from './command.js';
 import { canonCommand } from './commands/canon.js';
+import { daemonCommand } from './commands/daemon.js';
 import { eventCommand } from './commands/event.js';
 import { govCommand } from './commands/gov.js';
 import { initCommand } from './commands/init.js';
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   policyCommand,
   govCommand,
   ...messagesCommands,
+  daemonCommand,
   scanCommand,
   canonCommand,
 ];

@@ -40,6 +40,8 @@ const KINDS: Record<string, ErrorKind> = {
   topic_not_found: 'input',
   limit_out_of_range: 'input',
   checkpoint_backwards: 'conflict',
+  invalid_request: 'input',
+  unknown_method: 'input',
   object_not_found: 'failure',
   ref_not_found: 'failure',
   HEAD_CONFLICT: 'conflict',

@@ -1,0 +1,72 @@
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { blake3Ready } from '../../engine/codec/blake3.js';
+import { openRepository } from '../../engine/git/repository.js';
+import { clockFromEnv } from '../../engine/ledger/clock.js';
+import type { Command } from '../command.js';
+import { RpcSession } from '../daemon/rpc.js';
+
+const USAGE = [
+  'usage: gatos daemon [--stdio] [--socket PATH] [--repo P]   (also installed as gatosd)',
+  '',
+  '  JSONL RPC: one JSON request per line, replies as JSON lines; methods messages.publish,',
+  '  messages.read, messages.checkpoint, messages.subscribe, messages.prune, ping.',
+  '  --stdio    serve standard input/output (ends at EOF)',
+  '  --socket   unix socket to serve (default <git-dir>/gatos/gatosd.sock, mode 0600)',
+  '  Structured logs go to stderr as JSON lines.',
+].join('\n');
+
+function log(event: string, data: Record<string, unknown> = {}): void {
+  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), event, ...data })}\n`);
+}
+
+export const daemonCommand: Command = {
+  name: 'daemon',
+  summary: 'Serve the JSONL RPC (messages.*) over stdio or a unix socket',
+  usage: USAGE,
+  options: { stdio: { type: 'boolean' }, socket: { type: 'string' } },
+  async run(ctx) {
+    await blake3Ready();
+    const repo = openRepository(ctx.repo);
+    const bus = { objects: repo.objects, refs: repo.refs, clock: clockFromEnv() };
+    if (ctx.values.stdio) {
+      const session = new RpcSession(bus, (frame) => process.stdout.write(`${JSON.stringify(frame)}\n`));
+      const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+      let chain = Promise.resolve();
+      for await (const line of lines) chain = chain.then(() => session.handleLine(line));
+      await chain;
+      session.close();
+      repo.close();
+      return 0;
+    }
+    const path = typeof ctx.values.socket === 'string' ? ctx.values.socket : join(repo.gitDir, 'gatos', 'gatosd.sock');
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (existsSync(path)) rmSync(path);
+    const server = createServer((socket) => {
+      const session = new RpcSession(bus, (frame) => socket.write(`${JSON.stringify(frame)}\n`));
+      const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+      let chain = Promise.resolve();
+      lines.on('line', (line) => {
+        chain = chain.then(() => session.handleLine(line));
+      });
+      socket.on('close', () => session.close());
+      socket.on('error', (err) => log('connection_error', { message: err.message }));
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    chmodSync(path, 0o600);
+    log('listening', { socket: path, git_dir: repo.gitDir });
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        log('stopping');
+        server.close(() => resolve());
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    rmSync(path, { force: true });
+    repo.close();
+    return 0;
+  },
+};

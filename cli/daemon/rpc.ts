@@ -1,0 +1,198 @@
+/**
+ * The JSONL RPC of `gatos daemon` (the backlog's gatosd): one JSON request per line, one or more
+ * JSON lines back. Requests may use `{"method","params","id"}`, `{"type",...,"id"}` or
+ * `{"type","args","request_id"}`; every reply echoes `id`. Errors are
+ * `{"ok":false,"id","code","status","reason"}`; a malformed line gets an error frame, never a
+ * crash. A thin front-end: each method calls the engine's message plane.
+ */
+import { GatosError } from '../../engine/errors.js';
+import { writeCheckpoint } from '../../engine/messages/checkpoint.js';
+import { prune } from '../../engine/messages/prune.js';
+import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/publish.js';
+import { readMessages } from '../../engine/messages/read.js';
+import { assertTopic, headRef } from '../../engine/messages/topics.js';
+
+export type Send = (frame: Record<string, unknown>) => void;
+
+const STATUS: Record<string, number> = {
+  topic_not_found: 404,
+  invalid_ulid: 400,
+  invalid_topic: 400,
+  invalid_envelope: 400,
+  invalid_request: 400,
+  invalid_argument: 400,
+  limit_out_of_range: 409,
+  head_conflict: 409,
+  ulid_not_monotonic: 409,
+  checkpoint_backwards: 409,
+  unknown_method: 404,
+};
+
+interface Request {
+  id: unknown;
+  method: string;
+  params: Record<string, unknown>;
+}
+
+function parseRequest(line: string): Request {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    throw new GatosError('invalid_request', `not JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new GatosError('invalid_request', 'a request is a JSON object');
+  const raw = value as Record<string, unknown>;
+  const id = raw.id ?? raw.request_id ?? null;
+  const method = raw.method ?? raw.type ?? raw.kind;
+  if (typeof method !== 'string') throw Object.assign(new GatosError('invalid_request', 'missing "method" (or "type")'), { requestId: id });
+  const { id: _i, request_id: _r, method: _m, type: _t, kind: _k, params, args, ...flat } = raw;
+  const body = (params ?? args ?? flat) as Record<string, unknown>;
+  if (body === null || typeof body !== 'object')
+    throw Object.assign(new GatosError('invalid_request', '"params" must be an object'), { requestId: id });
+  return { id, method, params: body };
+}
+
+function errorFrame(id: unknown, err: unknown): Record<string, unknown> {
+  const error = err instanceof GatosError ? err : new GatosError('internal', (err as Error)?.message ?? String(err));
+  return { ok: false, id, code: error.code, status: STATUS[error.code] ?? (error.kind === 'internal' ? 500 : 400), reason: error.message };
+}
+
+const str = (params: Record<string, unknown>, key: string): string | undefined =>
+  typeof params[key] === 'string' ? (params[key] as string) : undefined;
+
+function requireString(params: Record<string, unknown>, key: string): string {
+  const value = str(params, key);
+  if (value === undefined) throw new GatosError('invalid_request', `params.${key} is required`);
+  return value;
+}
+
+/** A connection's state: its live subscriptions, stopped when it closes. */
+export class RpcSession {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly send: Send,
+    private readonly pollMs = 200,
+  ) {}
+
+  async handleLine(line: string): Promise<void> {
+    if (line.trim() === '') return;
+    let request: Request;
+    try {
+      request = parseRequest(line);
+    } catch (err) {
+      this.send(errorFrame((err as { requestId?: unknown }).requestId ?? null, err));
+      return;
+    }
+    try {
+      await this.dispatch(request);
+    } catch (err) {
+      this.send(errorFrame(request.id, err));
+    }
+  }
+
+  private async dispatch({ id, method, params }: Request): Promise<void> {
+    switch (method) {
+      case 'ping':
+        this.send({ kind: 'pong', id });
+        return;
+      case 'messages.publish': {
+        const envelopes = (Array.isArray(params.envelopes) ? params.envelopes : [params.envelope]) as DraftEnvelope[];
+        if (envelopes.some((e) => e === undefined)) throw new GatosError('invalid_request', 'params.envelope (or envelopes) is required');
+        const receipts = await publish(this.bus, requireString(params, 'topic'), envelopes);
+        const last = receipts[receipts.length - 1];
+        this.send({ ok: true, id, commit_id: last?.commit, content_id: last?.content_id, ulid: last?.ulid, receipts });
+        return;
+      }
+      case 'messages.read': {
+        const topic = requireString(params, 'topic');
+        const options: { since?: string; limit?: number } = {};
+        const since = str(params, 'since_ulid');
+        if (since !== undefined) options.since = since;
+        if (params.limit !== undefined) options.limit = Number(params.limit);
+        const page = readMessages(this.bus, topic, options);
+        const group = str(params, 'checkpoint_group');
+        const last = page.messages[page.messages.length - 1];
+        if (group && last) {
+          writeCheckpoint(this.bus, group, topic, { ulid: last.ulid, commit: last.commit });
+          page.checkpoint_hint = { group, topic };
+        }
+        this.send({ ok: true, id, ...page });
+        return;
+      }
+      case 'messages.checkpoint': {
+        const commit = str(params, 'commit');
+        const ulid = requireString(params, 'ulid');
+        const result = writeCheckpoint(
+          this.bus,
+          requireString(params, 'group'),
+          requireString(params, 'topic'),
+          commit ? { ulid, commit } : { ulid },
+        );
+        this.send({ ok: true, id, ...result });
+        return;
+      }
+      case 'messages.prune': {
+        const days = params.retention_days === undefined ? 30 : Number(params.retention_days);
+        const result = prune(this.bus, requireString(params, 'topic'), {
+          retentionMs: days * 24 * 3600 * 1000,
+          dryRun: params.dry_run === true,
+        });
+        this.send({ ok: true, id, ...result });
+        return;
+      }
+      case 'messages.subscribe':
+        this.subscribe(id, requireString(params, 'topic'), str(params, 'since_ulid'));
+        return;
+      default:
+        throw new GatosError('unknown_method', `unknown method ${JSON.stringify(method)}`, { method });
+    }
+  }
+
+  /** Acks, then streams `bus.message` frames for every message after the cursor, as they come. */
+  private subscribe(id: unknown, topic: string, since?: string): void {
+    assertTopic(topic);
+    this.send({ ack: true, id });
+    let cursor = since;
+    let lastHead: string | undefined;
+    const poll = () => {
+      const head = this.bus.refs.resolve(headRef(topic));
+      if (!head || head === lastHead) return;
+      lastHead = head;
+      for (;;) {
+        const page = readMessages(this.bus, topic, cursor === undefined ? { limit: 512 } : { since: cursor, limit: 512 });
+        for (const message of page.messages) {
+          const envelope = JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8')) as { payload: unknown };
+          this.send({
+            type: 'bus.message',
+            id,
+            topic,
+            ulid: message.ulid,
+            commit: message.commit,
+            content_id: message.content_id,
+            payload: envelope.payload,
+          });
+        }
+        if (page.next_since === null) break;
+        cursor = page.next_since;
+      }
+    };
+    poll();
+    const timer = setInterval(() => {
+      try {
+        poll();
+      } catch (err) {
+        this.send(errorFrame(id, err));
+      }
+    }, this.pollMs);
+    this.timers.add(timer);
+  }
+
+  close(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.clear();
+  }
+}

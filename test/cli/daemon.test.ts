@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { scratch } from '../helpers/git.js';
+
+const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
+const GATOSD = fileURLToPath(new URL('../../cli/gatosd.js', import.meta.url));
+const { repo: newRepo } = scratch();
+
+function stdio(dir: string, lines: string[]): Array<Record<string, unknown>> {
+  const result = spawnSync(process.execPath, [GATOS, 'daemon', '--stdio', '--repo', dir], {
+    input: `${lines.join('\n')}\n`,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('gatos daemon (JSONL RPC)', () => {
+  test('over stdio: publish, read, errors as frames, ping', () => {
+    const dir = newRepo();
+    const frames = stdio(dir, [
+      JSON.stringify({
+        method: 'messages.publish',
+        id: 'p1',
+        params: { topic: 'ci', envelope: { ns: 'ci', type: 'build', payload: { n: 1 } } },
+      }),
+      JSON.stringify({ type: 'messages.read', id: 'r1', topic: 'ci', limit: 10 }),
+      '{broken',
+      JSON.stringify({ method: 'messages.read', id: 'r2', params: { topic: 'ci', since_ulid: 'lower-case' } }),
+      JSON.stringify({ method: 'messages.read', id: 'r3', params: { topic: 'ci', limit: 0 } }),
+      JSON.stringify({ method: 'messages.read', id: 'r4', params: { topic: 'gone' } }),
+      JSON.stringify({ method: 'frobnicate', id: 'x' }),
+      JSON.stringify({ method: 'ping', id: 'k' }),
+    ]);
+    assert.equal(frames[0]?.ok, true);
+    assert.match(String(frames[0]?.commit_id), /^[0-9a-f]{40}$/);
+    assert.equal((frames[1]?.messages as unknown[]).length, 1);
+    assert.equal(frames[1]?.id, 'r1');
+    assert.deepEqual([frames[2]?.code, frames[2]?.status], ['invalid_request', 400]);
+    assert.deepEqual([frames[3]?.code, frames[3]?.status], ['invalid_ulid', 400]);
+    assert.deepEqual([frames[4]?.code, frames[4]?.status], ['limit_out_of_range', 409]);
+    assert.deepEqual([frames[5]?.code, frames[5]?.status], ['topic_not_found', 404]);
+    assert.deepEqual([frames[6]?.code, frames[6]?.status], ['unknown_method', 404]);
+    assert.deepEqual(frames[7], { kind: 'pong', id: 'k' });
+  });
+
+  test('over a unix socket (gatosd): subscribe sees messages another process publishes', async () => {
+    const dir = newRepo();
+    const socketPath = join(dir, '.git', 'gatos', 'test.sock');
+    const daemon = spawn(process.execPath, [GATOSD, '--repo', dir, '--socket', socketPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stderr.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('"listening"')) resolve();
+        });
+        daemon.on('exit', (code) => reject(new Error(`daemon exited ${code}`)));
+      });
+      const socket = connect(socketPath);
+      const frames: Array<Record<string, unknown>> = [];
+      const waiters: Array<() => void> = [];
+      createInterface({ input: socket }).on('line', (line) => {
+        frames.push(JSON.parse(line) as Record<string, unknown>);
+        for (const wake of waiters.splice(0)) wake();
+      });
+      const until = async (check: () => boolean) => {
+        while (!check()) await new Promise<void>((resolve) => waiters.push(resolve));
+      };
+      socket.write(`${JSON.stringify({ method: 'messages.subscribe', id: 's1', params: { topic: 'jobs' } })}\n`);
+      await until(() => frames.some((f) => f.ack === true));
+      for (const n of [1, 2]) {
+        const published = spawnSync(
+          process.execPath,
+          [GATOS, 'messages', 'publish', '--repo', dir, '--topic', 'jobs', '--type', 'job.created', '--payload', JSON.stringify({ n })],
+          { encoding: 'utf8' },
+        );
+        assert.equal(published.status, 0, published.stderr);
+      }
+      await until(() => frames.filter((f) => f.type === 'bus.message').length >= 2);
+      assert.deepEqual(
+        frames.filter((f) => f.type === 'bus.message').map((f) => f.payload),
+        [{ n: 1 }, { n: 2 }],
+      );
+      socket.end();
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+  });
+});
