@@ -43,7 +43,7 @@ describe('gatos daemon (JSONL RPC)', () => {
     ]);
     assert.equal(frames[0]?.ok, true);
     assert.match(String(frames[0]?.commit_id), /^[0-9a-f]{40}$/);
-    assert.equal((frames[1]?.messages as unknown[]).length, 1);
+    assert.equal((frames[1]?.messages as unknown[] | undefined)?.length, 1);
     assert.equal(frames[1]?.id, 'r1');
     assert.deepEqual([frames[2]?.code, frames[2]?.status], ['invalid_request', 400]);
     assert.deepEqual([frames[3]?.code, frames[3]?.status], ['invalid_ulid', 400]);
