@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { blake3Ready } from '../../../engine/codec/blake3.js';
 import { canonicalize } from '../../../engine/codec/canonical-json.js';
 import { GatosError } from '../../../engine/errors.js';
@@ -224,5 +227,39 @@ describe('prune', () => {
     const leaves = [1, 2, 3].map((n) => Buffer.alloc(32, n));
     const left = merkleRoot(leaves.slice(0, 2));
     assert.deepEqual(Buffer.from(merkleRoot(leaves)), Buffer.from(merkleRoot([left, leaves[2] as Buffer])));
+  });
+});
+
+describe('racing publishers', () => {
+  test('three processes publishing to one topic lose nothing and keep ULIDs increasing', async () => {
+    const { dir, bus } = setup(Date.now());
+    const helper = fileURLToPath(new URL('./helpers/publish-loop.js', import.meta.url));
+    const run = (tag: string) =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, [helper, join(dir, '.git'), 'race', '12', tag]);
+        let err = '';
+        child.stderr.on('data', (chunk) => {
+          err += chunk;
+        });
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))));
+      });
+    await Promise.all([run('a'), run('b'), run('c')]);
+    const ulids: string[] = [];
+    let since: string | undefined;
+    for (;;) {
+      const page = readMessages(bus, 'race', { limit: 5, ...(since ? { since } : {}) });
+      if (page.messages.length === 0) break;
+      ulids.push(...page.messages.map((m) => m.ulid));
+      since = page.next_since as string;
+    }
+    assert.equal(ulids.length, 36);
+    assert.deepEqual(ulids, [...ulids].sort());
+    assert.equal(new Set(ulids).size, 36);
+    const segments = listSegments(bus.refs, 'race');
+    assert.equal(
+      segments.reduce((n, s) => n + (readMeta(bus.objects, s.tip)?.message_count ?? 0), 0),
+      36,
+    );
+    fsckStrict(dir);
   });
 });
