@@ -18,6 +18,9 @@ import { readEvent } from '../engine/ledger/journal-read.js';
 import { createKey, keyDirectory } from '../engine/ledger/keys.js';
 import { activateBundle, publishBundle } from '../engine/ledger/policy-store.js';
 import { addActorKey, updateTrust } from '../engine/ledger/trust.js';
+import { writeCheckpoint } from '../engine/messages/checkpoint.js';
+import { publish } from '../engine/messages/publish.js';
+import { readMessages } from '../engine/messages/read.js';
 import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { generateFixture } from '../fixtures/generate.js';
@@ -111,6 +114,22 @@ try {
 }
 const [allowed] = await appendEvents(ledger, [{ ns: 'demo', type: 'deploy.started', actor: 'user:demo', payload: { service: 'web' } }]);
 console.log(`  user:demo deploy.started -> appended ${allowed?.commit.slice(0, 12)} (policy_root ${bundle.commit.slice(0, 12)})`);
+
+// The message plane: publish on a topic, read a page, checkpoint a consumer group.
+const bus = { objects: repo.objects, refs: repo.refs, clock: systemClock };
+const receipts = await publish(
+  bus,
+  'deploys',
+  ['api', 'web', 'worker'].map((service) => ({ ns: 'demo', type: 'deploy.announced', payload: { service } })),
+);
+console.log(`\nPublished ${receipts.length} messages on topic "deploys" (segment ${receipts[0]?.segment})`);
+const page = readMessages(bus, 'deploys', { limit: 2 });
+for (const message of page.messages)
+  console.log(`  read ${message.ulid} ${Buffer.from(message.canonical_json, 'base64').toString('utf8')}`);
+writeCheckpoint(bus, 'dashboards', 'deploys', { ulid: page.next_since as string });
+console.log(
+  `  checkpoint dashboards/deploys at ${page.next_since}; next page: ${readMessages(bus, 'deploys', { since: page.next_since as string }).messages.length} message(s)`,
+);
 execFileSync('git', ['-C', dir, 'fsck', '--strict', '--no-dangling'], { stdio: 'ignore' });
 console.log('git fsck --strict is clean.');
 console.log(`Try: git -C example log --format='%h %s%n%(trailers)' ${fixture.refs[0]?.name ?? ''} | head`);
