@@ -6,13 +6,14 @@ import { blake3Ready } from '../../engine/codec/blake3.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import type { Command } from '../command.js';
+import { MessageMetrics } from '../daemon/metrics.js';
 import { RpcSession } from '../daemon/rpc.js';
 
 const USAGE = [
   'usage: gatos daemon [--stdio] [--socket PATH] [--repo P]   (also installed as gatosd)',
   '',
   '  JSONL RPC: one JSON request per line, replies as JSON lines; methods messages.publish,',
-  '  messages.read, messages.checkpoint, messages.subscribe, messages.prune, ping.',
+  '  messages.read, messages.checkpoint, messages.subscribe, messages.prune, metrics, ping.',
   '  --stdio    serve standard input/output (ends at EOF)',
   '  --socket   unix socket to serve (default <git-dir>/gatos/gatosd.sock, mode 0600)',
   '  Structured logs go to stderr as JSON lines.',
@@ -31,8 +32,9 @@ export const daemonCommand: Command = {
     await blake3Ready();
     const repo = openRepository(ctx.repo);
     const bus = { objects: repo.objects, refs: repo.refs, clock: clockFromEnv() };
+    const metrics = new MessageMetrics(bus);
     if (ctx.values.stdio) {
-      const session = new RpcSession(bus, (frame) => process.stdout.write(`${JSON.stringify(frame)}\n`));
+      const session = new RpcSession(bus, (frame) => process.stdout.write(`${JSON.stringify(frame)}\n`), metrics);
       const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
       let chain = Promise.resolve();
       for await (const line of lines) chain = chain.then(() => session.handleLine(line));
@@ -45,7 +47,7 @@ export const daemonCommand: Command = {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (existsSync(path)) rmSync(path);
     const server = createServer((socket) => {
-      const session = new RpcSession(bus, (frame) => socket.write(`${JSON.stringify(frame)}\n`));
+      const session = new RpcSession(bus, (frame) => socket.write(`${JSON.stringify(frame)}\n`), metrics);
       const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
       let chain = Promise.resolve();
       lines.on('line', (line) => {

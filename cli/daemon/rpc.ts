@@ -3,7 +3,8 @@
  * JSON lines back. Requests may use `{"method","params","id"}`, `{"type",...,"id"}` or
  * `{"type","args","request_id"}`; every reply echoes `id`. Errors are
  * `{"ok":false,"id","code","status","reason"}`; a malformed line gets an error frame, never a
- * crash. A thin front-end: each method calls the engine's message plane.
+ * crash. A thin front-end: each method calls the engine's message plane; `metrics` returns the
+ * Prometheus text of the daemon's registry.
  */
 import { GatosError } from '../../engine/errors.js';
 import { writeCheckpoint } from '../../engine/messages/checkpoint.js';
@@ -11,6 +12,7 @@ import { prune } from '../../engine/messages/prune.js';
 import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/publish.js';
 import { readMessages } from '../../engine/messages/read.js';
 import { assertTopic, headRef } from '../../engine/messages/topics.js';
+import type { MessageMetrics } from './metrics.js';
 
 export type Send = (frame: Record<string, unknown>) => void;
 
@@ -75,6 +77,7 @@ export class RpcSession {
   constructor(
     private readonly bus: Bus,
     private readonly send: Send,
+    private readonly metrics?: MessageMetrics,
     private readonly pollMs = 200,
   ) {}
 
@@ -144,6 +147,10 @@ export class RpcSession {
         this.send({ ok: true, id, ...result });
         return;
       }
+      case 'metrics':
+        if (!this.metrics) throw new GatosError('unknown_method', 'metrics are not enabled on this connection');
+        this.send({ ok: true, id, content_type: this.metrics.registry.contentType, text: await this.metrics.text() });
+        return;
       case 'messages.subscribe':
         this.subscribe(id, requireString(params, 'topic'), str(params, 'since_ulid'));
         return;

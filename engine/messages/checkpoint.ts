@@ -9,6 +9,7 @@ import { assertUlid } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
 import { assertOid, ZERO_OID } from '../git/oid.js';
 import type { Oid } from '../git/ports.js';
+import { type CheckpointFact, checkpointChannel, emit } from './diagnostics.js';
 import type { Bus } from './publish.js';
 import { assertConsumerGroup, assertTopic, checkpointRef } from './topics.js';
 
@@ -24,6 +25,18 @@ export function readCheckpoint(bus: Bus, group: string, topic: string): Checkpoi
 }
 
 export function writeCheckpoint(bus: Bus, group: string, topic: string, checkpoint: Checkpoint): { ref: string; moved: boolean } {
+  try {
+    const result = moveCheckpoint(bus, group, topic, checkpoint);
+    emit<CheckpointFact>(checkpointChannel, { topic, group, result: 'ok' });
+    return result;
+  } catch (err) {
+    const conflict = err instanceof GatosError && err.kind === 'conflict';
+    emit<CheckpointFact>(checkpointChannel, { topic, group, result: conflict ? 'conflict' : 'error' });
+    throw err;
+  }
+}
+
+function moveCheckpoint(bus: Bus, group: string, topic: string, checkpoint: Checkpoint): { ref: string; moved: boolean } {
   const ref = checkpointRef(assertConsumerGroup(group), assertTopic(topic));
   assertUlid(checkpoint.ulid);
   if (checkpoint.commit !== undefined) assertOid(checkpoint.commit, 'commit');

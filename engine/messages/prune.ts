@@ -13,6 +13,7 @@ import { createUlidFactory, ulidTime } from '../codec/ulid.js';
 import { parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import type { Oid } from '../git/ports.js';
 import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
+import { emit, type PruneFact, pruneChannel } from './diagnostics.js';
 import { type Bus, readMeta } from './publish.js';
 import { assertTopic, CONSUMERS_PREFIX, headRef, listSegments } from './topics.js';
 
@@ -94,7 +95,10 @@ export function prune(bus: Bus, topic: string, options: { retentionMs?: number; 
       doomed.push({ ref: segment.ref, tip: segment.tip, ids: segmentContentIds(bus, segment.tip) });
     }
   }
-  if (doomed.length === 0) return result;
+  if (doomed.length === 0) {
+    if (!options.dryRun) emit<PruneFact>(pruneChannel, result);
+    return result;
+  }
   const digests = doomed.flatMap((d) => d.ids).map((id) => Buffer.from(id.replace(/^blake3:/, ''), 'hex'));
   result.merkle_root = `blake3:${Buffer.from(merkleRoot(digests)).toString('hex')}`;
   const summaryUlid = createUlidFactory(bus.clock)();
@@ -120,5 +124,6 @@ export function prune(bus: Bus, topic: string, options: { retentionMs?: number; 
   const transaction = bus.refs.transaction().create(result.summary_ref, commit);
   for (const { ref, tip } of doomed) transaction.delete(ref, tip);
   transaction.commit();
+  emit<PruneFact>(pruneChannel, result);
   return result;
 }

@@ -17,6 +17,7 @@ import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
 import type { Clock } from '../ledger/clock.js';
+import { emit, type PublishFact, publishChannel, type RotationFact, rotationChannel } from './diagnostics.js';
 import { checkMessageEnvelope, type MessageEnvelope, messageBytes } from './envelope.js';
 import { assertNoTopicClash, assertTopic, headRef, segmentPrefix, segmentRef } from './topics.js';
 
@@ -98,9 +99,18 @@ export async function publish(bus: Bus, topic: string, drafts: readonly DraftEnv
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {
-      return publishOnce(bus, topic, drafts, limits);
+      const receipts = publishOnce(bus, topic, drafts, limits);
+      emit<PublishFact>(publishChannel, { topic, result: 'ok', messages: receipts.length });
+      for (const r of receipts) {
+        if (r.rotated && r.rotated !== 'first') emit<RotationFact>(rotationChannel, { topic, reason: r.rotated, segment: r.segment });
+      }
+      return receipts;
     } catch (err) {
-      if (!hasCode(err, 'head_conflict') || attempt >= attempts) throw err;
+      const conflict = hasCode(err, 'head_conflict');
+      if (!conflict || attempt >= attempts) {
+        emit<PublishFact>(publishChannel, { topic, result: conflict ? 'conflict' : 'error', messages: 0 });
+        throw err;
+      }
       await sleep(Math.random() * Math.min(500, 25 * 2 ** (attempt - 1)));
     }
   }

@@ -40,6 +40,7 @@ describe('gatos daemon (JSONL RPC)', () => {
       JSON.stringify({ method: 'messages.read', id: 'r4', params: { topic: 'gone' } }),
       JSON.stringify({ method: 'frobnicate', id: 'x' }),
       JSON.stringify({ method: 'ping', id: 'k' }),
+      JSON.stringify({ method: 'metrics', id: 'm' }),
     ]);
     assert.equal(frames[0]?.ok, true);
     assert.match(String(frames[0]?.commit_id), /^[0-9a-f]{40}$/);
@@ -51,6 +52,9 @@ describe('gatos daemon (JSONL RPC)', () => {
     assert.deepEqual([frames[5]?.code, frames[5]?.status], ['topic_not_found', 404]);
     assert.deepEqual([frames[6]?.code, frames[6]?.status], ['unknown_method', 404]);
     assert.deepEqual(frames[7], { kind: 'pong', id: 'k' });
+    const metrics = String(frames[8]?.text);
+    assert.match(metrics, /^gmp_publish_total\{topic="ci",result="ok"\} 1$/m);
+    assert.match(metrics, /^gmp_head_age_seconds\{topic="ci"\} /m);
   });
 
   test('over a unix socket (gatosd): subscribe sees messages another process publishes', async () => {
