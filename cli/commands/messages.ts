@@ -8,6 +8,7 @@ import { readCheckpoint, writeCheckpoint } from '../../engine/messages/checkpoin
 import { prune } from '../../engine/messages/prune.js';
 import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/publish.js';
 import { readMessages } from '../../engine/messages/read.js';
+import { subscribe } from '../../engine/messages/subscribe.js';
 import { listTopics } from '../../engine/messages/topics.js';
 import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 
@@ -17,6 +18,7 @@ const USAGE = [
   '       gatos messages read --topic T [--since ULID] [--limit N] [--checkpoint-group G] [--json]',
   '       gatos messages checkpoint --topic T --group G --ulid U [--commit OID] | --topic T --group G (show)',
   '       gatos messages prune --topic T [--retention-days 30] [--dry-run] [--json]',
+  '       gatos messages tail --topic T [--since ULID] [--json]   (follows until Ctrl-C)',
   '       gatos messages topics [--json]',
   '',
   '  alias: gatos bus ...   Limits: --max-messages N, --max-bytes N (segment rotation, publish).',
@@ -128,6 +130,31 @@ async function run(ctx: CommandContext, bus: Bus): Promise<number> {
       ];
       if (result.summary_ref && !ctx.values['dry-run']) lines.push(`summary: ${result.summary_ref}`);
       ctx.out.result(result, lines.join('\n'));
+      return 0;
+    }
+    case 'tail': {
+      const topic = need(ctx, 'topic');
+      await new Promise<void>((resolve, reject) => {
+        const subscription = subscribe(
+          bus,
+          topic,
+          stringFlag(ctx, 'since'),
+          (message) => {
+            const text = Buffer.from(message.canonical_json, 'base64').toString('utf8');
+            process.stdout.write(ctx.out.json ? `${JSON.stringify(message)}\n` : `${message.ulid} ${text}\n`);
+          },
+          (err) => {
+            subscription.stop();
+            reject(err);
+          },
+        );
+        const stop = () => {
+          subscription.stop();
+          resolve();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
       return 0;
     }
     case 'topics': {

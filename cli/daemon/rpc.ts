@@ -11,7 +11,8 @@ import { writeCheckpoint } from '../../engine/messages/checkpoint.js';
 import { prune } from '../../engine/messages/prune.js';
 import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/publish.js';
 import { readMessages } from '../../engine/messages/read.js';
-import { assertTopic, headRef } from '../../engine/messages/topics.js';
+import { type Subscription, subscribe } from '../../engine/messages/subscribe.js';
+import { assertTopic } from '../../engine/messages/topics.js';
 import type { MessageMetrics } from './metrics.js';
 
 export type Send = (frame: Record<string, unknown>) => void;
@@ -72,7 +73,7 @@ function requireString(params: Record<string, unknown>, key: string): string {
 
 /** A connection's state: its live subscriptions, stopped when it closes. */
 export class RpcSession {
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly subscriptions = new Set<Subscription>();
 
   constructor(
     private readonly bus: Bus,
@@ -163,43 +164,30 @@ export class RpcSession {
   private subscribe(id: unknown, topic: string, since?: string): void {
     assertTopic(topic);
     this.send({ ack: true, id });
-    let cursor = since;
-    let lastHead: string | undefined;
-    const poll = () => {
-      const head = this.bus.refs.resolve(headRef(topic));
-      if (!head || head === lastHead) return;
-      lastHead = head;
-      for (;;) {
-        const page = readMessages(this.bus, topic, cursor === undefined ? { limit: 512 } : { since: cursor, limit: 512 });
-        for (const message of page.messages) {
-          const envelope = JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8')) as { payload: unknown };
-          this.send({
-            type: 'bus.message',
-            id,
-            topic,
-            ulid: message.ulid,
-            commit: message.commit,
-            content_id: message.content_id,
-            payload: envelope.payload,
-          });
-        }
-        if (page.next_since === null) break;
-        cursor = page.next_since;
-      }
-    };
-    poll();
-    const timer = setInterval(() => {
-      try {
-        poll();
-      } catch (err) {
-        this.send(errorFrame(id, err));
-      }
-    }, this.pollMs);
-    this.timers.add(timer);
+    const subscription = subscribe(
+      this.bus,
+      topic,
+      since,
+      (message) => {
+        const envelope = JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8')) as { payload: unknown };
+        this.send({
+          type: 'bus.message',
+          id,
+          topic,
+          ulid: message.ulid,
+          commit: message.commit,
+          content_id: message.content_id,
+          payload: envelope.payload,
+        });
+      },
+      (err) => this.send(errorFrame(id, err)),
+      this.pollMs,
+    );
+    this.subscriptions.add(subscription);
   }
 
   close(): void {
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers.clear();
+    for (const subscription of this.subscriptions) subscription.stop();
+    this.subscriptions.clear();
   }
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -52,5 +52,31 @@ describe('gatos messages', () => {
     assert.equal(gatos(dir, ['messages', 'checkpoint', '--topic', 'a', '--group', 'g', '--ulid', '01KB0000000000000000000009']).status, 0);
     assert.equal(gatos(dir, ['messages', 'checkpoint', '--topic', 'a', '--group', 'g', '--ulid', '01KB0000000000000000000001']).status, 1);
     assert.equal(gatos(dir, ['messages', 'publish', '--topic', 'a/head', '--type', 't', '--payload', '{}']).status, 2);
+  });
+
+  test('tail follows new messages until SIGTERM', async () => {
+    const dir = newRepo();
+    assert.equal(gatos(dir, ['messages', 'publish', '--topic', 'live', '--type', 't', '--payload', '{"n":0}']).status, 0);
+    const tail = spawn(process.execPath, [GATOS, '--repo', dir, 'messages', 'tail', '--topic', 'live']);
+    let out = '';
+    const seen = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (out.trim().split('\n').filter(Boolean).length >= n) resolve();
+          else setTimeout(check, 20);
+        };
+        check();
+      });
+    tail.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    await seen(1);
+    assert.equal(gatos(dir, ['messages', 'publish', '--topic', 'live', '--type', 't', '--payload', '{"n":1}']).status, 0);
+    await seen(2);
+    const exited = new Promise<number | null>((resolve) => tail.on('close', resolve));
+    tail.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(out, /"n":0/);
+    assert.match(out, /"n":1/);
   });
 });
