@@ -1,6 +1,7 @@
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
-import { approve, grant, propose, revoke, status } from '../../engine/ledger/governance.js';
+import { approve, grant, idHex, propose, revoke, status } from '../../engine/ledger/governance.js';
+import { announce } from '../../engine/ledger/governance-announce.js';
 import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
@@ -16,6 +17,8 @@ const USAGE = [
   "  --actor    defaults to $GATOS_ACTOR; approvals are signed with the actor's key",
   '  grant      refused until enough distinct group members approved (quorum_not_met), or after expiry',
   '  status     proposal | partial | granted | expired | revoked, with the counted approvals',
+  '  Each transition is also published on gatos.governance.{proposal.created,approval.created,',
+  '  grant.created,grant.revoked} (gatos messages read --topic ...).',
 ].join('\n');
 
 const flag = stringFlag;
@@ -63,6 +66,8 @@ export const govCommand: Command = {
           if (expireAt) input.expireAt = expireAt;
           if (rule) input.policyRule = rule;
           const result = propose(gov, input);
+          if (result.created)
+            await announce(gov, 'proposal.created', { proposal_id: result.proposalId, action: input.action, target: input.target });
           ctx.out.result(
             { proposal_id: result.proposalId, commit: result.commit, created: result.created },
             `proposal ${result.proposalId}${result.created ? '' : ' (already proposed)'}`,
@@ -71,6 +76,11 @@ export const govCommand: Command = {
         }
         case 'approve': {
           const result = approve(gov, target(), actor());
+          if (result.created)
+            await announce(gov, 'approval.created', {
+              proposal_id: `blake3:${idHex(target(), 'proposal id')}`,
+              approval_id: result.approvalId,
+            });
           ctx.out.result(
             { approval_id: result.approvalId, commit: result.commit, created: result.created },
             `approval ${result.approvalId}${result.created ? '' : ' (already approved by this signer)'}`,
@@ -79,6 +89,13 @@ export const govCommand: Command = {
         }
         case 'grant': {
           const result = grant(gov, target(), actor());
+          if (result.created) {
+            await announce(gov, 'grant.created', {
+              proposal_id: `blake3:${idHex(target(), 'proposal id')}`,
+              grant_id: result.grantId,
+              proof_of_consensus: result.proofOfConsensus,
+            });
+          }
           ctx.out.result(
             { grant_id: result.grantId, proof_of_consensus: result.proofOfConsensus, commit: result.commit, created: result.created },
             `grant ${result.grantId}\nProof-Of-Consensus: ${result.proofOfConsensus}`,
@@ -87,6 +104,8 @@ export const govCommand: Command = {
         }
         case 'revoke': {
           const result = revoke(gov, target(), need(ctx, 'reason'), actor());
+          if (result.created)
+            await announce(gov, 'grant.revoked', { grant_id: `blake3:${idHex(target(), 'grant id')}`, revocation_id: result.revocationId });
           ctx.out.result(
             { revocation_id: result.revocationId, commit: result.commit, created: result.created },
             `revocation ${result.revocationId}`,

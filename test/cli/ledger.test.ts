@@ -127,5 +127,16 @@ describe('gatos key and gatos event', () => {
     assert.equal(gatos(['gov', 'approve', id, '--actor', 'user:bob']).status, 0);
     assert.equal(gatos(['gov', 'grant', id, '--actor', 'user:bob']).status, 0);
     assert.equal((JSON.parse(gatos(['gov', 'status', id, '--json']).stdout) as { state: string }).state, 'granted');
+    // Each transition was announced on its governance topic.
+    const topics = (JSON.parse(gatos(['messages', 'topics', '--json']).stdout) as { topics: string[] }).topics;
+    assert.deepEqual(topics.filter((t) => t.startsWith('gatos.governance.')).sort(), [
+      'gatos.governance.approval.created',
+      'gatos.governance.grant.created',
+      'gatos.governance.proposal.created',
+    ]);
+    const approvals = JSON.parse(gatos(['messages', 'read', '--topic', 'gatos.governance.approval.created', '--json']).stdout) as {
+      messages: unknown[];
+    };
+    assert.equal(approvals.messages.length, 2);
   });
 });
