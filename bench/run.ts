@@ -20,12 +20,16 @@ import { Bench } from 'tinybench';
 import { blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { decodeDagCbor } from '../engine/codec/dag-cbor.js';
+import { seededRandom } from '../engine/codec/random.js';
 import { parseCommit, serializeCommit } from '../engine/git/object-codec.js';
 import type { RefEntry } from '../engine/git/ports.js';
 import { initRepository, openRepository } from '../engine/git/repository.js';
 import { appendBatches, appendEvents, type Ledger } from '../engine/ledger/journal.js';
 import { createKey } from '../engine/ledger/keys.js';
 import { addActorKey, updateTrust } from '../engine/ledger/trust.js';
+import { type Bus, publish } from '../engine/messages/publish.js';
+import { readMessages } from '../engine/messages/read.js';
+import { subscribe } from '../engine/messages/subscribe.js';
 import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { generateFixture } from '../fixtures/generate.js';
@@ -324,9 +328,153 @@ async function ledgerAppends(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** p50 of a list of milliseconds. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/**
+ * Message plane: one-by-one publishes beside isomorphic-git writing the same objects and refs,
+ * batch publishes, page reads at random cursors on a small and a large topic, and
+ * publish-to-subscriber delivery.
+ */
+async function messagePlane(): Promise<void> {
+  const dir = join(cacheDir, 'message-plane');
+  rmSync(dir, { recursive: true, force: true });
+  initRepository(dir);
+  const repo = openRepository(dir);
+  const bus: Bus = { objects: repo.objects, refs: repo.refs, clock: () => Date.now() };
+  const single = quick ? 200 : 1_000;
+  let started = performance.now();
+  for (let i = 0; i < single; i++) await publish(bus, 'single', [{ ns: 'bench', type: 'tick', payload: { i } }]);
+  const singleRate = single / ((performance.now() - started) / 1000);
+  // isomorphic-git writing what one publish writes: 2 blobs, 3 trees, a commit, 2 refs.
+  const isoCount = quick ? 50 : 200;
+  started = performance.now();
+  let parent: string | undefined;
+  for (let i = 0; i < isoCount; i++) {
+    const envelope = await git.writeBlob({ fs, gitdir: repo.gitDir, blob: Buffer.from(JSON.stringify({ i })) });
+    const meta = await git.writeBlob({ fs, gitdir: repo.gitDir, blob: Buffer.from(JSON.stringify({ n: i })) });
+    const messageTree = await git.writeTree({
+      fs,
+      gitdir: repo.gitDir,
+      tree: [{ mode: '100644', path: 'envelope.json', oid: envelope, type: 'blob' }],
+    });
+    const metaTree = await git.writeTree({
+      fs,
+      gitdir: repo.gitDir,
+      tree: [{ mode: '100644', path: 'meta.json', oid: meta, type: 'blob' }],
+    });
+    const root = await git.writeTree({
+      fs,
+      gitdir: repo.gitDir,
+      tree: [
+        { mode: '040000', path: 'message', oid: messageTree, type: 'tree' },
+        { mode: '040000', path: 'meta', oid: metaTree, type: 'tree' },
+      ],
+    });
+    const who = { name: 'b', email: 'b@b', timestamp: 1_700_000_000 + i, timezoneOffset: 0 };
+    const commit: string = await git.writeCommit({
+      fs,
+      gitdir: repo.gitDir,
+      commit: { message: `tick ${i}\n`, tree: root, parent: parent ? [parent] : [], author: who, committer: who },
+    });
+    await git.writeRef({ fs, gitdir: repo.gitDir, ref: 'refs/gatos/bench/iso/segment', value: commit, force: true });
+    await git.writeRef({ fs, gitdir: repo.gitDir, ref: 'refs/gatos/bench/iso/head', value: commit, force: true });
+    parent = commit;
+  }
+  const isoRate = isoCount / ((performance.now() - started) / 1000);
+  rows.push({
+    name: `messages publish one by one (${single})`,
+    value: Math.round(singleRate),
+    unit: 'msg/s',
+    baseline: `isomorphic-git same writes ${Math.round(isoRate)}/s`,
+    ratio: Number((singleRate / isoRate).toFixed(1)),
+    target: '>= 2000',
+    met: singleRate >= 2000,
+  });
+  const sizes = [10_000, quick ? 30_000 : 200_000];
+  const p50s: number[] = [];
+  for (const size of sizes) {
+    const topic = `batch-${size}`;
+    started = performance.now();
+    for (let start = 0; start < size; start += 5_000) {
+      await publish(
+        bus,
+        topic,
+        Array.from({ length: Math.min(5_000, size - start) }, (_, i) => ({ ns: 'bench', type: 'tick', payload: { i: start + i } })),
+      );
+    }
+    const batchRate = size / ((performance.now() - started) / 1000);
+    if (size === sizes[1])
+      rows.push({
+        name: `messages publish in batches of 5000 (${size})`,
+        value: Math.round(batchRate),
+        unit: 'msg/s',
+        target: '>= 20000',
+        met: batchRate >= 20_000,
+      });
+    const ulids = readMessages(bus, topic, { limit: 512 }).messages.map((m) => m.ulid);
+    const all: string[] = [];
+    for (let since: string | undefined = ulids[0]; since; ) {
+      const page = readMessages(bus, topic, { since, limit: 512 });
+      all.push(...page.messages.map((m) => m.ulid));
+      since = page.next_since ?? undefined;
+    }
+    const times: number[] = [];
+    const random = seededRandom(size);
+    for (let i = 0; i < 25; i++) {
+      const since = all[Math.floor(random() * all.length)] as string;
+      const t = performance.now();
+      readMessages(bus, topic, { since, limit: 512 });
+      times.push(performance.now() - t);
+    }
+    p50s.push(median(times));
+  }
+  rows.push({
+    name: `messages read: 512-message page at a random cursor, ${sizes[1]}-message topic (p50)`,
+    value: Number((p50s[1] as number).toFixed(2)),
+    unit: 'ms',
+    baseline: `10000-message topic ${(p50s[0] as number).toFixed(2)} ms`,
+    ratio: Number(((p50s[1] as number) / (p50s[0] as number)).toFixed(2)),
+    target: '<= 20 ms, <= 2x',
+    met: (p50s[1] as number) <= 20 && (p50s[1] as number) <= 2 * (p50s[0] as number),
+  });
+  const delays: number[] = [];
+  const sent = new Map<string, number>();
+  const subscription = subscribe(
+    bus,
+    'live',
+    undefined,
+    (message) => {
+      const at = sent.get(message.ulid);
+      if (at !== undefined) delays.push(performance.now() - at);
+    },
+    () => {},
+  );
+  for (let i = 0; i < 20; i++) {
+    const [receipt] = await publish(bus, 'live', [{ ns: 'bench', type: 'tick', payload: { i } }]);
+    sent.set(receipt?.ulid as string, performance.now());
+    await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  subscription.stop();
+  rows.push({
+    name: 'messages publish -> subscriber delivery (p50)',
+    value: Number(median(delays).toFixed(1)),
+    unit: 'ms',
+    target: '<= 50 ms',
+    met: median(delays) <= 50,
+  });
+  repo.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
 await micro();
 await macro();
 await ledgerAppends();
+await messagePlane();
 await fixtureSpeed();
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 rows.push({ name: 'peak RSS of the bench process', value: peakRssMb, unit: 'MiB' });

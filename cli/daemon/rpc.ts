@@ -79,7 +79,7 @@ export class RpcSession {
     private readonly bus: Bus,
     private readonly send: Send,
     private readonly metrics?: MessageMetrics,
-    private readonly pollMs = 200,
+    private readonly pollMs = 25,
   ) {}
 
   async handleLine(line: string): Promise<void> {
