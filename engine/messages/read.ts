@@ -33,6 +33,8 @@ export const MAX_LIMIT = 512;
 interface Entry {
   ulid: string;
   commit: Oid;
+  /** Kept from the walk so a page read does not parse each commit again. */
+  tree: Oid;
 }
 
 /** Segment tip -> its messages oldest first. Tips never change meaning, so entries never go stale. */
@@ -51,7 +53,7 @@ function segmentEntries(objects: ObjectStore, tip: Oid): Entry[] {
   while (cursor) {
     const commit = parseCommit(objects.read(cursor).body);
     const ulid = trailerValue(parseTrailers(commit.message), 'Event-Id')?.replace(/^ulid:/, '');
-    if (ulid) entries.push({ ulid, commit: cursor });
+    if (ulid) entries.push({ ulid, commit: cursor, tree: commit.tree });
     cursor = commit.parents[0];
   }
   entries.reverse();
@@ -94,8 +96,7 @@ export function readMessages(bus: Bus, topic: string, options: { since?: string;
   for (let s = start; s < segments.length && messages.length < limit; s++) {
     const entries = segmentEntries(bus.objects, (segments[s] as { tip: Oid }).tip);
     for (let i = options.since === undefined ? 0 : firstAfter(entries, options.since); i < entries.length && messages.length < limit; i++) {
-      const { ulid, commit } = entries[i] as Entry;
-      const tree = parseCommit(bus.objects.read(commit).body).tree;
+      const { ulid, commit, tree } = entries[i] as Entry;
       const dir = findTreeEntry(bus.objects.read(tree).body, 'message');
       const blob = dir && findTreeEntry(bus.objects.read(dir.oid).body, 'envelope.json');
       if (!blob) throw new GatosError('corrupt_object', `message commit ${commit} has no message/envelope.json`, { commit });
