@@ -13,7 +13,7 @@ import { listTopics } from '../../engine/messages/topics.js';
 import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
-  'usage: gatos messages publish --topic T --type X --payload JSON [--ns NS] [--ulid U] [--json]',
+  'usage: gatos messages publish --topic T --type X --payload JSON [--ns NS] [--ulid U] [--attach name=path ...] [--json]',
   '       gatos messages publish --topic T --file F.jsonl [--json]',
   '       gatos messages read --topic T [--since ULID] [--limit N] [--checkpoint-group G] [--json]',
   '       gatos messages checkpoint --topic T --group G --ulid U [--commit OID] | --topic T --group G (show)',
@@ -58,6 +58,19 @@ function drafts(ctx: CommandContext): DraftEnvelope[] {
   const draft: DraftEnvelope = { ns: stringFlag(ctx, 'ns') ?? '', type: need(ctx, 'type'), payload: payload as Record<string, unknown> };
   const ulid = stringFlag(ctx, 'ulid');
   if (ulid) draft.ulid = ulid;
+  const attach = (ctx.values.attach as string[] | undefined) ?? [];
+  if (attach.length > 0) {
+    draft.attachments = {};
+    for (const spec of attach) {
+      const eq = spec.indexOf('=');
+      if (eq <= 0) throw new GatosError('usage', `--attach takes name=path, got ${JSON.stringify(spec)}`);
+      try {
+        draft.attachments[spec.slice(0, eq)] = readFileSync(spec.slice(eq + 1));
+      } catch (err) {
+        throw new GatosError('invalid_argument', `cannot read attachment ${spec.slice(eq + 1)}: ${(err as Error).message}`);
+      }
+    }
+  }
   return [draft];
 }
 
@@ -188,6 +201,7 @@ function messagesCommand(name: string): Command {
       'dry-run': { type: 'boolean' },
       'max-messages': { type: 'string' },
       'max-bytes': { type: 'string' },
+      attach: { type: 'string', multiple: true },
     },
     allowPositionals: true,
     async run(ctx) {

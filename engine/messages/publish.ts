@@ -9,6 +9,7 @@
  * `maxMessages` / `maxBytes` (100,000 / 192 MiB by default).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { contentId } from '../codec/blake3.js';
 import { canonicalize, parseJson } from '../codec/canonical-json.js';
 import { createUlidFactory, isUlid, nextUlid } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
@@ -54,7 +55,31 @@ export interface SegmentMeta {
   prev_segment_tip: Oid | null;
 }
 
-export type DraftEnvelope = Omit<MessageEnvelope, 'ulid'> & { ulid?: string };
+/**
+ * An envelope to publish; `ulid` is generated when absent. `attachments` (name -> bytes) are
+ * stored at `message/attachments/<name>` and referenced from the envelope as
+ * `refs["attachment:<name>"] = blake3:<hex>`; the envelope's content id covers that reference.
+ */
+export type DraftEnvelope = Omit<MessageEnvelope, 'ulid'> & { ulid?: string; attachments?: Record<string, Uint8Array> };
+
+const ATTACHMENT_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/** Splits attachments off a draft, validating names, and records their ids in `refs`. */
+function withAttachmentRefs(draft: DraftEnvelope): {
+  envelope: Omit<DraftEnvelope, 'attachments'>;
+  attachments: Array<[string, Uint8Array]>;
+} {
+  const { attachments, ...envelope } = draft;
+  const entries = Object.entries(attachments ?? {});
+  if (entries.length === 0) return { envelope, attachments: [] };
+  const refs: Record<string, unknown> = { ...(envelope.refs ?? {}) };
+  for (const [name, bytes] of entries) {
+    if (!ATTACHMENT_NAME.test(name) || name === '.' || name === '..')
+      throw new GatosError('invalid_envelope', `attachment name ${JSON.stringify(name)} must be 1-128 of A-Z a-z 0-9 . _ -`);
+    refs[`attachment:${name}`] = contentId(bytes);
+  }
+  return { envelope: { ...envelope, refs }, attachments: entries };
+}
 
 const AUTHOR = { name: 'gatos-message-plane', email: 'message-plane@gatos.local', timezone: '+0000' };
 
@@ -70,12 +95,27 @@ export function commitUlid(objects: ObjectStore, commit: Oid): string | undefine
   return ulid && isUlid(ulid) ? ulid : undefined;
 }
 
-function messageTree(bytes: Uint8Array, meta: SegmentMeta): { objects: GitObject[]; tree: Oid } {
+function messageTree(
+  bytes: Uint8Array,
+  meta: SegmentMeta,
+  attachments: Array<[string, Uint8Array]> = [],
+): { objects: GitObject[]; tree: Oid } {
   const envelope = { type: 'blob' as const, body: bytes };
+  const extra: GitObject[] = [];
+  const attachmentEntries = attachments.map(([name, body]) => {
+    extra.push({ type: 'blob', body });
+    return { mode: '100644' as const, name, oid: hashObject('blob', body) };
+  });
+  if (attachments.length > 0) extra.push({ type: 'tree', body: serializeTree(attachmentEntries) });
   const metaBlob = { type: 'blob' as const, body: Buffer.from(`${canonicalize(meta)}\n`) };
   const messageDir = {
     type: 'tree' as const,
-    body: serializeTree([{ mode: '100644', name: 'envelope.json', oid: hashObject('blob', bytes) }]),
+    body: serializeTree([
+      { mode: '100644', name: 'envelope.json', oid: hashObject('blob', bytes) },
+      ...(attachments.length > 0
+        ? [{ mode: '40000' as const, name: 'attachments', oid: hashObject('tree', (extra[extra.length - 1] as GitObject).body) }]
+        : []),
+    ]),
   };
   const metaDir = {
     type: 'tree' as const,
@@ -88,14 +128,14 @@ function messageTree(bytes: Uint8Array, meta: SegmentMeta): { objects: GitObject
       { mode: '40000', name: 'meta', oid: hashObject('tree', metaDir.body) },
     ]),
   };
-  return { objects: [envelope, metaBlob, messageDir, metaDir, root], tree: hashObject('tree', root.body) };
+  return { objects: [...extra, envelope, metaBlob, messageDir, metaDir, root], tree: hashObject('tree', root.body) };
 }
 
 /** Publishes envelopes in order on one topic; returns a receipt per envelope. */
 export async function publish(bus: Bus, topic: string, drafts: readonly DraftEnvelope[], options: PublishOptions = {}): Promise<Receipt[]> {
   assertTopic(topic);
   const limits = { maxMessages: options.maxMessages ?? 100_000, maxBytes: options.maxBytes ?? 192 * 1024 * 1024 };
-  for (const draft of drafts) if (draft.ulid !== undefined) checkMessageEnvelope(draft);
+  for (const draft of drafts) if (draft.ulid !== undefined) checkMessageEnvelope(withAttachmentRefs(draft).envelope);
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -132,7 +172,8 @@ function publishOnce(
   const objects: GitObject[] = [];
   const receipts: Receipt[] = [];
   const segmentMoves = new Map<string, { from: Oid; to: Oid }>();
-  for (const draft of drafts) {
+  for (const original of drafts) {
+    const { envelope: draft, attachments } = withAttachmentRefs(original);
     const now = bus.clock();
     let ulid = draft.ulid ?? generate();
     if (last !== undefined && ulid <= last) {
@@ -170,7 +211,7 @@ function publishOnce(
         approximate_bytes: (meta as SegmentMeta).approximate_bytes + bytes.length,
       };
     }
-    const { objects: treeObjects, tree } = messageTree(bytes, meta);
+    const { objects: treeObjects, tree } = messageTree(bytes, meta, attachments);
     const who = { ...AUTHOR, timestamp: Math.floor(now / 1000) };
     const message = withTrailers(envelope.type, [
       { key: 'Event-Id', value: `ulid:${ulid}` },

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { blake3Ready } from '../../../engine/codec/blake3.js';
+import { blake3Ready, contentId } from '../../../engine/codec/blake3.js';
 import { canonicalize } from '../../../engine/codec/canonical-json.js';
 import { GatosError } from '../../../engine/errors.js';
 import { parseCommit } from '../../../engine/git/object-codec.js';
@@ -15,7 +15,9 @@ import { merkleRoot, prune } from '../../../engine/messages/prune.js';
 import { type Bus, publish, readMeta } from '../../../engine/messages/publish.js';
 import { readMessages } from '../../../engine/messages/read.js';
 import { assertTopic, listSegments } from '../../../engine/messages/topics.js';
-import { fsckStrict, git, scratch } from '../../helpers/git.js';
+import { fsckStrict, git, gitBytes as gitBytesRaw, scratch } from '../../helpers/git.js';
+
+const gitBytesOf = (dir: string, spec: string): Buffer => gitBytesRaw(dir, ['show', spec]);
 
 const { repo: newRepo } = scratch();
 const isCode = (code: string) => (err: unknown) => err instanceof GatosError && err.code === code;
@@ -128,6 +130,17 @@ describe('publish and read', () => {
       since = page.next_since as string;
     }
     assert.deepEqual(seen, all);
+    fsckStrict(dir);
+  });
+
+  test('attachments are stored beside the envelope and referenced by content id', async () => {
+    const { dir, bus } = setup();
+    const report = Buffer.from('build log\nline 2\n');
+    const [receipt] = await publish(bus, 'ci', [{ ...draft(1), attachments: { 'build.log': report } }]);
+    assert.deepEqual(gitBytesOf(dir, `${receipt?.commit}:message/attachments/build.log`), report);
+    const envelope = JSON.parse(git(dir, ['show', `${receipt?.commit}:message/envelope.json`])) as { refs: Record<string, string> };
+    assert.equal(envelope.refs['attachment:build.log'], contentId(report));
+    await assert.rejects(publish(bus, 'ci', [{ ...draft(2), attachments: { '../x': report } }]), isCode('invalid_envelope'));
     fsckStrict(dir);
   });
 
