@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
+import { type PruneFact, pruneChannel, type RotationFact, rotationChannel } from '../../engine/messages/diagnostics.js';
 import type { Command } from '../command.js';
 import { MessageMetrics } from '../daemon/metrics.js';
 import { RpcSession } from '../daemon/rpc.js';
@@ -33,6 +34,12 @@ export const daemonCommand: Command = {
     const repo = openRepository(ctx.repo);
     const bus = { objects: repo.objects, refs: repo.refs, clock: clockFromEnv() };
     const metrics = new MessageMetrics(bus);
+    // Rotations and prunes are logged with what happened and why (spec §5).
+    rotationChannel.subscribe((fact) => log('segment_rotated', fact as RotationFact & Record<string, unknown>));
+    pruneChannel.subscribe((fact) => {
+      const { topic, pruned, gating_checkpoint_ulid } = fact as PruneFact;
+      for (const segment of pruned) log('segment_pruned', { topic, ...segment, gating_checkpoint_ulid });
+    });
     if (ctx.values.stdio) {
       const session = new RpcSession(bus, (frame) => process.stdout.write(`${JSON.stringify(frame)}\n`), metrics);
       const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
