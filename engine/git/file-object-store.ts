@@ -34,10 +34,20 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
+  /** The pack that answered last: objects read together usually live in the same pack. */
+  private lastHit: PackFile | undefined;
+
   private readPacked(oid: Buffer): GitObject | undefined {
+    const external = (base: Buffer) => this.readPackedOrLoose(base);
+    const hit = this.lastHit?.read(oid, external);
+    if (hit) return hit;
     for (const pack of this.packs.values()) {
-      const object = pack.read(oid, (base) => this.readPackedOrLoose(base));
-      if (object) return object;
+      if (pack === this.lastHit) continue;
+      const object = pack.read(oid, external);
+      if (object) {
+        this.lastHit = pack;
+        return object;
+      }
     }
     return undefined;
   }
@@ -104,6 +114,7 @@ export class FileObjectStore implements ObjectStore {
   close(): void {
     for (const pack of this.packs.values()) pack.close();
     this.packs.clear();
+    this.lastHit = undefined;
     this.packsLoaded = false;
   }
 }
