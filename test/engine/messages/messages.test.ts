@@ -13,7 +13,7 @@ import { readCheckpoint, writeCheckpoint } from '../../../engine/messages/checkp
 import { checkMessageEnvelope, messageBytes } from '../../../engine/messages/envelope.js';
 import { merkleRoot, prune } from '../../../engine/messages/prune.js';
 import { type Bus, publish, readMeta } from '../../../engine/messages/publish.js';
-import { readMessages } from '../../../engine/messages/read.js';
+import { type ReadMessage, readMessages } from '../../../engine/messages/read.js';
 import { assertTopic, listSegments } from '../../../engine/messages/topics.js';
 import { fsckStrict, git, gitBytes as gitBytesRaw, scratch } from '../../helpers/git.js';
 
@@ -121,15 +121,10 @@ describe('publish and read', () => {
     assert.equal(parseCommit(bus.objects.read(later[0]?.commit as string).body).parents.length, 0);
     // Page through everything, 2 at a time, in order and without repeats.
     const all = [...first, ...later].map((r) => r.ulid);
-    const seen: string[] = [];
-    let since: string | undefined;
-    for (;;) {
-      const page = readMessages(bus, 'ci', { limit: 2, ...(since ? { since } : {}) });
-      if (page.messages.length === 0) break;
-      seen.push(...page.messages.map((m) => m.ulid));
-      since = page.next_since as string;
-    }
-    assert.deepEqual(seen, all);
+    assert.deepEqual(
+      readAll(bus, 'ci', 2).map((m) => m.ulid),
+      all,
+    );
     fsckStrict(dir);
   });
 
@@ -268,14 +263,7 @@ describe('racing publishers', () => {
         child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(err))));
       });
     await Promise.all(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map(run));
-    const ulids: string[] = [];
-    let since: string | undefined;
-    for (;;) {
-      const page = readMessages(bus, 'race', { limit: 512, ...(since ? { since } : {}) });
-      if (page.messages.length === 0) break;
-      ulids.push(...page.messages.map((m) => m.ulid));
-      since = page.next_since as string;
-    }
+    const ulids = readAll(bus, 'race').map((m) => m.ulid);
     assert.equal(ulids.length, 8 * PER_PROCESS);
     assert.deepEqual(ulids, [...ulids].sort());
     assert.equal(new Set(ulids).size, 8 * PER_PROCESS);
@@ -304,15 +292,7 @@ describe('racing publishers', () => {
     await Promise.all([publisher(), publisher()]);
     writeFileSync(join(dir, 'stop'), '');
     await new Promise((resolve) => racer.on('close', resolve));
-    let count = 0;
-    let since: string | undefined;
-    for (;;) {
-      const page = readMessages(bus, 'raced', { limit: 512, ...(since ? { since } : {}) });
-      if (page.messages.length === 0) break;
-      count += page.messages.length;
-      since = page.next_since as string;
-    }
-    assert.equal(count, 121);
+    assert.equal(readAll(bus, 'raced').length, 121);
     fsckStrict(dir);
   });
 
@@ -337,20 +317,26 @@ describe('racing publishers', () => {
       rmLocks(join(dir, '.git', 'refs'));
     }
     // Every ref points at a complete message: a full read decodes every envelope.
-    let count = 0;
-    let since: string | undefined;
-    for (;;) {
-      const page = readMessages(bus, 'crash', { limit: 512, ...(since ? { since } : {}) });
-      if (page.messages.length === 0) break;
-      for (const message of page.messages) JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8'));
-      count += page.messages.length;
-      since = page.next_since as string;
-    }
+    const messages = readAll(bus, 'crash');
+    for (const message of messages) JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8'));
+    const count = messages.length;
     assert.ok(count > 0);
     const segmentCount = listSegments(bus.refs, 'crash').reduce((n, s) => n + (readMeta(bus.objects, s.tip)?.message_count ?? 0), 0);
     assert.equal(segmentCount, count, 'segment metadata agrees with what is readable');
   });
 });
+
+/** Every message of a topic, paging with `limit` per page through `next_since`. */
+function readAll(bus: Bus, topic: string, limit = 512): ReadMessage[] {
+  const out: ReadMessage[] = [];
+  let since: string | undefined;
+  for (;;) {
+    const page = readMessages(bus, topic, { limit, ...(since ? { since } : {}) });
+    if (page.messages.length === 0) return out;
+    out.push(...page.messages);
+    since = page.next_since as string;
+  }
+}
 
 /** Removes leftover `*.lock` files under a directory. */
 function rmLocks(dir: string): void {
