@@ -41,3 +41,13 @@ export function requiredFlag(ctx: CommandContext, name: string, usage: string, f
   if (value === undefined) throw new GatosError('usage', `--${name} is required\n\n${usage}`);
   return value;
 }
+
+/** An integer flag, or undefined when absent; `invalid_argument` when not an integer. */
+export function intFlag(ctx: CommandContext, name: string): number | undefined {
+  const value = stringFlag(ctx, name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isSafeInteger(n))
+    throw new GatosError('invalid_argument', `--${name} must be an integer, got ${JSON.stringify(value)}`);
+  return n;
+}

@@ -11,6 +11,7 @@ import { daemonCommand } from './commands/daemon.js';
 import { eventCommand } from './commands/event.js';
 import { govCommand } from './commands/gov.js';
 import { initCommand } from './commands/init.js';
+import { jobsCommand } from './commands/jobs.js';
 import { keyCommand } from './commands/key.js';
 import { messagesCommands } from './commands/messages.js';
 import { policyCommand } from './commands/policy.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   policyCommand,
   govCommand,
   ...messagesCommands,
+  jobsCommand,
   daemonCommand,
   scanCommand,
   canonCommand,

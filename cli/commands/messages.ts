@@ -10,7 +10,7 @@ import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/pub
 import { readMessages } from '../../engine/messages/read.js';
 import { subscribe } from '../../engine/messages/subscribe.js';
 import { listTopics } from '../../engine/messages/topics.js';
-import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
+import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
   'usage: gatos messages publish --topic T --type X --payload JSON [--ns NS] [--ulid U] [--attach name=path ...] [--json]',
@@ -25,14 +25,6 @@ const USAGE = [
 ].join('\n');
 
 const need = (ctx: CommandContext, name: string): string => requiredFlag(ctx, name, USAGE);
-
-function intFlag(ctx: CommandContext, name: string): number | undefined {
-  const value = stringFlag(ctx, name);
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) throw new GatosError('invalid_argument', `--${name} must be an integer, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 function drafts(ctx: CommandContext): DraftEnvelope[] {
   const file = stringFlag(ctx, 'file');

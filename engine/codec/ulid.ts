@@ -6,7 +6,7 @@
  *   const next = createUlidFactory(() => Date.now());
  *   const id = next(); assertUlid(id);
  */
-import { decodeTime, monotonicFactory } from 'ulid';
+import { decodeTime, encodeTime, monotonicFactory } from 'ulid';
 import { GatosError } from '../errors.js';
 
 // 26 Crockford base32 characters; the first is at most 7 because a ULID is 128 bits.
@@ -47,4 +47,16 @@ export function nextUlid(value: string): string {
     chars[i] = '0';
   }
   throw new GatosError('invalid_ulid', `no ULID follows ${value}`, { value });
+}
+
+/**
+ * A ULID whose time part is `ms` and whose random part is the first 80 bits of `entropy` (at
+ * least 10 bytes): the same inputs always give the same ULID.
+ */
+export function derivedUlid(ms: number, entropy: Uint8Array): string {
+  let bits = 0n;
+  for (let i = 0; i < 10; i++) bits = (bits << 8n) | BigInt(entropy[i] ?? 0);
+  let random = '';
+  for (let i = 0; i < 16; i++) random = ALPHABET[Number((bits >> BigInt(5 * i)) & 31n)] + random;
+  return encodeTime(ms, 10) + random;
 }
