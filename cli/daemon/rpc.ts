@@ -3,13 +3,20 @@
  * JSON lines back. Requests may use `{"method","params","id"}`, `{"type",...,"id"}` or
  * `{"type","args","request_id"}`; every reply echoes `id`. Errors are
  * `{"ok":false,"id","code","status","reason"}`; a malformed line gets an error frame, never a
- * crash. A thin front-end: each method calls the engine's message plane; `metrics` returns the
- * Prometheus text of the daemon's registry.
+ * crash. A thin front-end: each method calls the engine's message or job plane; `metrics`
+ * returns the Prometheus text of the daemon's registry. `messages.subscribe` and `jobs.watch`
+ * ack, then stream frames until the connection closes.
  */
 import { GatosError } from '../../engine/errors.js';
+import { enqueue } from '../../engine/jobs/enqueue.js';
+import { EVENTS_TOPIC } from '../../engine/jobs/events.js';
+import { cancel } from '../../engine/jobs/lifecycle.js';
+import { checkManifest } from '../../engine/jobs/manifest.js';
+import { type JobStatus, jobView, listJobs, readJob, resolveJobId, STATUSES } from '../../engine/jobs/store.js';
 import { writeCheckpoint } from '../../engine/messages/checkpoint.js';
 import { prune } from '../../engine/messages/prune.js';
 import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/publish.js';
+import type { ReadMessage } from '../../engine/messages/read.js';
 import { readMessages } from '../../engine/messages/read.js';
 import { type Subscription, subscribe } from '../../engine/messages/subscribe.js';
 import { assertTopic } from '../../engine/messages/topics.js';
@@ -29,6 +36,10 @@ const STATUS: Record<string, number> = {
   ulid_not_monotonic: 409,
   checkpoint_backwards: 409,
   unknown_method: 404,
+  invalid_manifest: 400,
+  job_not_found: 404,
+  job_finished: 409,
+  claim_conflict: 409,
 };
 
 interface Request {
@@ -152,25 +163,9 @@ export class RpcSession {
         if (!this.metrics) throw new GatosError('unknown_method', 'metrics are not enabled on this connection');
         this.send({ ok: true, id, content_type: this.metrics.registry.contentType, text: await this.metrics.text() });
         return;
-      case 'messages.subscribe':
-        this.subscribe(id, requireString(params, 'topic'), str(params, 'since_ulid'));
-        return;
-      default:
-        throw new GatosError('unknown_method', `unknown method ${JSON.stringify(method)}`, { method });
-    }
-  }
-
-  /** Acks, then streams `bus.message` frames for every message after the cursor, as they come. */
-  private subscribe(id: unknown, topic: string, since?: string): void {
-    assertTopic(topic);
-    this.send({ ack: true, id });
-    const subscription = subscribe(
-      this.bus,
-      topic,
-      since,
-      (message) => {
-        const envelope = JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8')) as { payload: unknown };
-        this.send({
+      case 'messages.subscribe': {
+        const topic = requireString(params, 'topic');
+        this.subscribe(id, topic, str(params, 'since_ulid'), (message, envelope) => ({
           type: 'bus.message',
           id,
           topic,
@@ -178,8 +173,72 @@ export class RpcSession {
           commit: message.commit,
           content_id: message.content_id,
           payload: envelope.payload,
-        });
-      },
+        }));
+        return;
+      }
+      case 'jobs.enqueue': {
+        const raw = Array.isArray(params.manifests) ? params.manifests : [params.manifest];
+        if (raw.some((m) => m === undefined)) throw new GatosError('invalid_request', 'params.manifest (or manifests) is required');
+        const options: Parameters<typeof enqueue>[2] = {};
+        if (str(params, 'ns') !== undefined) options.ns = str(params, 'ns') as string;
+        if (params.max_attempts !== undefined) options.maxAttempts = Number(params.max_attempts);
+        if (params.retry_backoff_ms !== undefined) options.backoffMs = Number(params.retry_backoff_ms);
+        const receipts = await enqueue(this.bus, raw.map(checkManifest), options);
+        this.send(Array.isArray(params.manifests) ? { ok: true, id, jobs: receipts } : { ok: true, id, ...receipts[0] });
+        return;
+      }
+      case 'jobs.ls': {
+        const status = str(params, 'status');
+        if (status !== undefined && !STATUSES.includes(status as JobStatus))
+          throw new GatosError('invalid_request', `params.status must be one of ${STATUSES.join(', ')}`);
+        this.send({ ok: true, id, jobs: listJobs(this.bus.objects, this.bus.refs, this.bus.clock(), status as JobStatus | undefined) });
+        return;
+      }
+      case 'jobs.show': {
+        const hex = resolveJobId(this.bus.objects, this.bus.refs, requireString(params, 'job_id'));
+        const manifest = readJob(this.bus.objects, this.bus.refs, hex)?.manifest;
+        this.send({ ok: true, id, ...jobView(this.bus.objects, this.bus.refs, hex, this.bus.clock()), manifest });
+        return;
+      }
+      case 'jobs.cancel': {
+        const job = readJob(
+          this.bus.objects,
+          this.bus.refs,
+          resolveJobId(this.bus.objects, this.bus.refs, requireString(params, 'job_id')),
+        );
+        if (!job) throw new GatosError('job_not_found', 'no such job');
+        const commit = await cancel(this.bus, job, str(params, 'reason') ?? 'cancelled', str(params, 'by') ?? 'service:gatosd');
+        this.send({ ok: true, id, job_id: job.id, status: 'aborted', commit });
+        return;
+      }
+      case 'jobs.watch':
+        this.subscribe(id, EVENTS_TOPIC, str(params, 'since_ulid'), (message, envelope) => ({
+          type: 'jobs.event',
+          id,
+          ulid: message.ulid,
+          event: envelope.type,
+          ...envelope.payload,
+        }));
+        return;
+      default:
+        throw new GatosError('unknown_method', `unknown method ${JSON.stringify(method)}`, { method });
+    }
+  }
+
+  /** Acks, then streams one frame per message after the cursor, as they come. */
+  private subscribe(
+    id: unknown,
+    topic: string,
+    since: string | undefined,
+    frame: (message: ReadMessage, envelope: { type: string; payload: Record<string, unknown> }) => Record<string, unknown>,
+  ): void {
+    assertTopic(topic);
+    this.send({ ack: true, id });
+    const subscription = subscribe(
+      this.bus,
+      topic,
+      since,
+      (message) => this.send(frame(message, JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8')))),
       (err) => this.send(errorFrame(id, err)),
       this.pollMs,
     );

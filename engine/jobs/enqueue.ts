@@ -13,7 +13,7 @@ import { serializeCommit, serializeTree } from '../git/object-codec.js';
 import { hashObject } from '../git/oid.js';
 import type { GitObject, Oid } from '../git/ports.js';
 import { withTrailers } from '../git/trailers.js';
-import type { Ledger } from '../ledger/context.js';
+import type { Bus } from '../messages/publish.js';
 import { announce } from './events.js';
 import { type JobManifest, jobId, manifestFileBytes } from './manifest.js';
 import { hexOf, jobRefs, readJob } from './store.js';
@@ -75,7 +75,7 @@ function jobObjects(manifest: JobManifest, id: string, now: number, limits: Limi
 }
 
 /** Enqueues manifests (already validated by `checkManifest`); one receipt per manifest, in order. */
-export async function enqueue(ctx: Ledger, manifests: readonly JobManifest[], options: EnqueueOptions = {}): Promise<Enqueued[]> {
+export async function enqueue(ctx: Bus, manifests: readonly JobManifest[], options: EnqueueOptions = {}): Promise<Enqueued[]> {
   const limits = checkOptions(options);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -94,7 +94,7 @@ export async function enqueue(ctx: Ledger, manifests: readonly JobManifest[], op
   }
 }
 
-function enqueueOnce(ctx: Ledger, manifests: readonly JobManifest[], limits: Limits): { receipts: Enqueued[]; created: Enqueued[] } {
+function enqueueOnce(ctx: Bus, manifests: readonly JobManifest[], limits: Limits): { receipts: Enqueued[]; created: Enqueued[] } {
   const now = ctx.clock();
   const receipts: Enqueued[] = [];
   const created: Enqueued[] = [];

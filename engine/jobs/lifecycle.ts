@@ -14,6 +14,7 @@ import { hashObject } from '../git/oid.js';
 import type { GitObject, Oid } from '../git/ports.js';
 import { type Trailer, withTrailers } from '../git/trailers.js';
 import type { Ledger } from '../ledger/context.js';
+import type { Bus } from '../messages/publish.js';
 import { JOB_PLANE_IDENTITY } from './enqueue.js';
 import { announce } from './events.js';
 import { type ChainEntry, type ChainState, chainTip, type Job, jobRefs, statusAt } from './store.js';
@@ -47,7 +48,7 @@ export function retryDelayMs(job: Job, attempt: number): number {
 }
 
 function chainCommit(
-  ctx: Ledger,
+  ctx: Bus,
   job: Job,
   parent: Oid,
   tree: Oid,
@@ -78,7 +79,7 @@ function workerTrailers(worker: WorkerIdentity): Trailer[] {
 
 /** Moves `claim` (and the worker's ref) from `from` to `to`; a lost race becomes `code`. */
 function moveChain(
-  ctx: Ledger,
+  ctx: Bus,
   job: Job,
   from: Oid | undefined,
   to: Oid,
@@ -223,7 +224,7 @@ export function finishAttempt(ctx: Ledger, lease: Lease, record: AttemptRecord):
  * Cancels a job that has not finished: an `aborted` commit on the chain, which stops a running
  * worker (it watches the chain) and refuses later claims. `job_finished` when already terminal.
  */
-export function cancelJob(ctx: Ledger, job: Job, reason: string, by: string): { commit: Oid; previous?: ChainEntry } {
+export function cancelJob(ctx: Bus, job: Job, reason: string, by: string): { commit: Oid; previous?: ChainEntry } {
   for (let attempt = 1; ; attempt++) {
     const tip = chainTip(ctx.objects, ctx.refs, job.hex);
     if (tip && (tip.state === 'succeeded' || tip.state === 'failed' || tip.state === 'aborted'))
@@ -252,7 +253,7 @@ export function cancelJob(ctx: Ledger, job: Job, reason: string, by: string): { 
 }
 
 /** `cancelJob`, then the `job.aborted` announcement. */
-export async function cancel(ctx: Ledger, job: Job, reason: string, by: string, onAnnounceError?: (err: unknown) => void): Promise<Oid> {
+export async function cancel(ctx: Bus, job: Job, reason: string, by: string, onAnnounceError?: (err: unknown) => void): Promise<Oid> {
   const { commit, previous } = cancelJob(ctx, job, reason, by);
   await announce(
     ctx,

@@ -57,6 +57,37 @@ describe('gatos daemon (JSONL RPC)', () => {
     assert.match(metrics, /^gmp_head_age_seconds\{topic="ci"\} /m);
   });
 
+  test('jobs over stdio: enqueue, ls, show, cancel, watch, and typed errors', () => {
+    const dir = newRepo();
+    const manifest = { command: ['/bin/echo'], args: ['hello'], timeout: 30 };
+    const jobId = 'blake3:5c4f6b750d6930ffc8491f59dc7cffd5201b680755db0e9acff17d313df031d1';
+    const frames = stdio(dir, [
+      JSON.stringify({ method: 'jobs.enqueue', id: 'e1', params: { manifest } }),
+      JSON.stringify({ method: 'jobs.enqueue', id: 'e2', params: { manifest: { command: ['/bin/echo'], timeout: -1 } } }),
+      JSON.stringify({ method: 'jobs.ls', id: 'l1', params: { status: 'pending' } }),
+      JSON.stringify({ method: 'jobs.show', id: 's1', params: { job_id: jobId } }),
+      JSON.stringify({ method: 'jobs.cancel', id: 'c1', params: { job_id: jobId, reason: 'test' } }),
+      JSON.stringify({ method: 'jobs.cancel', id: 'c2', params: { job_id: jobId } }),
+      JSON.stringify({ method: 'jobs.show', id: 's2', params: { job_id: `blake3:${'0'.repeat(64)}` } }),
+      JSON.stringify({ method: 'jobs.watch', id: 'w1' }),
+    ]);
+    const byId = (id: string) => frames.filter((f) => f.id === id);
+    assert.deepEqual([byId('e1')[0]?.job_id, byId('e1')[0]?.created], [jobId, true]);
+    assert.deepEqual([byId('e2')[0]?.code, byId('e2')[0]?.status], ['invalid_manifest', 400]);
+    assert.deepEqual(
+      ((byId('l1')[0]?.jobs ?? []) as Array<{ job_id: string }>).map((j) => j.job_id),
+      [jobId],
+    );
+    assert.equal(byId('s1')[0]?.status, 'pending');
+    assert.equal(byId('c1')[0]?.status, 'aborted');
+    assert.deepEqual([byId('c2')[0]?.code, byId('c2')[0]?.status], ['job_finished', 409]);
+    assert.deepEqual([byId('s2')[0]?.code, byId('s2')[0]?.status], ['job_not_found', 404]);
+    assert.deepEqual(
+      byId('w1').map((f) => f.event ?? (f.ack ? 'ack' : f.code)),
+      ['ack', 'job.created', 'job.aborted'],
+    );
+  });
+
   test('over a unix socket (gatosd): subscribe sees messages another process publishes', async () => {
     const dir = newRepo();
     const socketPath = join(dir, '.git', 'gatos', 'test.sock');
