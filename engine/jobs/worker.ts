@@ -1,7 +1,8 @@
 /**
- * The worker loop behind `gatos jobs work`. It finds claimable jobs by scanning the job refs
- * (on start, whenever the discovery topic moves, and at least every `pollMs` for retries that
- * fall due and leases that run out), claims them by CAS, runs each command in its own process
+ * The worker loop behind `gatos jobs work`. It learns of jobs by listing the job refs on start
+ * (and every `rescanMs` as a safety net) and from the discovery topic, looks at the unfinished
+ * ones whenever something happens and at least every `pollMs` (retries fall due, leases run
+ * out), claims them by CAS, runs each command in its own process
  * group, renews the lease while it runs, watches the claim chain so a cancel or a takeover stops
  * the command at once, and records the result with its Proof-of-Execution. Losing a claim race
  * is normal: the loser waits a few jittered milliseconds and tries the next job.
@@ -20,7 +21,19 @@ import { announce, PENDING_TOPIC, type Transition, type TransitionNote } from '.
 import { claimJob, finishAttempt, heartbeat, type Lease, releaseLease, type WorkerIdentity } from './lifecycle.js';
 import { attemptRecord } from './proof.js';
 import { runProcess } from './run-process.js';
-import { assertWorkerId, type ChainEntry, JOBS_PREFIX, type Job, jobRefs, readChainEntry, readJob, statusAt } from './store.js';
+import {
+  assertWorkerId,
+  type ChainEntry,
+  type ChainState,
+  JOBS_PREFIX,
+  type Job,
+  jobRefs,
+  readChainEntry,
+  readJob,
+  statusAt,
+} from './store.js';
+
+const TERMINAL = new Set<ChainState>(['succeeded', 'failed', 'aborted']);
 
 export interface WorkerOptions {
   worker: string;
@@ -36,8 +49,10 @@ export interface WorkerOptions {
   outputCap?: number;
   /** Where relative `cwd`s resolve (default: the current directory). */
   workdir?: string;
-  /** Longest wait between scans (default 1000 ms). */
+  /** Longest wait between looks at the known jobs (default 1000 ms). */
   pollMs?: number;
+  /** Time between full listings of the job refs, the safety net for lost notifications (default 10 s). */
+  rescanMs?: number;
   /** Aborting stops claiming, stops running commands and releases their claims. */
   signal?: AbortSignal;
   onEvent?: (event: WorkerEvent) => void;
@@ -92,6 +107,11 @@ export class Worker {
   private readonly jobs = new Map<string, Job>();
   private readonly entries = new Map<Oid, ChainEntry>();
   private readonly stopRunning = new AbortController();
+  private readonly known = new Set<string>();
+  private readonly outbox: Array<{ ns: string; note: TransitionNote }> = [];
+  private flushing: Promise<void> | undefined;
+  private readonly rescanMs: number;
+  private lastRescan = 0;
   private woken = false;
   private resolveWait: (() => void) | undefined;
   private readonly summary: WorkerSummary;
@@ -104,6 +124,7 @@ export class Worker {
     this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollMs = options.pollMs ?? 1000;
+    this.rescanMs = options.rescanMs ?? 10_000;
     this.summary = { worker: options.worker, started: 0, succeeded: 0, failed: 0, retried: 0, lost: 0, conflicts: 0 };
   }
 
@@ -111,10 +132,24 @@ export class Worker {
     this.options.onEvent?.(event);
   }
 
-  private async announce(ns: string, note: TransitionNote): Promise<void> {
-    await announce(this.ctx, ns, [note], (err) =>
-      this.emit({ event: 'warning', job_id: note.job_id, detail: `announce: ${(err as Error).message}` }),
-    );
+  /**
+   * Queues a transition for the message plane. One publisher per worker drains the queue in
+   * batches, in order, off the job's critical path (the refs already hold the truth).
+   */
+  private announce(ns: string, note: TransitionNote): void {
+    this.outbox.push({ ns, note });
+    this.flushing ??= this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.outbox.length > 0) {
+      const ns = (this.outbox[0] as { ns: string }).ns;
+      let count = 0;
+      while (count < this.outbox.length && (this.outbox[count] as { ns: string }).ns === ns) count++;
+      const notes = this.outbox.splice(0, count).map((item) => item.note);
+      await announce(this.ctx, ns, notes, (err) => this.emit({ event: 'warning', detail: `announce: ${(err as Error).message}` }));
+    }
+    this.flushing = undefined;
   }
 
   private job(hex: string): Job | undefined {
@@ -130,30 +165,44 @@ export class Worker {
     let entry = this.entries.get(oid);
     if (!entry) {
       entry = readChainEntry(this.ctx.objects, oid);
+      if (this.entries.size >= 10_000) this.entries.clear();
       this.entries.set(oid, entry);
     }
     return entry;
   }
 
-  /** Jobs without a result, oldest first, with their chain tips. */
-  private unfinished(): Candidate[] {
-    const byHex = new Map<string, { job?: boolean; claim?: Oid; result?: boolean }>();
+  /** Every job without a terminal state, found by listing the job refs (on start and as a safety net). */
+  private rescan(): void {
+    const finished = new Set<string>();
     for (const { name, oid } of this.ctx.refs.list(JOBS_PREFIX)) {
-      const match = /^refs\/gatos\/jobs\/([0-9a-f]{64})\/(job|claim|result)$/.exec(name);
+      const match = /^refs\/gatos\/jobs\/([0-9a-f]{64})\/(job|claim)$/.exec(name);
       if (!match) continue;
-      const slot = byHex.get(match[1] as string) ?? {};
-      if (match[2] === 'job') slot.job = true;
-      else if (match[2] === 'claim') slot.claim = oid;
-      else slot.result = true;
-      byHex.set(match[1] as string, slot);
+      const hex = match[1] as string;
+      if (match[2] === 'claim' && TERMINAL.has(this.entry(oid).state)) finished.add(hex);
+      else if (match[2] === 'job' && !finished.has(hex)) this.known.add(hex);
     }
+    this.lastRescan = this.ctx.clock();
+  }
+
+  /** Drops a finished job from every cache, so a long-lived worker stays small. */
+  private forget(hex: string, tip: Oid | undefined): void {
+    this.known.delete(hex);
+    this.jobs.delete(hex);
+    if (tip) this.entries.delete(tip);
+  }
+
+  /** Known unfinished jobs, oldest first, with their current chain tips. */
+  private candidates(): Candidate[] {
     const found: Array<Candidate & { order: string }> = [];
-    for (const [hex, slot] of byHex) {
-      if (!slot.job || slot.result) continue;
-      const tip = slot.claim ? this.entry(slot.claim) : undefined;
-      if (tip?.state === 'aborted' || tip?.state === 'succeeded' || tip?.state === 'failed') continue;
+    for (const hex of this.known) {
+      const tipOid = this.ctx.refs.resolve(jobRefs.claim(hex));
+      const tip = tipOid ? this.entry(tipOid) : undefined;
       const job = this.job(hex);
-      if (job) found.push({ hex, order: job.manifest.ulid ?? hex, ...(tip ? { tip } : {}) });
+      if (!job || (tip && TERMINAL.has(tip.state))) {
+        this.forget(hex, tipOid);
+        continue;
+      }
+      found.push({ hex, order: job.manifest.ulid ?? hex, ...(tip ? { tip } : {}) });
     }
     return found.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
   }
@@ -168,12 +217,14 @@ export class Worker {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const discovery = this.watchDiscovery();
+    this.rescan();
     try {
       while (!signal?.aborted) {
         const now = this.ctx.clock();
+        if (now - this.lastRescan >= this.rescanMs) this.rescan();
         let pending = 0;
         let nextDue = now + this.pollMs;
-        for (const candidate of this.unfinished()) {
+        for (const candidate of this.candidates()) {
           if (this.active.has(candidate.hex)) continue;
           const { status, claimable } = statusAt(candidate.tip, now);
           if (status === 'pending') pending++;
@@ -194,6 +245,7 @@ export class Worker {
       signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) this.stopRunning.abort();
       await Promise.allSettled(this.active.values());
+      while (this.flushing) await this.flushing;
     }
     return this.summary;
   }
@@ -229,7 +281,12 @@ export class Worker {
       this.ctx,
       PENDING_TOPIC,
       since,
-      () => this.wake(),
+      (message) => {
+        const envelope = JSON.parse(Buffer.from(message.canonical_json, 'base64').toString('utf8')) as { payload?: { job_id?: unknown } };
+        const id = envelope.payload?.job_id;
+        if (typeof id === 'string' && /^blake3:[0-9a-f]{64}$/.test(id)) this.known.add(id.slice(7));
+        this.wake();
+      },
       (err) => this.emit({ event: 'warning', detail: `discovery: ${(err as Error).message}` }),
     );
   }
@@ -242,7 +299,7 @@ export class Worker {
       const outcome = claimJob(this.ctx, job, this.identity, this.leaseMs);
       if (outcome.kind === 'expired') {
         this.emit({ event: 'expired', job_id: job.id, attempt: outcome.attempt, detail: 'the last attempt lost its lease' });
-        await this.announce(job.ns, {
+        this.announce(job.ns, {
           transition: 'failed',
           job_id: job.id,
           commit: outcome.commit,
@@ -264,8 +321,8 @@ export class Worker {
       if (!hasCode(err, 'claim_conflict')) throw err;
       this.summary.conflicts++;
       this.emit({ event: 'conflict', job_id: job.id });
-      // Someone else won; let the winner's refs settle before trying the next job.
-      await sleep(2 + Math.random() * 20);
+      // Someone else won: back off a few jittered milliseconds, then try the next job.
+      await sleep(Math.random() * 5);
     }
   }
 
@@ -290,7 +347,7 @@ export class Worker {
       worker: this.identity.name,
       ...extra,
     });
-    await this.announce(job.ns, note('claimed', lease.tip));
+    this.announce(job.ns, note('claimed', lease.tip));
     const stop = new AbortController();
     const stopAll = () => stop.abort();
     this.stopRunning.signal.addEventListener('abort', stopAll, { once: true });
@@ -319,7 +376,7 @@ export class Worker {
       }
     };
     renew();
-    if (!lost) await this.announce(job.ns, note('running', lease.tip));
+    if (!lost) this.announce(job.ns, note('running', lease.tip));
     // Watch the chain: a cancel or a takeover moves `claim` away from our tip.
     const watch = setInterval(() => {
       if (lost) return;
@@ -342,7 +399,7 @@ export class Worker {
       if (outcome.cancelled) {
         const commit = releaseLease(this.ctx, lease);
         this.emit({ event: 'released', job_id: job.id, attempt: lease.attempt });
-        await this.announce(job.ns, note('released', commit, { reason: 'worker_stopped' }));
+        this.announce(job.ns, note('released', commit, { reason: 'worker_stopped' }));
         return;
       }
       const finished = finishAttempt(this.ctx, lease, attemptRecord(lease, outcome));
@@ -357,7 +414,7 @@ export class Worker {
       } else if (finished.kind === 'succeeded') this.summary.succeeded++;
       else this.summary.failed++;
       this.emit({ event: finished.kind, job_id: job.id, attempt: lease.attempt, exit_code: outcome.exitCode });
-      await this.announce(job.ns, note(finished.kind, finished.commit, extra));
+      this.announce(job.ns, note(finished.kind, finished.commit, extra));
     } catch (err) {
       if (!hasCode(err, 'lease_lost')) throw err;
       this.summary.lost++;
