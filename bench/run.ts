@@ -350,30 +350,21 @@ async function messagePlane(): Promise<void> {
   let started = performance.now();
   for (let i = 0; i < single; i++) await publish(bus, 'single', [{ ns: 'bench', type: 'tick', payload: { i } }]);
   const singleRate = single / ((performance.now() - started) / 1000);
-  // isomorphic-git writing what one publish writes: 2 blobs, 3 trees, a commit, 2 refs.
+  // isomorphic-git writing what one publish writes: a blob, 2 trees, a commit, 2 refs.
   const isoCount = quick ? 50 : 200;
   started = performance.now();
   let parent: string | undefined;
   for (let i = 0; i < isoCount; i++) {
     const envelope = await git.writeBlob({ fs, gitdir: repo.gitDir, blob: Buffer.from(JSON.stringify({ i })) });
-    const meta = await git.writeBlob({ fs, gitdir: repo.gitDir, blob: Buffer.from(JSON.stringify({ n: i })) });
     const messageTree = await git.writeTree({
       fs,
       gitdir: repo.gitDir,
       tree: [{ mode: '100644', path: 'envelope.json', oid: envelope, type: 'blob' }],
     });
-    const metaTree = await git.writeTree({
-      fs,
-      gitdir: repo.gitDir,
-      tree: [{ mode: '100644', path: 'meta.json', oid: meta, type: 'blob' }],
-    });
     const root = await git.writeTree({
       fs,
       gitdir: repo.gitDir,
-      tree: [
-        { mode: '040000', path: 'message', oid: messageTree, type: 'tree' },
-        { mode: '040000', path: 'meta', oid: metaTree, type: 'tree' },
-      ],
+      tree: [{ mode: '040000', path: 'message', oid: messageTree, type: 'tree' }],
     });
     const who = { name: 'b', email: 'b@b', timestamp: 1_700_000_000 + i, timezoneOffset: 0 };
     const commit: string = await git.writeCommit({

@@ -247,8 +247,7 @@ class FileRefTransaction implements RefTransaction {
   }
 }
 
-function takeLock(gitDir: string, name: string): { path: string; fd: number } {
-  const path = join(gitDir, `${name}.lock`);
+function makeRefDirectory(name: string, path: string): void {
   try {
     mkdirSync(dirname(path), { recursive: true });
   } catch (err) {
@@ -259,11 +258,22 @@ function takeLock(gitDir: string, name: string): { path: string; fd: number } {
     }
     throw err;
   }
+}
+
+function takeLock(gitDir: string, name: string): { path: string; fd: number } {
+  const path = join(gitDir, `${name}.lock`);
   const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  let madeDirectory = false;
   for (let attempt = 0; ; attempt++) {
     try {
       return { path, fd: openSync(path, 'wx', 0o644) };
     } catch (err) {
+      // The directory is made only when missing: one syscall less per lock in the common case.
+      if (errno(err) === 'ENOENT' && !madeDirectory) {
+        makeRefDirectory(name, path);
+        madeDirectory = true;
+        continue;
+      }
       if (errno(err) === 'ENOTDIR')
         throw new GatosError('ref_dir_conflict', `cannot create ${name}: a ref exists where a directory of its path should be`, {
           ref: name,

@@ -58,10 +58,17 @@ let tempCounter = 0;
 export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body: Uint8Array): void {
   const target = loosePath(objectsDir, oid);
   const dir = join(objectsDir, oid.slice(0, 2));
-  mkdirSync(dir, { recursive: true });
   const temp = join(dir, `tmp_obj_${process.pid}_${tempCounter++}_${oid.slice(2, 10)}`);
   const compressed = deflateSync(Buffer.concat([objectHeader(type, body.length), body]));
-  const fd = openSync(temp, 'wx', 0o444);
+  let fd: number;
+  try {
+    fd = openSync(temp, 'wx', 0o444);
+  } catch (err) {
+    // The fan-out directory is made on first use only: one syscall less per object after that.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(dir, { recursive: true });
+    fd = openSync(temp, 'wx', 0o444);
+  }
   try {
     writeSync(fd, compressed);
   } finally {

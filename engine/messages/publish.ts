@@ -10,13 +10,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { contentId } from '../codec/blake3.js';
-import { canonicalize, parseJson } from '../codec/canonical-json.js';
+import { parseJson } from '../codec/canonical-json.js';
 import { createUlidFactory, isUlid, nextUlid } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
 import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
-import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
+import { parseTrailers, type Trailer, trailerValue, withTrailers } from '../git/trailers.js';
 import type { Clock } from '../ledger/clock.js';
 import { emit, type PublishFact, publishChannel, type RotationFact, rotationChannel } from './diagnostics.js';
 import { checkMessageEnvelope, type MessageEnvelope, messageBytes } from './envelope.js';
@@ -43,7 +43,10 @@ export interface Receipt {
   rotated?: 'first' | 'hour' | 'max_messages' | 'max_bytes';
 }
 
-/** Segment metadata stored at `meta/meta.json` of every message commit. */
+/**
+ * Segment metadata, carried by every message commit as `Segment-*` trailers (decision 0006;
+ * topics written before that keep it at `meta/meta.json`, which `readMeta` still reads).
+ */
 export interface SegmentMeta {
   version: 1;
   segment_prefix: string;
@@ -83,8 +86,35 @@ function withAttachmentRefs(draft: DraftEnvelope): {
 
 const AUTHOR = { name: 'gatos-message-plane', email: 'message-plane@gatos.local', timezone: '+0000' };
 
+const SEGMENT_TRAILERS = ['Segment-Prefix', 'Segment-Ulid', 'Segment-Started', 'Segment-Count', 'Segment-Bytes'] as const;
+
+function metaTrailers(meta: SegmentMeta): Trailer[] {
+  return [
+    { key: 'Segment-Prefix', value: meta.segment_prefix },
+    { key: 'Segment-Ulid', value: meta.segment_ulid },
+    { key: 'Segment-Started', value: String(meta.started_at_epoch) },
+    { key: 'Segment-Count', value: String(meta.message_count) },
+    { key: 'Segment-Bytes', value: String(meta.approximate_bytes) },
+    ...(meta.prev_segment_tip ? [{ key: 'Segment-Prev', value: meta.prev_segment_tip }] : []),
+  ];
+}
+
 export function readMeta(objects: ObjectStore, commit: Oid): SegmentMeta | undefined {
-  const meta = findTreeEntry(objects.read(parseCommit(objects.read(commit).body).tree).body, 'meta');
+  const parsed = parseCommit(objects.read(commit).body);
+  const trailers = parseTrailers(parsed.message);
+  const [prefix, ulid, started, count, bytes] = SEGMENT_TRAILERS.map((key) => trailerValue(trailers, key));
+  if (prefix && ulid && started && count && bytes) {
+    return {
+      version: 1,
+      segment_prefix: prefix,
+      segment_ulid: ulid,
+      started_at_epoch: Number(started),
+      message_count: Number(count),
+      approximate_bytes: Number(bytes),
+      prev_segment_tip: trailerValue(trailers, 'Segment-Prev') ?? null,
+    };
+  }
+  const meta = findTreeEntry(objects.read(parsed.tree).body, 'meta');
   const file = meta && findTreeEntry(objects.read(meta.oid).body, 'meta.json');
   return file ? (parseJson(Buffer.from(objects.read(file.oid).body).toString('utf8')) as SegmentMeta) : undefined;
 }
@@ -95,11 +125,8 @@ export function commitUlid(objects: ObjectStore, commit: Oid): string | undefine
   return ulid && isUlid(ulid) ? ulid : undefined;
 }
 
-function messageTree(
-  bytes: Uint8Array,
-  meta: SegmentMeta,
-  attachments: Array<[string, Uint8Array]> = [],
-): { objects: GitObject[]; tree: Oid } {
+/** The objects of one message: attachments, the envelope, `message/` and the root tree. */
+function messageTree(bytes: Uint8Array, attachments: Array<[string, Uint8Array]> = []): { objects: GitObject[]; tree: Oid } {
   const envelope = { type: 'blob' as const, body: bytes };
   const extra: GitObject[] = [];
   const attachmentEntries = attachments.map(([name, body]) => {
@@ -107,7 +134,6 @@ function messageTree(
     return { mode: '100644' as const, name, oid: hashObject('blob', body) };
   });
   if (attachments.length > 0) extra.push({ type: 'tree', body: serializeTree(attachmentEntries) });
-  const metaBlob = { type: 'blob' as const, body: Buffer.from(`${canonicalize(meta)}\n`) };
   const messageDir = {
     type: 'tree' as const,
     body: serializeTree([
@@ -117,18 +143,11 @@ function messageTree(
         : []),
     ]),
   };
-  const metaDir = {
-    type: 'tree' as const,
-    body: serializeTree([{ mode: '100644', name: 'meta.json', oid: hashObject('blob', metaBlob.body) }]),
-  };
   const root = {
     type: 'tree' as const,
-    body: serializeTree([
-      { mode: '40000', name: 'message', oid: hashObject('tree', messageDir.body) },
-      { mode: '40000', name: 'meta', oid: hashObject('tree', metaDir.body) },
-    ]),
+    body: serializeTree([{ mode: '40000', name: 'message', oid: hashObject('tree', messageDir.body) }]),
   };
-  return { objects: [...extra, envelope, metaBlob, messageDir, metaDir, root], tree: hashObject('tree', root.body) };
+  return { objects: [...extra, envelope, messageDir, root], tree: hashObject('tree', root.body) };
 }
 
 /** Publishes envelopes in order on one topic; returns a receipt per envelope. */
@@ -211,11 +230,12 @@ function publishOnce(
         approximate_bytes: (meta as SegmentMeta).approximate_bytes + bytes.length,
       };
     }
-    const { objects: treeObjects, tree } = messageTree(bytes, meta, attachments);
+    const { objects: treeObjects, tree } = messageTree(bytes, attachments);
     const who = { ...AUTHOR, timestamp: Math.floor(now / 1000) };
     const message = withTrailers(envelope.type, [
       { key: 'Event-Id', value: `ulid:${ulid}` },
       { key: 'Content-Id', value: contentId },
+      ...metaTrailers(meta),
     ]);
     // A new segment starts a chain of its own: no parent, so pruning it frees its objects.
     const body = serializeCommit({ tree, parents: rotated || parent === ZERO_OID ? [] : [parent], author: who, committer: who, message });

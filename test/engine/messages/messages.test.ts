@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { blake3Ready, contentId } from '../../../engine/codec/blake3.js';
 import { canonicalize } from '../../../engine/codec/canonical-json.js';
 import { GatosError } from '../../../engine/errors.js';
-import { parseCommit } from '../../../engine/git/object-codec.js';
+import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
 import { openRepository } from '../../../engine/git/repository.js';
 import { readCheckpoint, writeCheckpoint } from '../../../engine/messages/checkpoint.js';
 import { checkMessageEnvelope, messageBytes } from '../../../engine/messages/envelope.js';
@@ -86,6 +86,9 @@ describe('publish and read', () => {
       receipts[1]?.content_id,
     );
     assert.match(git(dir, ['show', `${receipts[0]?.commit}:message/envelope.json`]), /"type":"build.finished"/);
+    // Only message/ at the root (ADR-0005); the segment facts ride in trailers.
+    assert.equal(git(dir, ['ls-tree', '--name-only', receipts[1]?.commit as string]), 'message\n');
+    assert.equal(git(dir, ['log', '-1', '--format=%(trailers:key=Segment-Count,valueonly)', receipts[1]?.commit as string]).trim(), '2');
     fsckStrict(dir);
     const page = readMessages(bus, 'ci');
     assert.deepEqual(
@@ -147,6 +150,38 @@ describe('publish and read', () => {
       receipts.map((r) => r.rotated ?? '-'),
       ['first', '-', 'max_bytes', '-'],
     );
+  });
+
+  test('a segment written with meta/meta.json (before segment trailers) is continued', async () => {
+    const { dir, bus } = setup();
+    const [first] = await publish(bus, 'old', [draft(0)]);
+    // Rewrite the head commit the way earlier versions stored segment state: a meta/ tree, no Segment-* trailers.
+    const commit = parseCommit(bus.objects.read(first?.commit as string).body);
+    const meta = readMeta(bus.objects, first?.commit as string);
+    const metaBlob = bus.objects.write('blob', Buffer.from(`${canonicalize(meta)}\n`));
+    const metaTree = bus.objects.write('tree', serializeTree([{ mode: '100644', name: 'meta.json', oid: metaBlob }]));
+    const message = findTreeEntry(bus.objects.read(commit.tree).body, 'message');
+    const root = bus.objects.write(
+      'tree',
+      serializeTree([
+        { mode: '40000', name: 'message', oid: message?.oid as string },
+        { mode: '40000', name: 'meta', oid: metaTree },
+      ]),
+    );
+    const legacy = bus.objects.write(
+      'commit',
+      serializeCommit({ ...commit, tree: root, message: commit.message.replace(/^Segment-.*\n/gm, '') }),
+    );
+    bus.refs
+      .transaction()
+      .update(first?.segment as string, legacy, first?.commit as string)
+      .update('refs/gatos/messages/old/head', legacy, first?.commit as string)
+      .commit();
+    assert.deepEqual(readMeta(bus.objects, legacy), meta);
+    const [second] = await publish(bus, 'old', [draft(1)]);
+    assert.equal(second?.segment, first?.segment);
+    assert.equal(readMeta(bus.objects, second?.commit as string)?.message_count, 2);
+    fsckStrict(dir);
   });
 
   test('ULIDs are strictly increasing per topic', async () => {
