@@ -2,8 +2,8 @@
 /**
  * `npm start`: the end-to-end run on a generated example repository, no setup needed.
  * Generates a deterministic journal fixture under ./example, scans it through the worker pool,
- * shows a decoded event, and asks stock git to confirm what we wrote.
- * Later planes extend this into the full demo.
+ * shows a decoded event, and asks stock git to confirm what we wrote; then signed events, a
+ * policy denial, messages with a consumer checkpoint, and a job run with its verified proof.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { blake3Ready } from '../engine/codec/blake3.js';
 import { GatosError } from '../engine/errors.js';
 import { openRepository } from '../engine/git/repository.js';
+import { enqueue } from '../engine/jobs/enqueue.js';
+import { checkManifest } from '../engine/jobs/manifest.js';
+import { verifyJob } from '../engine/jobs/proof.js';
+import { jobView } from '../engine/jobs/store.js';
+import { runWorker } from '../engine/jobs/worker.js';
 import { systemClock } from '../engine/ledger/clock.js';
 import { appendEvents } from '../engine/ledger/journal.js';
 import { readEvent } from '../engine/ledger/journal-read.js';
@@ -130,11 +135,26 @@ writeCheckpoint(bus, 'dashboards', 'deploys', { ulid: page.next_since as string 
 console.log(
   `  checkpoint dashboards/deploys at ${page.next_since}; next page: ${readMessages(bus, 'deploys', { since: page.next_since as string }).messages.length} message(s)`,
 );
+
+// The job plane: enqueue a job, let one worker claim and run it, verify its Proof-of-Execution.
+const demoJob = checkManifest({ command: ['/bin/sh', '-c'], args: ['echo "hello from job $GATOS_JOB_ID"'], timeout: 30 });
+const [job] = (await enqueue(ledger, [demoJob])) as [Awaited<ReturnType<typeof enqueue>>[number]];
+console.log(`\nEnqueued job ${job.job_id} (alias ${job.ulid}) at refs/gatos/jobs/<hex>/job`);
+const summary = await runWorker(ledger, { worker: 'demo-worker', exitWhenIdle: true, workdir: dir });
+const jobHex = job.job_id.slice('blake3:'.length);
+const jobResult = jobView(ledger.objects, ledger.refs, jobHex, ledger.clock());
+console.log(`  worker demo-worker ran ${summary.started} job(s): ${jobResult.status}, exit ${jobResult.exit_code}`);
+console.log(`  stdout: ${execFileSync('git', ['-C', dir, 'show', `${jobResult.result}:outputs/stdout`], { encoding: 'utf8' }).trim()}`);
+const proof = verifyJob(ledger.objects, ledger.refs, jobHex);
+console.log(
+  `  jobs verify: ${proof.ok ? 'Proof-of-Execution verified' : 'FAILED'} (${proof.checks.length} checks: digests, signature, trust, outputs)`,
+);
+
 execFileSync('git', ['-C', dir, 'fsck', '--strict', '--no-dangling'], { stdio: 'ignore' });
 console.log('git fsck --strict is clean.');
 console.log(`Try: git -C example log --format='%h %s%n%(trailers)' ${fixture.refs[0]?.name ?? ''} | head`);
 repo.close();
-if (gitCount !== commits || !shown.cid_ok || !shown.signature_ok) {
+if (gitCount !== commits || !shown.cid_ok || !shown.signature_ok || !proof.ok) {
   console.error(`mismatch: scanned ${commits} commits, git counts ${gitCount}`);
   process.exitCode = 1;
 }
