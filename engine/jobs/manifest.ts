@@ -10,7 +10,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { contentId } from '../codec/blake3.js';
-import { canonicalBytes } from '../codec/canonical-json.js';
+import { canonicalBytes, parseJson } from '../codec/canonical-json.js';
 import { isUlid } from '../codec/ulid.js';
 import { GatosError } from '../errors.js';
 
@@ -125,9 +125,17 @@ export function checkManifest(value: unknown): JobManifest {
   return manifest;
 }
 
-/** Parses YAML 1.2 (JSON is a subset) and validates it. */
+/** Parses YAML 1.2 (JSON is a subset; stored manifests take a strict JSON fast path) and validates it. */
 export function parseManifestText(text: string): JobManifest {
   let value: unknown;
+  if (text.startsWith('{')) {
+    try {
+      return checkManifest(parseJson(text));
+    } catch (err) {
+      if (err instanceof GatosError && err.code === 'invalid_manifest') throw err;
+      // Not strict JSON: YAML flow mappings also start with `{`.
+    }
+  }
   try {
     value = parseYaml(text, { version: '1.2', schema: 'core', uniqueKeys: true, prettyErrors: false });
   } catch (err) {

@@ -43,7 +43,7 @@ function chainStates(dir: string, jobId: string): string[] {
     .map((subject) => subject.split(' ')[0] as string);
 }
 
-async function race(workers: number, jobCount: number): Promise<void> {
+async function race(workers: number, jobCount: number, concurrency = 1): Promise<void> {
   const dir = newRepo();
   const file = join(dir, 'jobs.jsonl');
   writeFileSync(
@@ -54,7 +54,9 @@ async function race(workers: number, jobCount: number): Promise<void> {
   assert.equal(enqueued.status, 0, enqueued.stderr);
   // Keys are made on first use; make them before the race so the trust ref is not part of it.
   for (let i = 0; i < workers; i++) assert.equal(gatos(dir, ['key', 'new', '--actor', `agent:w${i}`]).status, 0);
-  const children = Array.from({ length: workers }, (_, i) => startWorker(dir, `w${i}`, ['--exit-when-idle']));
+  const children = Array.from({ length: workers }, (_, i) =>
+    startWorker(dir, `w${i}`, ['--exit-when-idle', '--concurrency', String(concurrency)]),
+  );
   const codes = await Promise.all(children.map((c) => c.done));
   assert.deepEqual(codes, Array(workers).fill(0));
   const views = jobs(dir);
@@ -75,7 +77,7 @@ async function race(workers: number, jobCount: number): Promise<void> {
 }
 
 describe('gatos jobs', () => {
-  test('2 worker processes racing on the same jobs: one claim and one result per job', () => race(2, 12));
+  test('2 worker processes (3 jobs at a time each) racing on the same jobs: one claim and one result per job', () => race(2, 12, 3));
 
   test('16 worker processes racing: still one claim and one result per job', () => race(16, 8));
 
