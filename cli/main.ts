@@ -16,6 +16,7 @@ import { keyCommand } from './commands/key.js';
 import { messagesCommands } from './commands/messages.js';
 import { policyCommand } from './commands/policy.js';
 import { scanCommand } from './commands/scan.js';
+import { foldCommand, pointerCommand, stateCommand } from './commands/state.js';
 import { Output } from './output.js';
 
 export const COMMANDS: readonly Command[] = [
@@ -26,6 +27,9 @@ export const COMMANDS: readonly Command[] = [
   govCommand,
   ...messagesCommands,
   jobsCommand,
+  foldCommand,
+  stateCommand,
+  pointerCommand,
   daemonCommand,
   scanCommand,
   canonCommand,

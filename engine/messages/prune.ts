@@ -7,8 +7,8 @@
  * transaction. Because each segment is its own chain (decision 0006), the deleted segments
  * become unreachable and `git gc` reclaims them.
  */
-import { blake3Bytes } from '../codec/blake3.js';
 import { canonicalize } from '../codec/canonical-json.js';
+import { merkleRoot } from '../codec/merkle.js';
 import { createUlidFactory, ulidTime } from '../codec/ulid.js';
 import { parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import type { Oid } from '../git/ports.js';
@@ -35,22 +35,6 @@ export interface PruneResult {
 }
 
 const DAY = 24 * 3600 * 1000;
-
-/** Binary BLAKE3 Merkle root over 32-byte digests: node = blake3(left || right), odd node promoted. */
-export function merkleRoot(digests: Uint8Array[]): Uint8Array {
-  if (digests.length === 0) return blake3Bytes(new Uint8Array(0));
-  let level = digests;
-  while (level.length > 1) {
-    const next: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) {
-      const left = level[i] as Uint8Array;
-      const right = level[i + 1];
-      next.push(right ? blake3Bytes(Buffer.concat([left, right])) : left);
-    }
-    level = next;
-  }
-  return level[0] as Uint8Array;
-}
 
 /** The segment's content ids, oldest first. */
 function segmentContentIds(bus: Bus, tip: Oid): string[] {
