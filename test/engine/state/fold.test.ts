@@ -288,7 +288,7 @@ describe('folding', () => {
     const { commit } = await s.run(SPEC);
     const checkpoint = readCheckpoint(s.ctx.objects, commit);
     const node = readStateTree(s.ctx.objects, checkpoint.stateTree as Oid, checkpoint.spec).find((n) => n.private);
-    const digest = (node?.stored as { digest: string }).digest;
+    const digest = (node?.stored as { digest: string } | undefined)?.digest ?? '';
     writeFileSync(join(s.store, digest.slice(7)), 'forged');
     assert.throws(() => resolvePrivate(digest, s.store), isCode('pointer_digest_mismatch'));
     assert.throws(() => resolvePrivate(`blake3:${'1'.repeat(64)}`, s.store), isCode('pointer_unreachable'));
