@@ -6,7 +6,8 @@
  * Macro: scan of a seeded journal fixture (100k events; 20k with --quick) through the worker
  * pool, against baselines run in this same invocation on the same refs: stock `git log`, and
  * isomorphic-git walking the refs; 1 vs N worker threads; fixture generation speed (1M events
- * without --quick); message and job plane rates and latencies (bench/jobs.ts).
+ * without --quick); message and job plane rates and latencies (bench/jobs.ts); full and incremental folds
+ * (bench/state.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs, { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { generateFixture } from '../fixtures/generate.js';
 import { jobPlane } from './jobs.js';
+import { statePlane } from './state.js';
 
 interface Row {
   name: string;
@@ -468,6 +470,7 @@ await macro();
 await ledgerAppends();
 await messagePlane();
 rows.push(...(await jobPlane(cacheDir, quick)));
+rows.push(...(await statePlane(cacheDir, quick)));
 await fixtureSpeed();
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 rows.push({ name: 'peak RSS of the bench process', value: peakRssMb, unit: 'MiB' });
