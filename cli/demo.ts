@@ -3,7 +3,8 @@
  * `npm start`: the end-to-end run on a generated example repository, no setup needed.
  * Generates a deterministic journal fixture under ./example, scans it through the worker pool,
  * shows a decoded event, and asks stock git to confirm what we wrote; then signed events, a
- * policy denial, messages with a consumer checkpoint, and a job run with its verified proof.
+ * policy denial, messages with a consumer checkpoint, a verified fold of the demo namespace, and a
+ * job run with its verified proof.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,10 @@ import { publish } from '../engine/messages/publish.js';
 import { readMessages } from '../engine/messages/read.js';
 import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
+import { stateRef } from '../engine/state/checkpoint.js';
+import { fold } from '../engine/state/fold.js';
+import { privateStore } from '../engine/state/pointers.js';
+import { verifyCheckpoint } from '../engine/state/verify.js';
 import { generateFixture } from '../fixtures/generate.js';
 import { Output } from './output.js';
 
@@ -136,6 +141,16 @@ console.log(
   `  checkpoint dashboards/deploys at ${page.next_since}; next page: ${readMessages(bus, 'deploys', { since: page.next_since as string }).messages.length} message(s)`,
 );
 
+// The state plane: fold the demo namespace, verify its Proof-of-Fold by replay, show one node.
+const folded = await fold(ledger, 'demo', { gitDir: repo.gitDir, store: privateStore(repo.gitDir) });
+console.log(`\nFolded ${folded.events} demo events into ${stateRef('demo')} (${folded.commit.slice(0, 12)})`);
+console.log(`  State-Root ${folded.state_root}`);
+const foldProof = await verifyCheckpoint(ledger, folded.commit, repo.gitDir);
+console.log(`  fold verify: ${foldProof.ok ? 'Proof-of-Fold verified, replay matches' : 'FAILED'} (${foldProof.checks.length} checks)`);
+console.log(
+  `  state show demo deploy.started: ${execFileSync('git', ['-C', dir, 'show', `${folded.commit}:state/deploy.started.json`], { encoding: 'utf8' })}`,
+);
+
 // The job plane: enqueue a job, let one worker claim and run it, verify its Proof-of-Execution.
 const demoJob = checkManifest({ command: ['/bin/sh', '-c'], args: ['echo "hello from job $GATOS_JOB_ID"'], timeout: 30 });
 const [job] = (await enqueue(ledger, [demoJob])) as [Awaited<ReturnType<typeof enqueue>>[number]];
@@ -154,7 +169,7 @@ execFileSync('git', ['-C', dir, 'fsck', '--strict', '--no-dangling'], { stdio: '
 console.log('git fsck --strict is clean.');
 console.log(`Try: git -C example log --format='%h %s%n%(trailers)' ${fixture.refs[0]?.name ?? ''} | head`);
 repo.close();
-if (gitCount !== commits || !shown.cid_ok || !shown.signature_ok || !proof.ok) {
+if (gitCount !== commits || !shown.cid_ok || !shown.signature_ok || !proof.ok || !foldProof.ok) {
   console.error(`mismatch: scanned ${commits} commits, git counts ${gitCount}`);
   process.exitCode = 1;
 }
