@@ -14,23 +14,9 @@ import { initRepository, openRepository } from '../engine/git/repository.js';
 import { enqueue } from '../engine/jobs/enqueue.js';
 import { checkManifest } from '../engine/jobs/manifest.js';
 import type { Ledger } from '../engine/ledger/context.js';
-
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  target?: string;
-  met?: boolean;
-}
+import { type BenchRow, median } from './row.js';
 
 const GATOS = fileURLToPath(new URL('../cli/gatos.js', import.meta.url));
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 function ledgerAt(dir: string): Ledger {
   initRepository(dir);

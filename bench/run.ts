@@ -35,17 +35,10 @@ import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { generateFixture } from '../fixtures/generate.js';
 import { jobPlane } from './jobs.js';
+import { type BenchRow, median } from './row.js';
 import { statePlane } from './state.js';
 
-interface Row {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: string;
-  ratio?: number;
-  target?: string;
-  met?: boolean;
-}
+type Row = BenchRow;
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' } },
@@ -329,12 +322,6 @@ async function ledgerAppends(): Promise<void> {
   });
   repo.close();
   rmSync(dir, { recursive: true, force: true });
-}
-
-/** p50 of a list of milliseconds. */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 /**

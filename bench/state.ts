@@ -13,7 +13,7 @@ import { addActorKey, updateTrust } from '../engine/ledger/trust.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { fold } from '../engine/state/fold.js';
 import { generateFixture } from '../fixtures/generate.js';
-import type { BenchRow } from './jobs.js';
+import type { BenchRow } from './row.js';
 
 async function ledgerOf(dir: string, events: number): Promise<{ ctx: Ledger; gitDir: string }> {
   await generateFixture({ events, seed: 11, out: dir, namespaces: 1 });
