@@ -9,6 +9,7 @@ import type { Command, OptionSpec } from './command.js';
 import { canonCommand } from './commands/canon.js';
 import { daemonCommand } from './commands/daemon.js';
 import { eventCommand } from './commands/event.js';
+import { exportCommand } from './commands/export.js';
 import { govCommand } from './commands/gov.js';
 import { initCommand } from './commands/init.js';
 import { jobsCommand } from './commands/jobs.js';
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   foldCommand,
   stateCommand,
   pointerCommand,
+  exportCommand,
   daemonCommand,
   scanCommand,
   canonCommand,

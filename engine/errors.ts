@@ -56,6 +56,7 @@ const KINDS: Record<string, ErrorKind> = {
   bisect_inconsistent: 'failure',
   pointer_unreachable: 'failure',
   pointer_digest_mismatch: 'corrupt',
+  invalid_export: 'input',
   unknown_method: 'input',
   object_not_found: 'failure',
   ref_not_found: 'failure',

@@ -1,0 +1,194 @@
+/**
+ * `gatos export`: extract the tables, write them through a sink, then the manifest (decision
+ * 0009). The data goes to a temporary file first and is renamed into place; the manifest
+ * `<out>.manifest.json` is written last with `complete: true`, so an interrupted export is never
+ * taken for a complete one. When `<out>` already holds a complete export, journals are read only
+ * past the journal heads it recorded, and rows are upserted.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { blake3Hex, contentIdOfJson } from '../engine/codec/blake3.js';
+import { canonicalize } from '../engine/codec/canonical-json.js';
+import { explorerRoot } from '../engine/codec/explorer-root.js';
+import { GatosError } from '../engine/errors.js';
+import { hashObject, ZERO_OID } from '../engine/git/oid.js';
+import type { Oid, RefEntry } from '../engine/git/ports.js';
+import type { Clock } from '../engine/ledger/clock.js';
+import { readActivePolicy } from '../engine/ledger/policy-store.js';
+import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
+import { governanceRows, jobRows, journalRefs, journalRows, messageRows, type Source, stateRows } from './extract.js';
+import { type ExportManifest, readManifest } from './manifest.js';
+import { SqliteSink } from './sqlite-sink.js';
+import { type Row, selectColumns, TABLE_NAMES, type TableDef, tableDef } from './tables.js';
+
+export const EXTRACTOR_VERSION = '0.1.0';
+export const EXTRACTOR = `gatos-exporter/${EXTRACTOR_VERSION}`;
+
+export interface ExportOptions {
+  format: 'sqlite';
+  out: string;
+  tables?: readonly string[];
+  /** table -> columns to keep (keys are always kept). */
+  columns?: ReadonlyMap<string, readonly string[]>;
+  /** A derived export binds to this namespace's current checkpoint. */
+  stateNs?: string;
+  /** Ignore a previous export at `out`. */
+  full?: boolean;
+  batchSize?: number;
+  clock: Clock;
+  onProgress?: (table: string, rows: number) => void;
+}
+
+/** The git blob id of `<oid> <ref>\n` per journal head, in ref order: what `ledger_head` names. */
+export function ledgerHeadOf(heads: readonly RefEntry[]): string {
+  return hashObject('blob', Buffer.from(heads.map((h) => `${h.oid} ${h.name}\n`).join('')));
+}
+
+/** The repository facts an export binds to (recomputed by `verify --repo`). */
+export function repoFacts(source: Source, stateNs?: string) {
+  const heads = journalRefs(source.refs);
+  const policy = readActivePolicy(source.objects, source.refs);
+  const checkpoint = stateNs !== undefined ? source.refs.resolve(stateRef(stateNs)) : undefined;
+  if (stateNs !== undefined && !checkpoint)
+    throw new GatosError('state_not_found', `namespace ${stateNs} has no state checkpoint (run: gatos fold --ns ${stateNs})`, {
+      ns: stateNs,
+    });
+  const derived = checkpoint ? readCheckpoint(source.objects, checkpoint) : undefined;
+  return {
+    heads,
+    ledgerHead: ledgerHeadOf(heads),
+    policyRoot: policy?.commit ?? ZERO_OID,
+    stateRef: checkpoint ?? ZERO_OID,
+    ...(derived ? { stateRoot: derived.stateRoot, foldRoot: derived.foldRoot } : {}),
+  };
+}
+
+const fileEntry = (path: string) => ({
+  path: basename(path),
+  blake3: `blake3:${blake3Hex(readFileSync(path))}`,
+  size: statSync(path).size,
+});
+
+export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
+  const wanted = options.tables ?? TABLE_NAMES;
+  const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
+  for (const name of options.columns?.keys() ?? [])
+    if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);
+  const facts = repoFacts(source, options.stateNs);
+  const manifestPath = `${options.out}.manifest.json`;
+  const previous = !options.full && existsSync(manifestPath) ? readManifest(manifestPath) : undefined;
+  const incremental = previous?.complete === true && previous.format === options.format && existsSync(options.out);
+  const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
+
+  const partial = `${options.out}.partial`;
+  mkdirSync(dirname(options.out), { recursive: true });
+  rmSync(partial, { force: true });
+  if (incremental) copyFileSync(options.out, partial);
+  // From here on the old manifest no longer describes what is at `out`.
+  rmSync(manifestPath, { force: true });
+  const sink = new SqliteSink(partial, EXTRACTOR_VERSION, options.batchSize);
+  const counts: Record<string, number> = {};
+  try {
+    const needs = (name: string) => defs.some((d) => d.name === name);
+    const journal = needs('commits') || needs('events') ? journalRows(source, facts.heads, since) : { commits: [], events: [] };
+    const state = needs('state_nodes') || needs('pointers') ? stateRows(source) : undefined;
+    const governance = defs.some((d) => d.name.startsWith('governance_')) ? governanceRows(source) : undefined;
+    const filters = {
+      tables: wanted,
+      columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
+      state: options.stateNs ?? null,
+    };
+    const fields = {
+      ledgerHead: facts.ledgerHead,
+      policyRoot: facts.policyRoot,
+      ...(facts.foldRoot ? { foldRoot: facts.foldRoot } : {}),
+      extractorVersion: EXTRACTOR,
+    };
+    const root = explorerRoot(fields);
+    const now = Math.floor(options.clock() / 1000);
+    const rowsOf = (def: TableDef): { rows: Row[]; snapshot: boolean } => {
+      switch (def.name) {
+        case 'commits':
+        case 'events':
+          return { rows: journal[def.name], snapshot: false };
+        case 'messages':
+          return { rows: messageRows(source), snapshot: true };
+        case 'state_nodes':
+        case 'pointers':
+          return { rows: (state as NonNullable<typeof state>)[def.name], snapshot: true };
+        case 'jobs':
+          return { rows: jobRows(source, options.clock()), snapshot: true };
+        case 'export_info':
+          return {
+            rows: [
+              {
+                state_ref: facts.stateRef,
+                commit_start: previous?.commit_range.end ?? ZERO_OID,
+                commit_end: facts.ledgerHead,
+                shape_root: facts.stateRoot ?? null,
+                ledger_head: facts.ledgerHead,
+                policy_root: facts.policyRoot,
+                explorer_root: root,
+                extractor_version: EXTRACTOR,
+                filters: canonicalize(filters),
+                created_ts: now,
+                updated_ts: now,
+              },
+            ],
+            snapshot: true,
+          };
+        default:
+          return { rows: (governance as NonNullable<typeof governance>)[def.name as keyof NonNullable<typeof governance>], snapshot: true };
+      }
+    };
+    for (const def of defs) {
+      const { rows, snapshot } = rowsOf(def);
+      sink.prepare(def, snapshot);
+      sink.write(def, rows);
+      counts[def.name] = sink.count(def.name);
+      options.onProgress?.(def.name, rows.length);
+    }
+    sink.close();
+    renameSync(partial, options.out);
+    const rootFile = `${options.out}.explorer-root.txt`;
+    writeFileSync(rootFile, `${root}\n`);
+    const has = (name: string) => wanted.includes(name);
+    const manifest: ExportManifest = {
+      format: options.format,
+      state_ref: facts.stateRef,
+      commit_range: { start: previous?.commit_range.end ?? ZERO_OID, end: facts.ledgerHead },
+      tables: {
+        commits: has('commits'),
+        events: has('events'),
+        state_nodes: has('state_nodes'),
+        pointers: has('pointers'),
+        jobs: has('jobs'),
+        governance: TABLE_NAMES.filter((n) => n.startsWith('governance_')).some(has),
+      },
+      created_at: `${new Date(options.clock()).toISOString().slice(0, 19)}Z`,
+      extractor_version: EXTRACTOR,
+      ledger_head: facts.ledgerHead,
+      ledger_heads: Object.fromEntries(facts.heads.map((h) => [h.name, h.oid])),
+      policy_root: facts.policyRoot,
+      ...(facts.stateRoot ? { state_root: facts.stateRoot, fold_root: facts.foldRoot as string } : {}),
+      explorer_root: root,
+      filters,
+      filters_digest: contentIdOfJson(filters),
+      exported_tables: defs.map((d) => d.name),
+      row_counts: counts,
+      files: [fileEntry(options.out), fileEntry(rootFile)],
+      incremental: incremental === true,
+      complete: true,
+    };
+    writeFileSync(manifestPath, `${canonicalize(manifest)}\n`);
+    return manifest;
+  } catch (err) {
+    try {
+      sink.close();
+    } catch {
+      // already closed
+    }
+    rmSync(partial, { force: true });
+    throw err;
+  }
+}

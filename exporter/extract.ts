@@ -1,0 +1,239 @@
+/**
+ * Table extractors: each reads one part of the repository into rows in primary-key order.
+ * Journals (commits, events) are walked per ref from each ref's head down to, not including,
+ * the heads of a previous export (`since`); the other tables are snapshots of what the refs
+ * hold now. Pointers are exported as metadata only, never dereferenced.
+ */
+import { canonicalize, parseJson } from '../engine/codec/canonical-json.js';
+import { ulidTime } from '../engine/codec/ulid.js';
+import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
+import { findTreeEntry, parseCommit, parseTree } from '../engine/git/object-codec.js';
+import type { ObjectStore, Oid, RefEntry, RefStore } from '../engine/git/ports.js';
+import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
+import { startFrontier } from '../engine/git/walk.js';
+import { listJobs, readJob } from '../engine/jobs/store.js';
+import { readMessages } from '../engine/messages/read.js';
+import { listTopics } from '../engine/messages/topics.js';
+import { visitRows } from '../engine/scan/scan-range.js';
+import { readCheckpoint } from '../engine/state/checkpoint.js';
+import { readStateTree } from '../engine/state/state-tree.js';
+import { compareRows, type Row } from './tables.js';
+
+export interface Source {
+  objects: ObjectStore;
+  refs: RefStore;
+}
+
+const sorted = (rows: Row[], key = 'id') => rows.sort((a, b) => compareRows(a, b, key));
+const json = (value: unknown) => canonicalize(value ?? null);
+
+/** Journal refs of the export (all namespaces, or those listed), in ref order. */
+export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): RefEntry[] {
+  return refs.list(JOURNAL_PREFIX).filter((entry) => {
+    const parsed = parseJournalRef(entry.name);
+    return parsed !== undefined && (!namespaces || namespaces.has(parsed.ns));
+  });
+}
+
+/** `commits` and `events` rows of the journals, new since `since` (ref -> previous head). */
+export function journalRows(
+  source: Source,
+  heads: readonly RefEntry[],
+  since: ReadonlyMap<string, Oid>,
+): { commits: Row[]; events: Row[] } {
+  const commits: Row[] = [];
+  const events: Row[] = [];
+  for (const head of heads) {
+    const stop = since.get(head.name);
+    if (stop === head.oid) continue;
+    const ns = parseJournalRef(head.name)?.ns ?? '';
+    visitRows(source.objects, head.name, startFrontier([head.oid], stop ? [stop] : []), Number.MAX_SAFE_INTEGER, (row) => {
+      commits.push({
+        id: row.commit,
+        parent_id: row.parents[0] ?? null,
+        ref: row.ref,
+        author: row.author,
+        ts: row.ts,
+        message: row.message,
+        trailers: json(row.trailers),
+        shape_root: null,
+        created_ts: row.ts,
+        updated_ts: row.ts,
+      });
+      if (row.envelopePath !== 'event/envelope.cbor') return;
+      const envelope = row.envelope as { type: string; actor: string; ulid: string; payload: unknown };
+      events.push({
+        id: trailerValue(row.trailers, 'Event-CID') ?? row.commit,
+        ns,
+        kind: envelope.type,
+        actor: envelope.actor,
+        ulid: envelope.ulid,
+        ts: row.ts,
+        payload: json(envelope.payload),
+        commit_id: row.commit,
+        created_ts: row.ts,
+        updated_ts: row.ts,
+      });
+    });
+  }
+  return { commits: sorted(commits), events: sorted(events) };
+}
+
+/** Every message of every topic (or of the listed topics). */
+export function messageRows(source: Source, topics?: ReadonlySet<string>): Row[] {
+  const rows: Row[] = [];
+  const bus = { objects: source.objects, refs: source.refs, clock: () => 0 };
+  for (const topic of listTopics(source.refs)) {
+    if (topics && !topics.has(topic)) continue;
+    let since: string | undefined;
+    for (;;) {
+      const page = readMessages(bus, topic, since === undefined ? { limit: 512 } : { since, limit: 512 });
+      for (const message of page.messages) {
+        const envelope = parseJson(Buffer.from(message.canonical_json, 'base64').toString('utf8')) as {
+          ns: string;
+          type: string;
+          payload: unknown;
+        };
+        const ts = Math.floor(ulidTime(message.ulid) / 1000);
+        rows.push({
+          id: message.content_id,
+          topic,
+          ulid: message.ulid,
+          ns: envelope.ns,
+          kind: envelope.type,
+          ts,
+          payload: json(envelope.payload),
+          commit_id: message.commit,
+          created_ts: ts,
+          updated_ts: ts,
+        });
+      }
+      if (page.next_since === null) break;
+      since = page.next_since;
+    }
+  }
+  return sorted(rows);
+}
+
+/** The current checkpoint of every namespace: its nodes, and pointers for private ones. */
+export function stateRows(source: Source): {
+  state_nodes: Row[];
+  pointers: Row[];
+  checkpoints: Array<{ ns: string; commit: Oid; stateRoot: string }>;
+} {
+  const nodes: Row[] = [];
+  const pointers: Row[] = [];
+  const checkpoints: Array<{ ns: string; commit: Oid; stateRoot: string }> = [];
+  for (const { name, oid } of source.refs.list('refs/gatos/state/')) {
+    const ns = name.slice('refs/gatos/state/'.length);
+    const checkpoint = readCheckpoint(source.objects, oid);
+    checkpoints.push({ ns, commit: oid, stateRoot: checkpoint.stateRoot });
+    const ts = parseCommit(source.objects.read(oid).body).committer.timestamp;
+    if (!checkpoint.stateTree) continue;
+    for (const node of readStateTree(source.objects, checkpoint.stateTree, checkpoint.spec)) {
+      nodes.push({
+        id: `${oid}:${node.path}`,
+        state_ref: oid,
+        ns,
+        path: node.path,
+        digest: `blake3:${node.valueDigest}`,
+        shape: json(node.stored),
+        private: node.private ? 1 : 0,
+        created_ts: ts,
+        updated_ts: ts,
+      });
+      if (!node.private) continue;
+      const pointer = node.stored as { digest: string; location: string; capability: string; size?: number };
+      pointers.push({
+        digest: pointer.digest,
+        location: pointer.location,
+        capability: pointer.capability,
+        size: pointer.size ?? null,
+        state_ref: oid,
+        path: node.path,
+        created_ts: ts,
+        updated_ts: ts,
+      });
+    }
+  }
+  return { state_nodes: sorted(nodes), pointers: sorted(pointers, 'digest'), checkpoints };
+}
+
+const seconds = (iso: unknown) => (typeof iso === 'string' && !Number.isNaN(Date.parse(iso)) ? Math.floor(Date.parse(iso) / 1000) : null);
+
+/** Every job with its status, as `gatos jobs ls` sees it at `now`. */
+export function jobRows(source: Source, now: number): Row[] {
+  const rows: Row[] = [];
+  for (const view of listJobs(source.objects, source.refs, now)) {
+    const hex = view.job_id.slice(7);
+    const job = readJob(source.objects, source.refs, hex);
+    const jobTime = parseCommit(source.objects.read(view.job_commit).body).committer.timestamp;
+    let startedAt: number | null = null;
+    let finishedAt: number | null = null;
+    let proof: string | null = null;
+    let updated = jobTime;
+    if (view.result) {
+      const result = parseCommit(source.objects.read(view.result).body);
+      updated = result.committer.timestamp;
+      proof = trailerValue(parseTrailers(result.message), 'Proof-Of-Execution') ?? null;
+      const poeEntry = findTreeEntry(source.objects.read(result.tree).body, 'poe.json');
+      if (poeEntry) {
+        const poe = parseJson(Buffer.from(source.objects.read(poeEntry.oid).body).toString('utf8')) as Record<string, unknown>;
+        startedAt = seconds(poe.started_at);
+        finishedAt = seconds(poe.finished_at);
+      }
+    }
+    rows.push({
+      id: view.job_id,
+      status: view.status,
+      attempt: view.attempt,
+      worker: view.worker ?? null,
+      exit_code: view.exit_code ?? null,
+      started_at: startedAt,
+      finished_at: finishedAt,
+      proof_digest: proof,
+      job_commit: view.job_commit,
+      result_commit: view.result ?? null,
+      manifest: json(job?.manifest),
+      created_ts: jobTime,
+      updated_ts: updated,
+    });
+  }
+  return sorted(rows);
+}
+
+const GOVERNANCE = [
+  ['governance_proposals', 'refs/gatos/proposals/'],
+  ['governance_approvals', 'refs/gatos/approvals/'],
+  ['governance_grants', 'refs/gatos/grants/'],
+  ['governance_revocations', 'refs/gatos/revocations/'],
+] as const;
+
+/** Proposals, approvals, grants and revocations: the JSON document each commit carries. */
+export function governanceRows(source: Source): Record<(typeof GOVERNANCE)[number][0], Row[]> {
+  const out = {} as Record<(typeof GOVERNANCE)[number][0], Row[]>;
+  for (const [table, prefix] of GOVERNANCE) {
+    const rows: Row[] = [];
+    for (const { name, oid } of source.refs.list(prefix)) {
+      const commit = parseCommit(source.objects.read(oid).body);
+      const dir = findTreeEntry(source.objects.read(commit.tree).body, 'governance');
+      const doc = dir ? parseTree(source.objects.read(dir.oid).body).find((e) => e.name.endsWith('.json')) : undefined;
+      const payload = doc ? parseJson(Buffer.from(source.objects.read(doc.oid).body).toString('utf8')) : null;
+      const key = name.slice(prefix.length);
+      rows.push({
+        id: `blake3:${key.replace('/', ':')}`,
+        proposal_id:
+          typeof (payload as { proposal_id?: unknown } | null)?.proposal_id === 'string'
+            ? ((payload as { proposal_id: string }).proposal_id as string)
+            : `blake3:${key.split('/')[0]}`,
+        payload: json(payload),
+        commit_id: oid,
+        ts: commit.committer.timestamp,
+        created_ts: commit.committer.timestamp,
+        updated_ts: commit.committer.timestamp,
+      });
+    }
+    out[table] = sorted(rows);
+  }
+  return out;
+}

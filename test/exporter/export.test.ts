@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { blake3Hex, blake3Ready } from '../../engine/codec/blake3.js';
+import { canonicalize } from '../../engine/codec/canonical-json.js';
+import { openRepository } from '../../engine/git/repository.js';
+import { enqueue } from '../../engine/jobs/enqueue.js';
+import { checkManifest } from '../../engine/jobs/manifest.js';
+import { runWorker } from '../../engine/jobs/worker.js';
+import type { Ledger } from '../../engine/ledger/context.js';
+import { appendEvents } from '../../engine/ledger/journal.js';
+import { createKey } from '../../engine/ledger/keys.js';
+import { addActorKey, updateTrust } from '../../engine/ledger/trust.js';
+import { publish } from '../../engine/messages/publish.js';
+import { fold } from '../../engine/state/fold.js';
+import { checkFoldSpec } from '../../engine/state/fold-spec.js';
+import { type ExportOptions, runExport } from '../../exporter/export.js';
+import type { ExportManifest } from '../../exporter/manifest.js';
+import { verifyExport } from '../../exporter/verify.js';
+import { git, scratch } from '../helpers/git.js';
+import { referenceSchema } from '../helpers/schemas.js';
+
+const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
+const { repo: newRepo, dir: newDir } = scratch();
+const CLOCK = () => 1_764_000_000_000;
+
+before(() => blake3Ready());
+
+const sql = (file: string, query: string) => execFileSync('sqlite3', [file, query], { encoding: 'utf8' }).trim();
+
+async function populated(): Promise<{ dir: string; ctx: Ledger; gitDir: string }> {
+  const dir = newRepo();
+  const repo = openRepository(dir);
+  const ctx: Ledger = { objects: repo.objects, refs: repo.refs, keyDir: join(newDir(), 'keys'), clock: CLOCK };
+  for (const actor of ['user:alice', 'user:bob']) {
+    const { publicKey } = createKey(ctx.keyDir, actor);
+    updateTrust(ctx.objects, ctx.refs, CLOCK, `add ${actor}`, (graph) => addActorKey(graph, actor, publicKey));
+  }
+  await appendEvents(ctx, [
+    { ns: 'shop', type: 'order.placed', actor: 'user:alice', payload: { sku: 'apple', n: 2 } },
+    { ns: 'shop', type: 'order.placed', actor: 'user:bob', payload: { sku: 'pear', n: 1 } },
+    { ns: 'ops', type: 'deploy', actor: 'user:alice', payload: { service: 'api' } },
+  ]);
+  await publish(ctx, 'deploys', [{ ns: 'ops', type: 'deploy.announced', payload: { service: 'api' } }]);
+  const spec = checkFoldSpec({
+    version: 1,
+    rules: [
+      {
+        on: 'order.placed',
+        ops: [
+          { op: 'increment', path: 'orders/{payload.sku}', from: 'payload.n' },
+          { op: 'set', path: 'buyers/{actor}', from: 'payload' },
+        ],
+      },
+    ],
+    private: [{ path: 'buyers/*/*', capability: 'age://shop' }],
+  });
+  await fold(ctx, 'shop', { gitDir: repo.gitDir, store: join(newDir(), 'private'), spec });
+  await enqueue({ ...ctx, clock: () => Date.now() }, [checkManifest({ command: ['/bin/true'], timeout: 10 })]);
+  await runWorker({ ...ctx, clock: () => Date.now() }, { worker: 'w', exitWhenIdle: true, workdir: dir });
+  return { dir, ctx, gitDir: repo.gitDir };
+}
+
+const options = (out: string, extra: Partial<ExportOptions> = {}): ExportOptions => ({ format: 'sqlite', out, clock: CLOCK, ...extra });
+
+describe('export to SQLite', () => {
+  test('tables, types, counts against git, manifest schema, ledger head reproducible with stock git', async () => {
+    const { dir, ctx } = await populated();
+    const out = join(newDir(), 'repo.sqlite');
+    const manifest = await runExport(ctx, options(out));
+    assert.equal(sql(out, 'select count(*) from commits'), git(dir, ['rev-list', '--count', '--glob=refs/gatos/journal']).trim());
+    assert.equal(sql(out, 'select count(*) from events'), '3');
+    assert.equal(sql(out, "select count(*) from events where ns = 'shop' and json_extract(payload, '$.sku') = 'apple'"), '1');
+    assert.equal(sql(out, "select count(*) from messages where topic = 'deploys'"), '1');
+    assert.ok(Number(sql(out, "select count(*) from messages where topic = 'gatos.jobs.events'")) >= 4, 'job transitions are messages too');
+    assert.equal(sql(out, 'select path from state_nodes order by path'), 'buyers/user/alice\nbuyers/user/bob\norders/apple\norders/pear');
+    assert.equal(sql(out, 'select count(*) from pointers'), '2');
+    assert.equal(sql(out, 'select status from jobs'), 'succeeded');
+    assert.equal(sql(out, 'pragma user_version'), '1000');
+    // STRICT tables refuse a wrong type; NOT NULL holds.
+    assert.throws(() =>
+      sql(
+        out,
+        "insert into events (id, ns, kind, actor, ulid, ts, payload, commit_id, created_ts, updated_ts) values ('x','a','b','c','d','not a number','{}','e',1,1)",
+      ),
+    );
+    assert.equal(readFileSync(`${out}.explorer-root.txt`, 'utf8').trim(), manifest.explorer_root);
+    const listing = git(dir, ['for-each-ref', '--format=%(objectname) %(refname)', 'refs/gatos/journal']);
+    assert.equal(manifest.ledger_head, git(dir, ['hash-object', '--stdin'], listing).trim());
+    const validate = referenceSchema('export/export_manifest.schema.json');
+    assert.ok(validate(JSON.parse(readFileSync(`${out}.manifest.json`, 'utf8'))), JSON.stringify(validate.errors));
+    // No private value left the private store.
+    assert.ok(
+      !sql(out, 'select shape from state_nodes').includes('apple') ||
+        sql(out, "select shape from state_nodes where path like 'buyers/%'").includes('opaque_pointer'),
+    );
+    assert.equal(verifyExport(out, ctx).ok, true);
+  });
+
+  test('the same repository exports the same bytes; --tables and --columns narrow it', async () => {
+    const { ctx } = await populated();
+    const a = join(newDir(), 'a.sqlite');
+    const b = join(newDir(), 'b.sqlite');
+    await runExport(ctx, options(a));
+    await runExport(ctx, options(b));
+    assert.equal(blake3Hex(readFileSync(a)), blake3Hex(readFileSync(b)));
+    const narrow = join(newDir(), 'narrow.sqlite');
+    const manifest = await runExport(ctx, options(narrow, { tables: ['events', 'export_info'], columns: new Map([['events', ['kind']]]) }));
+    assert.deepEqual(manifest.exported_tables, ['events', 'export_info']);
+    assert.equal(sql(narrow, "select group_concat(name) from pragma_table_info('events')"), 'id,kind,commit_id');
+    assert.equal(manifest.tables.commits, false);
+  });
+
+  test('a second export continues from the recorded heads and upserts; --full starts over', async () => {
+    const { ctx } = await populated();
+    const out = join(newDir(), 'inc.sqlite');
+    await runExport(ctx, options(out));
+    await appendEvents(ctx, [{ ns: 'shop', type: 'order.placed', actor: 'user:bob', payload: { sku: 'apple', n: 5 } }]);
+    const second = await runExport(ctx, options(out));
+    assert.equal(second.incremental, true);
+    assert.equal(second.row_counts.events, 4);
+    assert.equal(sql(out, 'select count(distinct id) from events'), '4');
+    const third = await runExport(ctx, options(out, { full: true }));
+    assert.equal(third.incremental, false);
+    assert.equal(third.row_counts.events, 4);
+    assert.equal(verifyExport(out, ctx).ok, true);
+  });
+
+  test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
+    const { ctx } = await populated();
+    const out = join(newDir(), 'v.sqlite');
+    await runExport(ctx, options(out));
+    const manifestPath = `${out}.manifest.json`;
+    const original = readFileSync(manifestPath, 'utf8');
+    const codes = () => verifyExport(out, ctx).failures.map((f) => f.code);
+    const edit = (change: (m: ExportManifest) => void) => {
+      const manifest = JSON.parse(original) as ExportManifest;
+      change(manifest);
+      writeFileSync(manifestPath, canonicalize(manifest));
+    };
+    edit((m) => {
+      m.row_counts.events = 99;
+    });
+    assert.deepEqual(codes(), ['row_count_mismatch']);
+    edit((m) => {
+      m.explorer_root = '0'.repeat(64);
+    });
+    assert.deepEqual(codes(), ['explorer_root_mismatch']);
+    edit((m) => {
+      m.complete = false;
+    });
+    assert.deepEqual(codes(), ['incomplete']);
+    writeFileSync(manifestPath, original);
+    const bytes = readFileSync(out);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    writeFileSync(out, bytes);
+    assert.deepEqual(codes(), ['file_mismatch']);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
+    writeFileSync(out, bytes);
+    assert.deepEqual(codes(), []);
+    await appendEvents(ctx, [{ ns: 'ops', type: 'deploy', actor: 'user:bob', payload: {} }]);
+    assert.deepEqual(codes(), ['repo_moved']);
+    assert.equal(verifyExport(out).ok, true, 'without a repository the artifact alone is still valid');
+  });
+
+  test('CLI: export, verify exit codes (0 valid, 1 invalid, 2 unusable)', async () => {
+    const { dir } = await populated();
+    const out = join(newDir(), 'cli.sqlite');
+    const run = (args: string[]) => spawnSync(process.execPath, [GATOS, ...args], { cwd: dir, encoding: 'utf8' });
+    const exported = run(['export', 'sqlite', '--out', out, '--json']);
+    assert.equal(exported.status, 0, exported.stderr);
+    assert.equal(run(['export', 'verify', out, '--repo', dir]).status, 0);
+    writeFileSync(out, 'garbage');
+    const bad = run(['export', 'verify', out, '--json']);
+    assert.equal(bad.status, 1);
+    assert.equal((JSON.parse(bad.stdout) as { failures: Array<{ code: string }> }).failures[0]?.code, 'file_mismatch');
+    assert.equal(run(['export', 'verify', join(newDir(), 'none.sqlite')]).status, 2);
+  });
+});
