@@ -57,6 +57,8 @@ const KINDS: Record<string, ErrorKind> = {
   pointer_unreachable: 'failure',
   pointer_digest_mismatch: 'corrupt',
   invalid_export: 'input',
+  invalid_filter: 'input',
+  UNSUPPORTED_FILTER: 'input',
   unknown_method: 'input',
   object_not_found: 'failure',
   ref_not_found: 'failure',

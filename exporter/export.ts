@@ -7,14 +7,20 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
+import { canonicalText, type Predicate } from '../dsl/ast.js';
+import { compileFilter, type RowTest } from '../dsl/evaluate.js';
+import { planJournals, planTopics, type RefPlan } from '../dsl/plan.js';
 import { blake3Hex, contentIdOfJson } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
-import { GatosError } from '../engine/errors.js';
+import { createUlidFactory } from '../engine/codec/ulid.js';
+import { GatosError, hasCode } from '../engine/errors.js';
+import { serializeCommit, serializeTree } from '../engine/git/object-codec.js';
 import { hashObject, ZERO_OID } from '../engine/git/oid.js';
 import type { Oid, RefEntry } from '../engine/git/ports.js';
 import type { Clock } from '../engine/ledger/clock.js';
 import { readActivePolicy } from '../engine/ledger/policy-store.js';
+import { listTopics } from '../engine/messages/topics.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { governanceRows, jobRows, journalRefs, journalRows, messageRows, type Source, stateRows } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
@@ -34,6 +40,8 @@ export interface ExportOptions {
   stateNs?: string;
   /** Ignore a previous export at `out`. */
   full?: boolean;
+  /** table -> row predicate (`--where`); pushed down where it can prune, then run on every row. */
+  where?: ReadonlyMap<string, Predicate>;
   batchSize?: number;
   clock: Clock;
   onProgress?: (table: string, rows: number) => void;
@@ -63,6 +71,56 @@ export function repoFacts(source: Source, stateNs?: string) {
   };
 }
 
+export interface ExportPlan {
+  tables: string[];
+  filters: Record<string, string>;
+  events: RefPlan;
+  commits: RefPlan;
+  messages: ReturnType<typeof planTopics>;
+}
+
+/**
+ * Checks every filter against its table (an unknown column or an inexact comparison is
+ * `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`) and decides what to read.
+ */
+export function planExport(source: Source, options: ExportOptions): { plan: ExportPlan; tests: Map<string, RowTest> } {
+  const wanted = options.tables ?? TABLE_NAMES;
+  const tests = new Map<string, RowTest>();
+  for (const [table, predicate] of options.where ?? []) {
+    if (!wanted.includes(table)) throw new GatosError('invalid_argument', `--where names ${table}, which is not exported`, { table });
+    try {
+      tests.set(table, compileFilter(predicate, tableDef(table)));
+    } catch (err) {
+      if (hasCode(err, 'UNSUPPORTED_FILTER')) auditUnsupported(source, options.clock, table, predicate, (err as Error).message);
+      throw err;
+    }
+  }
+  const heads = journalRefs(source.refs);
+  const none: RefPlan = { read: [], pruned: [] };
+  const plan: ExportPlan = {
+    tables: [...wanted],
+    filters: Object.fromEntries([...(options.where ?? [])].map(([t, p]) => [t, canonicalText(p)])),
+    events: wanted.includes('events') ? planJournals(heads, 'events', options.where?.get('events')) : none,
+    commits: wanted.includes('commits') ? planJournals(heads, 'commits', options.where?.get('commits')) : none,
+    messages: wanted.includes('messages') ? planTopics(listTopics(source.refs), options.where?.get('messages')) : { read: [], pruned: [] },
+  };
+  return { plan, tests };
+}
+
+function auditUnsupported(source: Source, clock: Clock, table: string, predicate: Predicate, reason: string): void {
+  const now = clock();
+  const record = { kind: 'export.unsupported_filter', table, filter: canonicalText(predicate), reason, ts: new Date(now).toISOString() };
+  const blob = source.objects.write('blob', Buffer.from(`${canonicalize(record)}\n`));
+  const tree = source.objects.write('tree', serializeTree([{ mode: '100644', name: 'audit.json', oid: blob }]));
+  const who = { name: 'gatos-exporter', email: 'exporter@gatos.local', timestamp: Math.floor(now / 1000), timezone: '+0000' };
+  const commit = source.objects.write(
+    'commit',
+    serializeCommit({ tree, parents: [], author: who, committer: who, message: `export refused: unsupported filter on ${table}\n` }),
+  );
+  const ulid = createUlidFactory(clock)();
+  source.refs.transaction().create(`refs/gatos/audit/export/${ulid}`, commit).commit();
+}
+
 const fileEntry = (path: string) => ({
   path: basename(path),
   blake3: `blake3:${blake3Hex(readFileSync(path))}`,
@@ -74,6 +132,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
   for (const name of options.columns?.keys() ?? [])
     if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);
+  const { plan, tests } = planExport(source, options);
   const facts = repoFacts(source, options.stateNs);
   const manifestPath = `${options.out}.manifest.json`;
   const previous = !options.full && existsSync(manifestPath) ? readManifest(manifestPath) : undefined;
@@ -90,12 +149,17 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   const counts: Record<string, number> = {};
   try {
     const needs = (name: string) => defs.some((d) => d.name === name);
-    const journal = needs('commits') || needs('events') ? journalRows(source, facts.heads, since) : { commits: [], events: [] };
+    const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
+    const journal =
+      needs('commits') || needs('events')
+        ? journalRows(source, facts.heads, since, { commits: names(plan.commits), events: names(plan.events) })
+        : { commits: [], events: [] };
     const state = needs('state_nodes') || needs('pointers') ? stateRows(source) : undefined;
     const governance = defs.some((d) => d.name.startsWith('governance_')) ? governanceRows(source) : undefined;
     const filters = {
       tables: wanted,
       columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
+      where: plan.filters,
       state: options.stateNs ?? null,
     };
     const fields = {
@@ -112,7 +176,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         case 'events':
           return { rows: journal[def.name], snapshot: false };
         case 'messages':
-          return { rows: messageRows(source), snapshot: true };
+          return { rows: messageRows(source, plan.messages.read), snapshot: true };
         case 'state_nodes':
         case 'pointers':
           return { rows: (state as NonNullable<typeof state>)[def.name], snapshot: true };
@@ -142,7 +206,10 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       }
     };
     for (const def of defs) {
-      const { rows, snapshot } = rowsOf(def);
+      const extracted = rowsOf(def);
+      const test = tests.get(def.name);
+      const rows = test ? extracted.rows.filter(test) : extracted.rows;
+      const snapshot = extracted.snapshot;
       sink.prepare(def, snapshot);
       sink.write(def, rows);
       counts[def.name] = sink.count(def.name);

@@ -13,7 +13,6 @@ import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
 import { startFrontier } from '../engine/git/walk.js';
 import { listJobs, readJob } from '../engine/jobs/store.js';
 import { readMessages } from '../engine/messages/read.js';
-import { listTopics } from '../engine/messages/topics.js';
 import { visitRows } from '../engine/scan/scan-range.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
@@ -35,32 +34,40 @@ export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): R
   });
 }
 
-/** `commits` and `events` rows of the journals, new since `since` (ref -> previous head). */
+/**
+ * `commits` and `events` rows of the journals, new since `since` (ref -> previous head). Each
+ * table takes rows only from its own refs (what the planner kept); a ref neither needs is not read.
+ */
 export function journalRows(
   source: Source,
   heads: readonly RefEntry[],
   since: ReadonlyMap<string, Oid>,
+  wanted: { commits: ReadonlySet<string>; events: ReadonlySet<string> },
 ): { commits: Row[]; events: Row[] } {
   const commits: Row[] = [];
   const events: Row[] = [];
   for (const head of heads) {
+    const takeCommits = wanted.commits.has(head.name);
+    const takeEvents = wanted.events.has(head.name);
+    if (!takeCommits && !takeEvents) continue;
     const stop = since.get(head.name);
     if (stop === head.oid) continue;
     const ns = parseJournalRef(head.name)?.ns ?? '';
     visitRows(source.objects, head.name, startFrontier([head.oid], stop ? [stop] : []), Number.MAX_SAFE_INTEGER, (row) => {
-      commits.push({
-        id: row.commit,
-        parent_id: row.parents[0] ?? null,
-        ref: row.ref,
-        author: row.author,
-        ts: row.ts,
-        message: row.message,
-        trailers: json(row.trailers),
-        shape_root: null,
-        created_ts: row.ts,
-        updated_ts: row.ts,
-      });
-      if (row.envelopePath !== 'event/envelope.cbor') return;
+      if (takeCommits)
+        commits.push({
+          id: row.commit,
+          parent_id: row.parents[0] ?? null,
+          ref: row.ref,
+          author: row.author,
+          ts: row.ts,
+          message: row.message,
+          trailers: json(row.trailers),
+          shape_root: null,
+          created_ts: row.ts,
+          updated_ts: row.ts,
+        });
+      if (!takeEvents || row.envelopePath !== 'event/envelope.cbor') return;
       const envelope = row.envelope as { type: string; actor: string; ulid: string; payload: unknown };
       events.push({
         id: trailerValue(row.trailers, 'Event-CID') ?? row.commit,
@@ -79,12 +86,11 @@ export function journalRows(
   return { commits: sorted(commits), events: sorted(events) };
 }
 
-/** Every message of every topic (or of the listed topics). */
-export function messageRows(source: Source, topics?: ReadonlySet<string>): Row[] {
+/** Every message of the given topics. */
+export function messageRows(source: Source, topics: readonly string[]): Row[] {
   const rows: Row[] = [];
   const bus = { objects: source.objects, refs: source.refs, clock: () => 0 };
-  for (const topic of listTopics(source.refs)) {
-    if (topics && !topics.has(topic)) continue;
+  for (const topic of topics) {
     let since: string | undefined;
     for (;;) {
       const page = readMessages(bus, topic, since === undefined ? { limit: 512 } : { since, limit: 512 });

@@ -1,15 +1,18 @@
+import type { Predicate } from '../../dsl/ast.js';
+import { parseFilter } from '../../dsl/parse.js';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
-import { runExport } from '../../exporter/export.js';
+import { planExport, runExport } from '../../exporter/export.js';
 import { verifyExport } from '../../exporter/verify.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
-  'usage: gatos export --format sqlite --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--state NS]',
-  '                    [--full] [--batch-size N] [--json]',
+  'usage: gatos export --format sqlite --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
+  '                    [--state NS] [--full] [--batch-size N] [--json]',
   '       gatos export sqlite --out PATH ...',
+  '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
   '       gatos export verify PATH [--repo R] [--json]     exit 0 valid, 1 invalid (reason codes), 2 unusable',
   '',
   '  Tables: commits, events, messages, state_nodes, pointers, jobs, governance_proposals,',
@@ -17,6 +20,10 @@ const USAGE = [
   "  --state NS binds the export to the namespace's checkpoint (Explorer-Root with its Fold-Root).",
   '  An existing export at PATH is continued from the journal heads it recorded (--full: start over).',
   '  Writes PATH, PATH.explorer-root.txt and, last, PATH.manifest.json.',
+  '',
+  '  EXPR: ns = "shop" and ts >= 2025-01-01 and kind in ("a", "b") and payload.n > 3 (also not, or,',
+  '  parentheses), or JSON: {"ns": "shop", "ts": {"gte": "2025-01-01"}}. A filter that cannot be',
+  '  evaluated exactly is UNSUPPORTED_FILTER (exit 2), audited under refs/gatos/audit/export/.',
 ].join('\n');
 
 function list(value: string | undefined): string[] | undefined {
@@ -26,6 +33,16 @@ function list(value: string | undefined): string[] | undefined {
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
+}
+
+function whereFlag(ctx: CommandContext): Map<string, Predicate> {
+  const map = new Map<string, Predicate>();
+  for (const spec of (ctx.values.where as string[] | undefined) ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new GatosError('usage', `--where takes table=EXPR, got ${JSON.stringify(spec)}`);
+    map.set(spec.slice(0, eq).trim(), parseFilter(spec.slice(eq + 1)));
+  }
+  return map;
 }
 
 function columnsFlag(ctx: CommandContext): Map<string, string[]> {
@@ -47,6 +64,7 @@ export const exportCommand: Command = {
     out: { type: 'string' },
     tables: { type: 'string' },
     columns: { type: 'string', multiple: true },
+    where: { type: 'string', multiple: true },
     state: { type: 'string' },
     full: { type: 'boolean' },
     'batch-size': { type: 'string' },
@@ -70,6 +88,30 @@ export const exportCommand: Command = {
         repo?.close();
       }
     }
+    if (sub === 'plan') {
+      const repo = openRepository(ctx.repo);
+      try {
+        const tables = list(stringFlag(ctx, 'tables'));
+        const { plan } = planExport(
+          { objects: repo.objects, refs: repo.refs },
+          { format: 'sqlite', out: '', where: whereFlag(ctx), clock: clockFromEnv(), ...(tables ? { tables } : {}) },
+        );
+        const describe = (name: string, read: number, pruned: Array<{ reason: string }>) =>
+          `${name}: read ${read}, pruned ${pruned.length}`;
+        ctx.out.result(
+          plan,
+          [
+            describe('journal refs for events', plan.events.read.length, plan.events.pruned),
+            describe('journal refs for commits', plan.commits.read.length, plan.commits.pruned),
+            describe('topics for messages', plan.messages.read.length, plan.messages.pruned),
+            ...Object.entries(plan.filters).map(([t, f]) => `where ${t}: ${f}`),
+          ].join('\n'),
+        );
+        return 0;
+      } finally {
+        repo.close();
+      }
+    }
     const format = sub ?? stringFlag(ctx, 'format');
     if (format === 'parquet') throw new GatosError('invalid_argument', 'parquet export is not built yet; use --format sqlite');
     if (format !== 'sqlite') throw new GatosError('usage', `--format must be sqlite\n\n${USAGE}`);
@@ -85,6 +127,7 @@ export const exportCommand: Command = {
           format,
           out: requiredFlag(ctx, 'out', USAGE),
           columns: columnsFlag(ctx),
+          where: whereFlag(ctx),
           full: ctx.values.full === true,
           clock: clockFromEnv(),
           onProgress: (table, rows) => ctx.out.progress(`export ${table}`, rows, rows, true),

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parseFilter } from '../../dsl/parse.js';
 import { blake3Hex, blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
 import { openRepository } from '../../engine/git/repository.js';
@@ -112,6 +113,28 @@ describe('export to SQLite', () => {
     assert.deepEqual(manifest.exported_tables, ['events', 'export_info']);
     assert.equal(sql(narrow, "select group_concat(name) from pragma_table_info('events')"), 'id,kind,commit_id');
     assert.equal(manifest.tables.commits, false);
+  });
+
+  test('--where: pushed down and applied to every row; the result equals SQL over the full export', async () => {
+    const { ctx } = await populated();
+    const full = join(newDir(), 'full.sqlite');
+    await runExport(ctx, options(full));
+    const filtered = join(newDir(), 'where.sqlite');
+    const where = new Map([['events', parseFilter('ns = "shop" and payload.n >= 2')]]);
+    const manifest = await runExport(ctx, options(filtered, { where }));
+    assert.equal(
+      sql(filtered, 'select id from events order by id'),
+      sql(full, "select id from events where ns = 'shop' and json_extract(payload, '$.n') >= 2 order by id"),
+    );
+    assert.equal(manifest.row_counts.events, 1);
+    assert.deepEqual((manifest.filters as { where: Record<string, string> }).where, { events: 'ns = "shop" and payload.n >= 2' });
+    await assert.rejects(
+      runExport(ctx, options(join(newDir(), 'bad.sqlite'), { where: new Map([['events', parseFilter('nope = 1')]]) })),
+      (err: unknown) => {
+        return (err as { code?: string }).code === 'UNSUPPORTED_FILTER';
+      },
+    );
+    assert.equal(ctx.refs.list('refs/gatos/audit/export/').length, 1, 'the refusal is audited');
   });
 
   test('a second export continues from the recorded heads and upserts; --full starts over', async () => {
