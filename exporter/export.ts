@@ -6,7 +6,7 @@
  * past the journal heads it recorded, and rows are upserted.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
 import { planJournals, planTopics, type RefPlan } from '../dsl/plan.js';
@@ -24,6 +24,7 @@ import { listTopics } from '../engine/messages/topics.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { governanceRows, jobRows, journalRefs, journalRows, messageRows, type Source, stateRows } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
+import { writeParquetTable } from './parquet-sink.js';
 import { SqliteSink } from './sqlite-sink.js';
 import { type Row, selectColumns, TABLE_NAMES, type TableDef, tableDef } from './tables.js';
 
@@ -31,7 +32,7 @@ export const EXTRACTOR_VERSION = '0.1.0';
 export const EXTRACTOR = `gatos-exporter/${EXTRACTOR_VERSION}`;
 
 export interface ExportOptions {
-  format: 'sqlite';
+  format: 'sqlite' | 'parquet';
   out: string;
   tables?: readonly string[];
   /** table -> columns to keep (keys are always kept). */
@@ -121,10 +122,10 @@ function auditUnsupported(source: Source, clock: Clock, table: string, predicate
   source.refs.transaction().create(`refs/gatos/audit/export/${ulid}`, commit).commit();
 }
 
-const fileEntry = (path: string) => ({
-  path: basename(path),
-  blake3: `blake3:${blake3Hex(readFileSync(path))}`,
-  size: statSync(path).size,
+const fileEntry = (full: string, path: string) => ({
+  path,
+  blake3: `blake3:${blake3Hex(readFileSync(full))}`,
+  size: statSync(full).size,
 });
 
 export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
@@ -136,16 +137,32 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   const facts = repoFacts(source, options.stateNs);
   const manifestPath = `${options.out}.manifest.json`;
   const previous = !options.full && existsSync(manifestPath) ? readManifest(manifestPath) : undefined;
-  const incremental = previous?.complete === true && previous.format === options.format && existsSync(options.out);
+  // Parquet datasets are rewritten whole; SQLite files are continued and upserted.
+  const incremental = options.format === 'sqlite' && previous?.complete === true && previous.format === 'sqlite' && existsSync(options.out);
   const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
   mkdirSync(dirname(options.out), { recursive: true });
-  rmSync(partial, { force: true });
+  rmSync(partial, { recursive: true, force: true });
   if (incremental) copyFileSync(options.out, partial);
   // From here on the old manifest no longer describes what is at `out`.
   rmSync(manifestPath, { force: true });
-  const sink = new SqliteSink(partial, EXTRACTOR_VERSION, options.batchSize);
+  const sqlite = options.format === 'sqlite' ? new SqliteSink(partial, EXTRACTOR_VERSION, options.batchSize) : undefined;
+  const parquetFiles: string[] = [];
+  const sink = {
+    write(def: TableDef, rows: readonly Row[], snapshot: boolean): number {
+      if (!sqlite) {
+        parquetFiles.push(...writeParquetTable(partial, def, rows, options.batchSize ?? 100_000));
+        return rows.length;
+      }
+      sqlite.prepare(def, snapshot);
+      sqlite.write(def, rows);
+      return sqlite.count(def.name);
+    },
+    close(): void {
+      sqlite?.close();
+    },
+  };
   const counts: Record<string, number> = {};
   try {
     const needs = (name: string) => defs.some((d) => d.name === name);
@@ -210,12 +227,11 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       const test = tests.get(def.name);
       const rows = test ? extracted.rows.filter(test) : extracted.rows;
       const snapshot = extracted.snapshot;
-      sink.prepare(def, snapshot);
-      sink.write(def, rows);
-      counts[def.name] = sink.count(def.name);
+      counts[def.name] = sink.write(def, rows, snapshot);
       options.onProgress?.(def.name, rows.length);
     }
     sink.close();
+    rmSync(options.out, { recursive: true, force: true });
     renameSync(partial, options.out);
     const rootFile = `${options.out}.explorer-root.txt`;
     writeFileSync(rootFile, `${root}\n`);
@@ -243,7 +259,12 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       filters_digest: contentIdOfJson(filters),
       exported_tables: defs.map((d) => d.name),
       row_counts: counts,
-      files: [fileEntry(options.out), fileEntry(rootFile)],
+      files: [
+        ...(sqlite
+          ? [fileEntry(options.out, basename(options.out))]
+          : parquetFiles.map((file) => fileEntry(join(options.out, file), join(basename(options.out), file)))),
+        fileEntry(rootFile, basename(rootFile)),
+      ],
       incremental: incremental === true,
       complete: true,
     };
@@ -255,7 +276,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     } catch {
       // already closed
     }
-    rmSync(partial, { force: true });
+    rmSync(partial, { recursive: true, force: true });
     throw err;
   }
 }

@@ -13,6 +13,7 @@ import { GatosError } from '../engine/errors.js';
 import { repoFacts } from './export.js';
 import type { Source } from './extract.js';
 import { readManifest } from './manifest.js';
+import { parquetRowCount } from './parquet-sink.js';
 
 export interface ExportFailure {
   code: 'incomplete' | 'sampled' | 'file_missing' | 'file_mismatch' | 'row_count_mismatch' | 'explorer_root_mismatch' | 'repo_moved';
@@ -51,6 +52,17 @@ export function verifyExport(path: string, repo?: Source): ExportVerification {
     }
   }
   const data = manifest.files[0] ? join(dir, manifest.files[0].path) : undefined;
+  if (filesOk && manifest.format === 'parquet') {
+    const counted: Record<string, number> = {};
+    for (const file of manifest.files) {
+      if (!file.path.endsWith('.parquet')) continue;
+      const table = file.path.split('/')[1] as string;
+      counted[table] = (counted[table] ?? 0) + parquetRowCount(readFileSync(join(dir, file.path)));
+    }
+    for (const [table, expected] of Object.entries(manifest.row_counts))
+      if ((counted[table] ?? 0) !== expected)
+        fail('row_count_mismatch', `${table} has ${counted[table] ?? 0} rows, the manifest says ${expected}`);
+  }
   if (filesOk && data && manifest.format === 'sqlite') {
     const db = new Database(data, { readonly: true, fileMustExist: true });
     try {

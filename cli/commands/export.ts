@@ -9,16 +9,17 @@ import { verifyExport } from '../../exporter/verify.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
-  'usage: gatos export --format sqlite --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
+  'usage: gatos export --format sqlite|parquet --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
   '                    [--state NS] [--full] [--batch-size N] [--json]',
-  '       gatos export sqlite --out PATH ...',
+  '       gatos export sqlite|parquet --out PATH ...',
   '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
   '       gatos export verify PATH [--repo R] [--json]     exit 0 valid, 1 invalid (reason codes), 2 unusable',
   '',
   '  Tables: commits, events, messages, state_nodes, pointers, jobs, governance_proposals,',
   '  governance_approvals, governance_grants, governance_revocations, export_info.',
   "  --state NS binds the export to the namespace's checkpoint (Explorer-Root with its Fold-Root).",
-  '  An existing export at PATH is continued from the journal heads it recorded (--full: start over).',
+  '  SQLite: PATH is one file; an existing export there is continued from the journal heads it recorded',
+  '  (--full: start over). Parquet: PATH is a directory of Hive-partitioned datasets, rewritten whole.',
   '  Writes PATH, PATH.explorer-root.txt and, last, PATH.manifest.json.',
   '',
   '  EXPR: ns = "shop" and ts >= 2025-01-01 and kind in ("a", "b") and payload.n > 3 (also not, or,',
@@ -57,7 +58,7 @@ function columnsFlag(ctx: CommandContext): Map<string, string[]> {
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'Export the ledger, messages, state, jobs and governance to SQLite; verify an export',
+  summary: 'Export the ledger, messages, state, jobs and governance to SQLite or Parquet; verify an export',
   usage: USAGE,
   options: {
     format: { type: 'string' },
@@ -113,8 +114,7 @@ export const exportCommand: Command = {
       }
     }
     const format = sub ?? stringFlag(ctx, 'format');
-    if (format === 'parquet') throw new GatosError('invalid_argument', 'parquet export is not built yet; use --format sqlite');
-    if (format !== 'sqlite') throw new GatosError('usage', `--format must be sqlite\n\n${USAGE}`);
+    if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
     const repo = openRepository(ctx.repo);
     try {
       const batchSize = intFlag(ctx, 'batch-size');
@@ -137,7 +137,10 @@ export const exportCommand: Command = {
         },
       );
       const counts = Object.entries(manifest.row_counts).map(([t, n]) => `  ${t}: ${n}`);
-      ctx.out.result(manifest, [`exported to ${manifest.files[0]?.path} (Explorer-Root ${manifest.explorer_root})`, ...counts].join('\n'));
+      ctx.out.result(
+        manifest,
+        [`exported ${format} to ${requiredFlag(ctx, 'out', USAGE)} (Explorer-Root ${manifest.explorer_root})`, ...counts].join('\n'),
+      );
       return 0;
     } finally {
       repo.close();
