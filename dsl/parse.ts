@@ -25,6 +25,7 @@ const False = keyword('False', 'false');
 const Null = keyword('Null', 'null');
 const DateLiteral = createToken({ name: 'DateLiteral', pattern: /\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)?/ });
 const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /-?\d+(?:\.\d+)?/ });
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON strings exclude raw control characters, as here
 const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/ });
 const NotEq = createToken({ name: 'NotEq', pattern: /!=/ });
 const Le = createToken({ name: 'Le', pattern: /<=/ });
