@@ -22,7 +22,7 @@ import type { Clock } from '../engine/ledger/clock.js';
 import { readActivePolicy } from '../engine/ledger/policy-store.js';
 import { listTopics } from '../engine/messages/topics.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
-import { governanceRows, jobRows, journalRefs, journalRows, messageRows, type Source, stateRows } from './extract.js';
+import { ancestry, governanceRows, jobRows, journalRefs, journalRows, messageRows, type Source, stateRows } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
 import { writeParquetTable } from './parquet-sink.js';
 import { SqliteSink } from './sqlite-sink.js';
@@ -41,6 +41,10 @@ export interface ExportOptions {
   stateNs?: string;
   /** Ignore a previous export at `out`. */
   full?: boolean;
+  /** Window start: nothing reachable from this commit (exclusive). */
+  since?: Oid;
+  /** Window end: only commits reachable from this one. */
+  until?: Oid;
   /** table -> row predicate (`--where`); pushed down where it can prune, then run on every row. */
   where?: ReadonlyMap<string, Predicate>;
   batchSize?: number;
@@ -133,6 +137,13 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
   for (const name of options.columns?.keys() ?? [])
     if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);
+  for (const [flag, oid] of [
+    ['--since', options.since],
+    ['--until', options.until],
+  ] as const) {
+    if (oid !== undefined && (!/^[0-9a-f]{40}$/.test(oid) || !source.objects.has(oid)))
+      throw new GatosError('invalid_argument', `${flag} must be a commit id of this repository, got ${JSON.stringify(oid)}`, { flag, oid });
+  }
   const { plan, tests } = planExport(source, options);
   const facts = repoFacts(source, options.stateNs);
   const manifestPath = `${options.out}.manifest.json`;
@@ -169,7 +180,16 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
     const journal =
       needs('commits') || needs('events')
-        ? journalRows(source, facts.heads, since, { commits: names(plan.commits), events: names(plan.events) })
+        ? journalRows(
+            source,
+            facts.heads,
+            since,
+            { commits: names(plan.commits), events: names(plan.events) },
+            {
+              ...(options.since ? { since: options.since } : {}),
+              ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
+            },
+          )
         : { commits: [], events: [] };
     const state = needs('state_nodes') || needs('pointers') ? stateRows(source) : undefined;
     const governance = defs.some((d) => d.name.startsWith('governance_')) ? governanceRows(source) : undefined;
@@ -177,6 +197,8 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       tables: wanted,
       columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
       where: plan.filters,
+      since: options.since ?? null,
+      until: options.until ?? null,
       state: options.stateNs ?? null,
     };
     const fields = {
@@ -239,7 +261,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     const manifest: ExportManifest = {
       format: options.format,
       state_ref: facts.stateRef,
-      commit_range: { start: previous?.commit_range.end ?? ZERO_OID, end: facts.ledgerHead },
+      commit_range: { start: options.since ?? previous?.commit_range.end ?? ZERO_OID, end: options.until ?? facts.ledgerHead },
       tables: {
         commits: has('commits'),
         events: has('events'),

@@ -10,7 +10,7 @@ import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
 import { findTreeEntry, parseCommit, parseTree } from '../engine/git/object-codec.js';
 import type { ObjectStore, Oid, RefEntry, RefStore } from '../engine/git/ports.js';
 import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
-import { startFrontier } from '../engine/git/walk.js';
+import { startFrontier, walkCommits } from '../engine/git/walk.js';
 import { listJobs, readJob } from '../engine/jobs/store.js';
 import { readMessages } from '../engine/messages/read.js';
 import { visitRows } from '../engine/scan/scan-range.js';
@@ -25,6 +25,15 @@ export interface Source {
 
 const sorted = (rows: Row[], key = 'id') => rows.sort((a, b) => compareRows(a, b, key));
 const json = (value: unknown) => canonicalize(value ?? null);
+
+/** Every commit reachable from `oid` (the `--until` bound). */
+export function ancestry(objects: ObjectStore, oid: Oid): Set<Oid> {
+  const seen = new Set<Oid>();
+  walkCommits(objects, startFrontier([oid]), Number.MAX_SAFE_INTEGER, (commit) => {
+    seen.add(commit);
+  });
+  return seen;
+}
 
 /** Journal refs of the export (all namespaces, or those listed), in ref order. */
 export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): RefEntry[] {
@@ -43,6 +52,7 @@ export function journalRows(
   heads: readonly RefEntry[],
   since: ReadonlyMap<string, Oid>,
   wanted: { commits: ReadonlySet<string>; events: ReadonlySet<string> },
+  window: { since?: Oid; until?: ReadonlySet<Oid> } = {},
 ): { commits: Row[]; events: Row[] } {
   const commits: Row[] = [];
   const events: Row[] = [];
@@ -53,7 +63,9 @@ export function journalRows(
     const stop = since.get(head.name);
     if (stop === head.oid) continue;
     const ns = parseJournalRef(head.name)?.ns ?? '';
-    visitRows(source.objects, head.name, startFrontier([head.oid], stop ? [stop] : []), Number.MAX_SAFE_INTEGER, (row) => {
+    const stops = [stop, window.since].filter((oid): oid is Oid => oid !== undefined);
+    visitRows(source.objects, head.name, startFrontier([head.oid], stops), Number.MAX_SAFE_INTEGER, (row) => {
+      if (window.until && !window.until.has(row.commit)) return;
       if (takeCommits)
         commits.push({
           id: row.commit,

@@ -10,7 +10,7 @@ import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } 
 
 const USAGE = [
   'usage: gatos export --format sqlite|parquet --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
-  '                    [--state NS] [--full] [--batch-size N] [--json]',
+  '                    [--since SHA] [--until SHA] [--state NS] [--full] [--batch-size N] [--json]',
   '       gatos export sqlite|parquet --out PATH ...',
   '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
   '       gatos export verify PATH [--repo R] [--json]     exit 0 valid, 1 invalid (reason codes), 2 unusable',
@@ -46,6 +46,26 @@ function whereFlag(ctx: CommandContext): Map<string, Predicate> {
   return map;
 }
 
+/** `export.progress` records on stderr (JSON with --json, a line on a TTY) after every table. */
+function progressReporter(ctx: CommandContext): (table: string, rows: number) => void {
+  const started = performance.now();
+  let total = 0;
+  return (table, rows) => {
+    total += rows;
+    const elapsed = performance.now() - started;
+    const record = {
+      event: 'export.progress',
+      table,
+      rows,
+      rows_total: total,
+      elapsed_ms: Math.round(elapsed),
+      rate: Math.round(total / Math.max(elapsed / 1000, 0.001)),
+    };
+    if (ctx.out.json) process.stderr.write(`${JSON.stringify(record)}\n`);
+    else if (process.stderr.isTTY) process.stderr.write(`\rexport: ${table} ${rows} rows (${total} total, ${record.rate} rows/s)\x1b[K`);
+  };
+}
+
 function columnsFlag(ctx: CommandContext): Map<string, string[]> {
   const map = new Map<string, string[]>();
   for (const spec of (ctx.values.columns as string[] | undefined) ?? []) {
@@ -68,6 +88,8 @@ export const exportCommand: Command = {
     where: { type: 'string', multiple: true },
     state: { type: 'string' },
     full: { type: 'boolean' },
+    since: { type: 'string' },
+    until: { type: 'string' },
     'batch-size': { type: 'string' },
   },
   allowPositionals: true,
@@ -130,9 +152,11 @@ export const exportCommand: Command = {
           where: whereFlag(ctx),
           full: ctx.values.full === true,
           clock: clockFromEnv(),
-          onProgress: (table, rows) => ctx.out.progress(`export ${table}`, rows, rows, true),
+          onProgress: progressReporter(ctx),
           ...(tables ? { tables } : {}),
           ...(state !== undefined ? { stateNs: state } : {}),
+          ...(stringFlag(ctx, 'since') ? { since: stringFlag(ctx, 'since') as string } : {}),
+          ...(stringFlag(ctx, 'until') ? { until: stringFlag(ctx, 'until') as string } : {}),
           ...(batchSize !== undefined ? { batchSize } : {}),
         },
       );

@@ -137,6 +137,34 @@ describe('export to SQLite', () => {
     assert.equal(ctx.refs.list('refs/gatos/audit/export/').length, 1, 'the refusal is audited');
   });
 
+  test('--since and --until bound the journal walk', async () => {
+    const { dir, ctx } = await populated();
+    const history = git(dir, ['rev-list', '--reverse', 'refs/gatos/journal/shop/user/alice']).trim().split('\n');
+    await appendEvents(ctx, [
+      { ns: 'shop', type: 'order.placed', actor: 'user:alice', payload: { sku: 'fig', n: 1 } },
+      { ns: 'shop', type: 'order.placed', actor: 'user:alice', payload: { sku: 'kiwi', n: 1 } },
+    ]);
+    const all = git(dir, ['rev-list', '--reverse', 'refs/gatos/journal/shop/user/alice']).trim().split('\n');
+    assert.equal(all.length, history.length + 2);
+    const until = join(newDir(), 'until.sqlite');
+    const m = await runExport(ctx, options(until, { tables: ['commits', 'events'], until: all[history.length] as string }));
+    assert.equal(m.commit_range.end, all[history.length]);
+    assert.equal(
+      sql(until, "select group_concat(json_extract(payload, '$.sku')) from events"),
+      'apple,fig'.split(',').sort().join(',') ===
+        sql(
+          until,
+          "select group_concat(json_extract(payload, '$.sku')) from (select payload from events order by json_extract(payload, '$.sku'))",
+        )
+        ? sql(until, "select group_concat(json_extract(payload, '$.sku')) from events")
+        : 'x',
+    );
+    assert.equal(sql(until, "select count(*) from events where json_extract(payload, '$.sku') = 'kiwi'"), '0');
+    const since = join(newDir(), 'since.sqlite');
+    await runExport(ctx, options(since, { tables: ['events'], since: all[history.length] as string }));
+    assert.equal(sql(since, "select json_extract(payload, '$.sku') from events where ns = 'shop' and actor = 'user:alice'"), 'kiwi');
+  });
+
   test('a second export continues from the recorded heads and upserts; --full starts over', async () => {
     const { ctx } = await populated();
     const out = join(newDir(), 'inc.sqlite');
