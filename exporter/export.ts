@@ -21,8 +21,20 @@ import type { Oid, RefEntry } from '../engine/git/ports.js';
 import type { Clock } from '../engine/ledger/clock.js';
 import { readActivePolicy } from '../engine/ledger/policy-store.js';
 import { listTopics } from '../engine/messages/topics.js';
+import type { ComputePool } from '../engine/scheduler/pool.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
-import { ancestry, governanceRows, jobRows, journalRefs, journalRows, messageRows, type Source, stateRows } from './extract.js';
+import {
+  ancestry,
+  governanceRows,
+  type JournalWindow,
+  jobRows,
+  journalRefs,
+  journalRows,
+  journalRowsOnPool,
+  messageRows,
+  type Source,
+  stateRows,
+} from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
 import { writeParquetTable } from './parquet-sink.js';
 import { SqliteSink } from './sqlite-sink.js';
@@ -45,6 +57,9 @@ export interface ExportOptions {
   since?: Oid;
   /** Window end: only commits reachable from this one. */
   until?: Oid;
+  /** Scan journals on this pool (needs `gitDir`); rows and bytes are the same as without. */
+  pool?: ComputePool;
+  gitDir?: string;
   /** table -> row predicate (`--where`); pushed down where it can prune, then run on every row. */
   where?: ReadonlyMap<string, Predicate>;
   batchSize?: number;
@@ -178,19 +193,17 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   try {
     const needs = (name: string) => defs.some((d) => d.name === name);
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
-    const journal =
-      needs('commits') || needs('events')
-        ? journalRows(
-            source,
-            facts.heads,
-            since,
-            { commits: names(plan.commits), events: names(plan.events) },
-            {
-              ...(options.since ? { since: options.since } : {}),
-              ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
-            },
-          )
-        : { commits: [], events: [] };
+    const window: JournalWindow = {
+      since,
+      wanted: { commits: names(plan.commits), events: names(plan.events) },
+      ...(options.since ? { after: options.since } : {}),
+      ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
+    };
+    const journal = !(needs('commits') || needs('events'))
+      ? { commits: [], events: [] }
+      : options.pool && options.gitDir && !options.since && !options.until
+        ? await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window)
+        : journalRows(source, facts.heads, window);
     const state = needs('state_nodes') || needs('pointers') ? stateRows(source) : undefined;
     const governance = defs.some((d) => d.name.startsWith('governance_')) ? governanceRows(source) : undefined;
     const filters = {

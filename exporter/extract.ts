@@ -13,7 +13,9 @@ import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
 import { startFrontier, walkCommits } from '../engine/git/walk.js';
 import { listJobs, readJob } from '../engine/jobs/store.js';
 import { readMessages } from '../engine/messages/read.js';
-import { visitRows } from '../engine/scan/scan-range.js';
+import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
+import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
+import type { ComputePool } from '../engine/scheduler/pool.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
 import { compareRows, type Row } from './tables.js';
@@ -43,59 +45,89 @@ export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): R
   });
 }
 
-/**
- * `commits` and `events` rows of the journals, new since `since` (ref -> previous head). Each
- * table takes rows only from its own refs (what the planner kept); a ref neither needs is not read.
- */
-export function journalRows(
-  source: Source,
-  heads: readonly RefEntry[],
-  since: ReadonlyMap<string, Oid>,
-  wanted: { commits: ReadonlySet<string>; events: ReadonlySet<string> },
-  window: { since?: Oid; until?: ReadonlySet<Oid> } = {},
-): { commits: Row[]; events: Row[] } {
-  const commits: Row[] = [];
-  const events: Row[] = [];
-  for (const head of heads) {
-    const takeCommits = wanted.commits.has(head.name);
-    const takeEvents = wanted.events.has(head.name);
-    if (!takeCommits && !takeEvents) continue;
-    const stop = since.get(head.name);
-    if (stop === head.oid) continue;
+type JournalTables = { commits: Row[]; events: Row[] };
+
+/** Adds one scanned journal commit to the tables that want it. */
+function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; events: boolean }, out: JournalTables): void {
+  if (take.commits)
+    out.commits.push({
+      id: row.commit,
+      parent_id: row.parents[0] ?? null,
+      ref: row.ref,
+      author: row.author,
+      ts: row.ts,
+      message: row.message,
+      trailers: json(row.trailers),
+      shape_root: null,
+      created_ts: row.ts,
+      updated_ts: row.ts,
+    });
+  if (!take.events || row.envelopePath !== 'event/envelope.cbor') return;
+  const envelope = row.envelope as { type: string; actor: string; ulid: string; payload: unknown };
+  out.events.push({
+    id: trailerValue(row.trailers, 'Event-CID') ?? row.commit,
+    ns,
+    kind: envelope.type,
+    actor: envelope.actor,
+    ulid: envelope.ulid,
+    ts: row.ts,
+    payload: json(envelope.payload),
+    commit_id: row.commit,
+    created_ts: row.ts,
+    updated_ts: row.ts,
+  });
+}
+
+export interface JournalWindow {
+  /** ref -> head already exported. */
+  since: ReadonlyMap<string, Oid>;
+  /** Which refs each table reads (what the planner kept). */
+  wanted: { commits: ReadonlySet<string>; events: ReadonlySet<string> };
+  /** `--since`: nothing reachable from this commit. */
+  after?: Oid;
+  /** `--until`: only these commits. */
+  until?: ReadonlySet<Oid>;
+}
+
+const takeOf = (window: JournalWindow, ref: string) => ({ commits: window.wanted.commits.has(ref), events: window.wanted.events.has(ref) });
+
+/** The refs worth reading: wanted by a table and moved since the last export. */
+function refsToRead(heads: readonly RefEntry[], window: JournalWindow): RefEntry[] {
+  return heads.filter((head) => {
+    const take = takeOf(window, head.name);
+    return (take.commits || take.events) && window.since.get(head.name) !== head.oid;
+  });
+}
+
+/** `commits` and `events` rows of the journals in the window, read in this thread. */
+export function journalRows(source: Source, heads: readonly RefEntry[], window: JournalWindow): JournalTables {
+  const out: JournalTables = { commits: [], events: [] };
+  for (const head of refsToRead(heads, window)) {
     const ns = parseJournalRef(head.name)?.ns ?? '';
-    const stops = [stop, window.since].filter((oid): oid is Oid => oid !== undefined);
+    const take = takeOf(window, head.name);
+    const stops = [window.since.get(head.name), window.after].filter((oid): oid is Oid => oid !== undefined);
     visitRows(source.objects, head.name, startFrontier([head.oid], stops), Number.MAX_SAFE_INTEGER, (row) => {
-      if (window.until && !window.until.has(row.commit)) return;
-      if (takeCommits)
-        commits.push({
-          id: row.commit,
-          parent_id: row.parents[0] ?? null,
-          ref: row.ref,
-          author: row.author,
-          ts: row.ts,
-          message: row.message,
-          trailers: json(row.trailers),
-          shape_root: null,
-          created_ts: row.ts,
-          updated_ts: row.ts,
-        });
-      if (!takeEvents || row.envelopePath !== 'event/envelope.cbor') return;
-      const envelope = row.envelope as { type: string; actor: string; ulid: string; payload: unknown };
-      events.push({
-        id: trailerValue(row.trailers, 'Event-CID') ?? row.commit,
-        ns,
-        kind: envelope.type,
-        actor: envelope.actor,
-        ulid: envelope.ulid,
-        ts: row.ts,
-        payload: json(envelope.payload),
-        commit_id: row.commit,
-        created_ts: row.ts,
-        updated_ts: row.ts,
-      });
+      if (!window.until || window.until.has(row.commit)) addJournalRow(row, ns, take, out);
     });
   }
-  return { commits: sorted(commits), events: sorted(events) };
+  return { commits: sorted(out.commits), events: sorted(out.events) };
+}
+
+/** The same rows, with the refs scanned in parallel on the compute pool (same result, same order). */
+export async function journalRowsOnPool(
+  pool: ComputePool,
+  gitDir: string,
+  heads: readonly RefEntry[],
+  window: JournalWindow,
+): Promise<JournalTables> {
+  if (window.after !== undefined || window.until !== undefined) throw new Error('journalRowsOnPool takes no --since/--until window');
+  const out: JournalTables = { commits: [], events: [] };
+  for await (const batch of scanRefs(pool, gitDir, refsToRead(heads, window), { since: window.since })) {
+    const ns = parseJournalRef(batch.ref)?.ns ?? '';
+    const take = takeOf(window, batch.ref);
+    for (const row of decodeRows(batch)) addJournalRow(row, ns, take, out);
+  }
+  return { commits: sorted(out.commits), events: sorted(out.events) };
 }
 
 /** Every message of the given topics. */

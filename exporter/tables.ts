@@ -179,7 +179,12 @@ export function selectColumns(def: TableDef, wanted: readonly string[] | undefin
 /** A row: column name -> value (strings, integers, null; json columns already canonical text). */
 export type Row = Record<string, string | number | null>;
 
-/** Byte order of the primary key (the first column): the order rows are written in. */
+/**
+ * Order of the primary key: the order rows are written in. Keys are ASCII (hex ids, CIDs,
+ * ULIDs, ref-safe paths), where code-unit order is byte order.
+ */
 export function compareRows(a: Row, b: Row, key: string): number {
-  return Buffer.compare(Buffer.from(String(a[key])), Buffer.from(String(b[key])));
+  const x = String(a[key]);
+  const y = String(b[key]);
+  return x < y ? -1 : x > y ? 1 : 0;
 }

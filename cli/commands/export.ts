@@ -4,13 +4,14 @@ import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
+import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
 import { planExport, runExport } from '../../exporter/export.js';
 import { verifyExport } from '../../exporter/verify.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
   'usage: gatos export --format sqlite|parquet --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
-  '                    [--since SHA] [--until SHA] [--state NS] [--full] [--batch-size N] [--json]',
+  '                    [--since SHA] [--until SHA] [--state NS] [--full] [--batch-size N] [--threads N] [--json]',
   '       gatos export sqlite|parquet --out PATH ...',
   '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
   '       gatos export verify PATH [--repo R] [--json]     exit 0 valid, 1 invalid (reason codes), 2 unusable',
@@ -138,6 +139,8 @@ export const exportCommand: Command = {
     const format = sub ?? stringFlag(ctx, 'format');
     if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
     const repo = openRepository(ctx.repo);
+    const threads = stringFlag(ctx, 'threads');
+    const pool = new ComputePool(threads ? { threads: parseThreads(threads) } : {});
     try {
       const batchSize = intFlag(ctx, 'batch-size');
       if (batchSize !== undefined && batchSize < 1) throw new GatosError('invalid_argument', '--batch-size must be at least 1');
@@ -150,6 +153,8 @@ export const exportCommand: Command = {
           out: requiredFlag(ctx, 'out', USAGE),
           columns: columnsFlag(ctx),
           where: whereFlag(ctx),
+          pool,
+          gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),
           onProgress: progressReporter(ctx),
@@ -167,6 +172,7 @@ export const exportCommand: Command = {
       );
       return 0;
     } finally {
+      await pool.close();
       repo.close();
     }
   },
