@@ -4,7 +4,7 @@
  * Generates a deterministic journal fixture under ./example, scans it through the worker pool,
  * shows a decoded event, and asks stock git to confirm what we wrote; then signed events, a
  * policy denial, messages with a consumer checkpoint, a verified fold of the demo namespace, and a
- * job run with its verified proof.
+ * job run with its verified proof, and SQLite and Parquet exports that verify.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +33,8 @@ import { stateRef } from '../engine/state/checkpoint.js';
 import { fold } from '../engine/state/fold.js';
 import { privateStore } from '../engine/state/pointers.js';
 import { verifyCheckpoint } from '../engine/state/verify.js';
+import { runExport } from '../exporter/export.js';
+import { verifyExport } from '../exporter/verify.js';
 import { generateFixture } from '../fixtures/generate.js';
 import { Output } from './output.js';
 
@@ -165,11 +167,28 @@ console.log(
   `  jobs verify: ${proof.ok ? 'Proof-of-Execution verified' : 'FAILED'} (${proof.checks.length} checks: digests, signature, trust, outputs)`,
 );
 
+// The exporter: everything to SQLite and to Parquet, each verified against the repository.
+const exportsDir = join(dir, 'exports');
+const verified: boolean[] = [];
+for (const format of ['sqlite', 'parquet'] as const) {
+  const out = join(exportsDir, format === 'sqlite' ? 'repo.sqlite' : 'repo-parquet');
+  started = performance.now();
+  const manifest = await runExport(repo, { format, out, clock: systemClock });
+  const rows = Object.values(manifest.row_counts).reduce((a, b) => a + b, 0);
+  const check = verifyExport(out, repo);
+  verified.push(check.ok);
+  console.log(
+    `\nExported ${rows} rows to ${format} (${manifest.files.length - 1} file(s)) in ${((performance.now() - started) / 1000).toFixed(2)} s; verify: ${check.ok ? 'valid' : 'INVALID'}`,
+  );
+  if (format === 'sqlite')
+    console.log(`  Explorer-Root ${manifest.explorer_root}\n  try: sqlite3 ${out} "select kind, count(*) from events group by kind"`);
+}
+
 execFileSync('git', ['-C', dir, 'fsck', '--strict', '--no-dangling'], { stdio: 'ignore' });
 console.log('git fsck --strict is clean.');
 console.log(`Try: git -C example log --format='%h %s%n%(trailers)' ${fixture.refs[0]?.name ?? ''} | head`);
 repo.close();
-if (gitCount !== commits || !shown.cid_ok || !shown.signature_ok || !proof.ok || !foldProof.ok) {
+if (gitCount !== commits || !shown.cid_ok || !shown.signature_ok || !proof.ok || !foldProof.ok || verified.includes(false)) {
   console.error(`mismatch: scanned ${commits} commits, git counts ${gitCount}`);
   process.exitCode = 1;
 }
