@@ -7,7 +7,7 @@
  * pool, against baselines run in this same invocation on the same refs: stock `git log`, and
  * isomorphic-git walking the refs; 1 vs N worker threads; fixture generation speed (1M events
  * without --quick); message and job plane rates and latencies (bench/jobs.ts); full and incremental folds
- * (bench/state.ts).
+ * (bench/state.ts); exports and verify (bench/export.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs, { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +34,7 @@ import { subscribe } from '../engine/messages/subscribe.js';
 import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
 import { ComputePool } from '../engine/scheduler/pool.js';
 import { generateFixture } from '../fixtures/generate.js';
+import { exporterBench } from './export.js';
 import { jobPlane } from './jobs.js';
 import { type BenchRow, median } from './row.js';
 import { statePlane } from './state.js';
@@ -458,6 +459,7 @@ await ledgerAppends();
 await messagePlane();
 rows.push(...(await jobPlane(cacheDir, quick)));
 rows.push(...(await statePlane(cacheDir, quick)));
+rows.push(...(await exporterBench(cacheDir, quick)));
 await fixtureSpeed();
 const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 rows.push({ name: 'peak RSS of the bench process', value: peakRssMb, unit: 'MiB' });

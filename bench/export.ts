@@ -1,0 +1,151 @@
+/**
+ * Exporter figures on a seeded 100k-event fixture (100 namespaces): all tables to SQLite and to
+ * Parquet; the commits table beside a naive `git log | sqlite3 .import` pipeline on the same refs;
+ * 2 threads beside 1; verify throughput; a 1%-of-namespaces `--where` beside the unfiltered
+ * export; without --quick, the peak RSS of a 1M-event export in a child process.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseFilter } from '../dsl/parse.js';
+import { openRepository } from '../engine/git/repository.js';
+import { ComputePool } from '../engine/scheduler/pool.js';
+import { type ExportOptions, runExport } from '../exporter/export.js';
+import { verifyExport } from '../exporter/verify.js';
+import { generateFixture } from '../fixtures/generate.js';
+import type { BenchRow } from './row.js';
+
+const seconds = (since: number) => (performance.now() - since) / 1000;
+const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await run();
+  return seconds(started);
+}
+
+/** `git log` of the journals into TSV, `.import` into sqlite3: the naive pipeline. */
+function naiveCommits(gitDir: string, out: string): number {
+  const started = performance.now();
+  const tsv = execFileSync(
+    'git',
+    ['--git-dir', gitDir, 'log', '--glob=refs/gatos/journal', '--format=%H%x09%P%x09%an <%ae>%x09%ct%x09%s'],
+    {
+      maxBuffer: 1 << 30,
+    },
+  );
+  writeFileSync(`${out}.tsv`, tsv);
+  execFileSync('sqlite3', [
+    out,
+    'create table commits (id text primary key, parent_id text, author text, ts integer, message text)',
+    '.mode tabs',
+    `.import ${out}.tsv commits`,
+  ]);
+  return seconds(started);
+}
+
+export async function exporterBench(cacheDir: string, quick: boolean): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const dir = join(cacheDir, `export-100k-${process.pid}`);
+  const out = join(cacheDir, `export-out-${process.pid}`);
+  const fixture = await generateFixture({ events: 100_000, seed: 21, out: dir, namespaces: 100 });
+  const repo = openRepository(dir);
+  const pool = new ComputePool();
+  const base = (extra: Partial<ExportOptions>): ExportOptions => ({
+    format: 'sqlite',
+    out: `${out}/x`,
+    clock: () => 0,
+    full: true,
+    ...extra,
+  });
+
+  const sqlite = await timed(() => runExport(repo, base({ out: `${out}/all.sqlite`, pool, gitDir: fixture.gitDir })));
+  const parquet = await timed(() => runExport(repo, base({ format: 'parquet', out: `${out}/all-parquet`, pool, gitDir: fixture.gitDir })));
+  const oneThread = new ComputePool({ threads: 1 });
+  const single = await timed(() => runExport(repo, base({ out: `${out}/one.sqlite`, pool: oneThread, gitDir: fixture.gitDir })));
+  await oneThread.close();
+  rows.push({
+    name: 'export: 100k events, all tables, SQLite',
+    value: Number(sqlite.toFixed(2)),
+    unit: 's',
+    target: '<= 5 s',
+    met: sqlite <= 5,
+  });
+  rows.push({
+    name: 'export: 100k events, all tables, Parquet',
+    value: Number(parquet.toFixed(2)),
+    unit: 's',
+    target: '<= 5 s',
+    met: parquet <= 5,
+  });
+  rows.push({
+    name: `export: SQLite, ${pool.threads} threads vs 1`,
+    value: Number((single / sqlite).toFixed(2)),
+    unit: 'x',
+    baseline: `1 thread ${single.toFixed(2)} s`,
+    target: '>= 1.5x',
+    met: single / sqlite >= 1.5,
+  });
+
+  const ours = await timed(() =>
+    runExport(repo, base({ out: `${out}/commits.sqlite`, tables: ['commits'], pool, gitDir: fixture.gitDir })),
+  );
+  const naive = naiveCommits(fixture.gitDir, `${out}/naive.sqlite`);
+  rows.push({
+    name: 'export: commits table alone vs git log | sqlite3 .import',
+    value: Number(ours.toFixed(2)),
+    unit: 's',
+    baseline: `naive pipeline ${naive.toFixed(2)} s`,
+    ratio: Number((ours / naive).toFixed(2)),
+    target: '<= 2x',
+    met: ours / naive <= 2,
+  });
+
+  const verifyStarted = performance.now();
+  verifyExport(`${out}/all.sqlite`);
+  verifyExport(`${out}/all-parquet`);
+  const bytes =
+    statSync(`${out}/all.sqlite`).size +
+    JSON.parse(readFileSync(`${out}/all-parquet.manifest.json`, 'utf8')).files.reduce((n: number, f: { size: number }) => n + f.size, 0);
+  const verifyRate = bytes / 1e6 / seconds(verifyStarted);
+  rows.push({ name: 'export verify throughput', value: Math.round(verifyRate), unit: 'MB/s', target: '>= 200', met: verifyRate >= 200 });
+
+  const unfiltered = await timed(() =>
+    runExport(repo, base({ out: `${out}/ev.sqlite`, tables: ['events'], pool, gitDir: fixture.gitDir })),
+  );
+  const where = new Map([['events', parseFilter('ns = "ns-50"')]]);
+  const filtered = await timed(() =>
+    runExport(repo, base({ out: `${out}/ev-where.sqlite`, tables: ['events'], where, pool, gitDir: fixture.gitDir })),
+  );
+  rows.push({
+    name: 'export: --where on 1% of namespaces vs unfiltered (events)',
+    value: Number((unfiltered / filtered).toFixed(1)),
+    unit: 'x faster',
+    baseline: `unfiltered ${unfiltered.toFixed(2)} s, filtered ${filtered.toFixed(2)} s`,
+    target: '>= 10x',
+    met: unfiltered / filtered >= 10,
+  });
+  await pool.close();
+  repo.close();
+  rmSync(out, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+
+  if (!quick) {
+    const bigDir = join(cacheDir, `export-1m-${process.pid}`);
+    await generateFixture({ events: 1_000_000, seed: 22, out: bigDir });
+    const script = `import(${JSON.stringify(MAIN)}).then((m) => m.main(['--repo', ${JSON.stringify(bigDir)}, 'export', 'sqlite', '--out', ${JSON.stringify(`${bigDir}-out/x.sqlite`)}])).then((code) => { process.stderr.write('RSS ' + process.resourceUsage().maxRSS + '\\n'); process.exit(code); })`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const kb = Number(/RSS (\d+)/.exec(child.stderr)?.[1] ?? Number.NaN);
+    rows.push({
+      name: 'export: 1M events to SQLite, peak RSS',
+      value: Math.round(kb / 1024),
+      unit: 'MiB',
+      target: '<= 300',
+      met: kb / 1024 <= 300,
+    });
+    rmSync(bigDir, { recursive: true, force: true });
+    rmSync(`${bigDir}-out`, { recursive: true, force: true });
+  }
+  return rows;
+}
