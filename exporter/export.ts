@@ -182,7 +182,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         return rows.length;
       }
       sqlite.prepare(def, snapshot);
-      sqlite.write(def, rows);
+      sqlite.write(def, rows, incremental && !snapshot);
       return sqlite.count(def.name);
     },
     close(): void {

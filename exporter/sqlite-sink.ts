@@ -23,8 +23,12 @@ export class SqliteSink {
     private readonly batchSize = 10_000,
   ) {
     this.db = new Database(path);
-    // One file, no WAL side files: the export is a single artifact.
-    this.db.pragma('journal_mode = DELETE');
+    // The file is a private temporary until it is renamed into place, so no journal and no
+    // syncs: a crash leaves a `.partial` that the next export discards.
+    this.db.pragma('journal_mode = OFF');
+    this.db.pragma('synchronous = OFF');
+    this.db.pragma('locking_mode = EXCLUSIVE');
+    this.db.pragma('cache_size = -65536');
     this.db.pragma(`user_version = ${userVersion(version)}`);
   }
 
@@ -44,16 +48,25 @@ export class SqliteSink {
     if (replace) this.db.exec(`DELETE FROM "${def.name}"`);
   }
 
-  write(def: TableDef, rows: readonly Row[]): void {
+  /** Writes rows; `upsert` when the table may already hold some of them (incremental exports). */
+  write(def: TableDef, rows: readonly Row[], upsert = true): void {
     const names = def.columns.map((col) => col.name);
     const key = names[0] as string;
     const updates = names.slice(1).map((n) => `"${n}" = excluded."${n}"`);
+    const conflict = !upsert
+      ? ''
+      : updates.length > 0
+        ? ` ON CONFLICT("${key}") DO UPDATE SET ${updates.join(', ')}`
+        : ` ON CONFLICT("${key}") DO NOTHING`;
     const insert = this.db.prepare(
-      `INSERT INTO "${def.name}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})` +
-        (updates.length > 0 ? ` ON CONFLICT("${key}") DO UPDATE SET ${updates.join(', ')}` : ` ON CONFLICT("${key}") DO NOTHING`),
+      `INSERT INTO "${def.name}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})${conflict}`,
     );
+    const values: Array<string | number | null> = new Array(names.length);
     const batch = this.db.transaction((chunk: readonly Row[]) => {
-      for (const row of chunk) insert.run(names.map((n) => row[n] ?? null));
+      for (const row of chunk) {
+        for (let i = 0; i < names.length; i++) values[i] = row[names[i] as string] ?? null;
+        insert.run(values);
+      }
     });
     for (let i = 0; i < rows.length; i += this.batchSize) batch(rows.slice(i, i + this.batchSize));
   }
