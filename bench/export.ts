@@ -103,8 +103,8 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   });
 
   const verifyStarted = performance.now();
-  verifyExport(`${out}/all.sqlite`);
-  verifyExport(`${out}/all-parquet`);
+  await verifyExport(`${out}/all.sqlite`);
+  await verifyExport(`${out}/all-parquet`);
   const bytes =
     statSync(`${out}/all.sqlite`).size +
     JSON.parse(readFileSync(`${out}/all-parquet.manifest.json`, 'utf8')).files.reduce((n: number, f: { size: number }) => n + f.size, 0);

@@ -175,7 +175,7 @@ for (const format of ['sqlite', 'parquet'] as const) {
   started = performance.now();
   const manifest = await runExport(repo, { format, out, clock: systemClock });
   const rows = Object.values(manifest.row_counts).reduce((a, b) => a + b, 0);
-  const check = verifyExport(out, repo);
+  const check = await verifyExport(out, repo);
   verified.push(check.ok);
   console.log(
     `\nExported ${rows} rows to ${format} (${manifest.files.length - 1} file(s)) in ${((performance.now() - started) / 1000).toFixed(2)} s; verify: ${check.ok ? 'valid' : 'INVALID'}`,

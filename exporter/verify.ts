@@ -28,7 +28,7 @@ export interface ExportVerification {
 }
 
 /** `path` may be the export (`<out>`) or its manifest. */
-export function verifyExport(path: string, repo?: Source): ExportVerification {
+export async function verifyExport(path: string, repo?: Source): Promise<ExportVerification> {
   const manifestPath = path.endsWith('.manifest.json') ? path : `${path}.manifest.json`;
   if (!existsSync(manifestPath)) throw new GatosError('invalid_export', `no export manifest at ${manifestPath}`, { path: manifestPath });
   const manifest = readManifest(manifestPath);
@@ -57,7 +57,7 @@ export function verifyExport(path: string, repo?: Source): ExportVerification {
     for (const file of manifest.files) {
       if (!file.path.endsWith('.parquet')) continue;
       const table = file.path.split('/')[1] as string;
-      counted[table] = (counted[table] ?? 0) + parquetRowCount(readFileSync(join(dir, file.path)));
+      counted[table] = (counted[table] ?? 0) + (await parquetRowCount(readFileSync(join(dir, file.path))));
     }
     for (const [table, expected] of Object.entries(manifest.row_counts))
       if ((counted[table] ?? 0) !== expected)

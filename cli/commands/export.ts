@@ -101,7 +101,7 @@ export const exportCommand: Command = {
       if (!target) throw new GatosError('usage', USAGE);
       const repo = ctx.values.repo !== undefined ? openRepository(ctx.repo) : undefined;
       try {
-        const result = verifyExport(target, repo);
+        const result = await verifyExport(target, repo);
         const lines = result.failures.map((f) => `FAIL ${f.code}: ${f.detail}`);
         ctx.out.result(
           result,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -98,7 +98,7 @@ describe('export to SQLite', () => {
       !sql(out, 'select shape from state_nodes').includes('apple') ||
         sql(out, "select shape from state_nodes where path like 'buyers/%'").includes('opaque_pointer'),
     );
-    assert.equal(verifyExport(out, ctx).ok, true);
+    assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
   test('the same repository exports the same bytes; --tables and --columns narrow it', async () => {
@@ -168,7 +168,7 @@ describe('export to SQLite', () => {
     const third = await runExport(ctx, options(out, { full: true }));
     assert.equal(third.incremental, false);
     assert.equal(third.row_counts.events, 4);
-    assert.equal(verifyExport(out, ctx).ok, true);
+    assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
   test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
@@ -177,7 +177,7 @@ describe('export to SQLite', () => {
     await runExport(ctx, options(out));
     const manifestPath = `${out}.manifest.json`;
     const original = readFileSync(manifestPath, 'utf8');
-    const codes = () => verifyExport(out, ctx).failures.map((f) => f.code);
+    const codes = async () => (await verifyExport(out, ctx)).failures.map((f) => f.code);
     const edit = (change: (m: ExportManifest) => void) => {
       const manifest = JSON.parse(original) as ExportManifest;
       change(manifest);
@@ -186,26 +186,31 @@ describe('export to SQLite', () => {
     edit((m) => {
       m.row_counts.events = 99;
     });
-    assert.deepEqual(codes(), ['row_count_mismatch']);
+    assert.deepEqual(await codes(), ['row_count_mismatch']);
     edit((m) => {
       m.explorer_root = '0'.repeat(64);
     });
-    assert.deepEqual(codes(), ['explorer_root_mismatch']);
+    assert.deepEqual(await codes(), ['explorer_root_mismatch']);
     edit((m) => {
       m.complete = false;
     });
-    assert.deepEqual(codes(), ['incomplete']);
+    assert.deepEqual(await codes(), ['incomplete']);
     writeFileSync(manifestPath, original);
     const bytes = readFileSync(out);
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
     writeFileSync(out, bytes);
-    assert.deepEqual(codes(), ['file_mismatch']);
+    assert.deepEqual(await codes(), ['file_mismatch']);
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0xff;
     writeFileSync(out, bytes);
-    assert.deepEqual(codes(), []);
+    assert.deepEqual(await codes(), []);
+    const rootFile = `${out}.explorer-root.txt`;
+    const rootText = readFileSync(rootFile);
+    rmSync(rootFile);
+    assert.deepEqual(await codes(), ['file_missing']);
+    writeFileSync(rootFile, rootText);
     await appendEvents(ctx, [{ ns: 'ops', type: 'deploy', actor: 'user:bob', payload: {} }]);
-    assert.deepEqual(codes(), ['repo_moved']);
-    assert.equal(verifyExport(out).ok, true, 'without a repository the artifact alone is still valid');
+    assert.deepEqual(await codes(), ['repo_moved']);
+    assert.equal((await verifyExport(out)).ok, true, 'without a repository the artifact alone is still valid');
   });
 
   test('Parquet: Hive partitions, typed ZSTD columns DuckDB reads, the same counts as SQLite, verify', async () => {
@@ -234,7 +239,7 @@ describe('export to SQLite', () => {
       `select count(*) as n from read_parquet('${out}/state_nodes/**/*.parquet', hive_partitioning = true) where state_ref is not null`,
     );
     assert.equal(Number(nodes.n), 4);
-    assert.equal(verifyExport(out, ctx).ok, true);
+    assert.equal((await verifyExport(out, ctx)).ok, true);
     const again = await runExport(ctx, options(join(newDir(), 'dataset'), { format: 'parquet' }));
     assert.deepEqual(
       again.files.map((f) => f.blake3),
@@ -244,7 +249,7 @@ describe('export to SQLite', () => {
     const file = join(out, '..', manifest.files[0]?.path as string);
     writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('x')]));
     assert.deepEqual(
-      verifyExport(out).failures.map((f) => f.code),
+      (await verifyExport(out)).failures.map((f) => f.code),
       ['file_mismatch'],
     );
   });
