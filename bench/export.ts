@@ -1,5 +1,6 @@
 /**
- * Exporter figures on a seeded 100k-event fixture (100 namespaces): all tables to SQLite and to
+ * Exporter figures on a seeded 100k-event fixture (100 namespaces, plus 10k messages, a checkpoint,
+ * governance and jobs): all tables to SQLite and to
  * Parquet; the commits table beside a naive `git log | sqlite3 .import` pipeline on the same refs;
  * 2 threads beside 1; verify throughput; a 1%-of-namespaces `--where` beside the unfiltered
  * export; without --quick, the peak RSS of a 1M-event export in a child process.
@@ -14,6 +15,7 @@ import { ComputePool } from '../engine/scheduler/pool.js';
 import { type ExportOptions, runExport } from '../exporter/export.js';
 import { verifyExport } from '../exporter/verify.js';
 import { generateFixture } from '../fixtures/generate.js';
+import { populatePlanes } from '../fixtures/planes.js';
 import type { BenchRow } from './row.js';
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
@@ -50,6 +52,7 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   const dir = join(cacheDir, `export-100k-${process.pid}`);
   const out = join(cacheDir, `export-out-${process.pid}`);
   const fixture = await generateFixture({ events: 100_000, seed: 21, out: dir, namespaces: 100 });
+  await populatePlanes(dir, { seed: 21, messages: 10_000, jobs: 3 });
   const repo = openRepository(dir);
   const pool = new ComputePool();
   const base = (extra: Partial<ExportOptions>): ExportOptions => ({
