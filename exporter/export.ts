@@ -38,7 +38,8 @@ import {
 import { type ExportManifest, readManifest } from './manifest.js';
 import { writeParquetTable } from './parquet-sink.js';
 import { SqliteSink } from './sqlite-sink.js';
-import { type Row, selectColumns, TABLE_NAMES, type TableDef, tableDef } from './tables.js';
+import { Staging } from './staging.js';
+import { type Row, selectColumns, TABLE_NAMES, tableDef } from './tables.js';
 
 export const EXTRACTOR_VERSION = '0.1.0';
 export const EXTRACTOR = `gatos-exporter/${EXTRACTOR_VERSION}`;
@@ -173,39 +174,37 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   if (incremental) copyFileSync(options.out, partial);
   // From here on the old manifest no longer describes what is at `out`.
   rmSync(manifestPath, { force: true });
-  const sqlite = options.format === 'sqlite' ? new SqliteSink(partial, EXTRACTOR_VERSION, options.batchSize) : undefined;
+  const staging = new Staging(`${options.out}.staging`);
+  const sqlite = options.format === 'sqlite';
   const parquetFiles: string[] = [];
-  const sink = {
-    write(def: TableDef, rows: readonly Row[], snapshot: boolean): number {
-      if (!sqlite) {
-        parquetFiles.push(...writeParquetTable(partial, def, rows, options.batchSize ?? 100_000));
-        return rows.length;
-      }
-      sqlite.prepare(def, snapshot);
-      sqlite.write(def, rows, incremental && !snapshot);
-      return sqlite.count(def.name);
-    },
-    close(): void {
-      sqlite?.close();
-    },
-  };
   const counts: Record<string, number> = {};
   try {
     const needs = (name: string) => defs.some((d) => d.name === name);
+    // Rows go to the staging area as they are extracted (filtered there); sinks read them back in key order.
+    for (const def of defs) staging.create(tableDef(def.name));
+    const stage = (table: string, row: Row) => {
+      const test = tests.get(table);
+      if (!test || test(row)) staging.insert(table, row);
+    };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
     const window: JournalWindow = {
       since,
-      wanted: { commits: names(plan.commits), events: names(plan.events) },
+      wanted: { commits: needs('commits') ? names(plan.commits) : new Set(), events: needs('events') ? names(plan.events) : new Set() },
       ...(options.since ? { after: options.since } : {}),
       ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
     };
-    const journal = !(needs('commits') || needs('events'))
-      ? { commits: [], events: [] }
-      : options.pool && options.gitDir && !options.since && !options.until
-        ? await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window)
-        : journalRows(source, facts.heads, window);
-    const state = needs('state_nodes') || needs('pointers') ? stateRows(source) : undefined;
-    const governance = defs.some((d) => d.name.startsWith('governance_')) ? governanceRows(source) : undefined;
+    if (options.pool && options.gitDir && !options.since && !options.until)
+      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, stage);
+    else journalRows(source, facts.heads, window, stage);
+    if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
+    if (needs('state_nodes') || needs('pointers')) {
+      const state = stateRows(source);
+      for (const table of ['state_nodes', 'pointers'] as const) if (needs(table)) for (const row of state[table]) stage(table, row);
+    }
+    if (needs('jobs')) for (const row of jobRows(source, options.clock())) stage('jobs', row);
+    if (defs.some((d) => d.name.startsWith('governance_'))) {
+      for (const [table, rows] of Object.entries(governanceRows(source))) if (needs(table)) for (const row of rows) stage(table, row);
+    }
     const filters = {
       tables: wanted,
       columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
@@ -222,50 +221,40 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     };
     const root = explorerRoot(fields);
     const now = Math.floor(options.clock() / 1000);
-    const rowsOf = (def: TableDef): { rows: Row[]; snapshot: boolean } => {
-      switch (def.name) {
-        case 'commits':
-        case 'events':
-          return { rows: journal[def.name], snapshot: false };
-        case 'messages':
-          return { rows: messageRows(source, plan.messages.read), snapshot: true };
-        case 'state_nodes':
-        case 'pointers':
-          return { rows: (state as NonNullable<typeof state>)[def.name], snapshot: true };
-        case 'jobs':
-          return { rows: jobRows(source, options.clock()), snapshot: true };
-        case 'export_info':
-          return {
-            rows: [
-              {
-                state_ref: facts.stateRef,
-                commit_start: previous?.commit_range.end ?? ZERO_OID,
-                commit_end: facts.ledgerHead,
-                shape_root: facts.stateRoot ?? null,
-                ledger_head: facts.ledgerHead,
-                policy_root: facts.policyRoot,
-                explorer_root: root,
-                extractor_version: EXTRACTOR,
-                filters: canonicalize(filters),
-                created_ts: now,
-                updated_ts: now,
-              },
-            ],
-            snapshot: true,
-          };
-        default:
-          return { rows: (governance as NonNullable<typeof governance>)[def.name as keyof NonNullable<typeof governance>], snapshot: true };
+    if (needs('export_info'))
+      stage('export_info', {
+        state_ref: facts.stateRef,
+        commit_start: previous?.commit_range.end ?? ZERO_OID,
+        commit_end: facts.ledgerHead,
+        shape_root: facts.stateRoot ?? null,
+        ledger_head: facts.ledgerHead,
+        policy_root: facts.policyRoot,
+        explorer_root: root,
+        extractor_version: EXTRACTOR,
+        filters: canonicalize(filters),
+        created_ts: now,
+        updated_ts: now,
+      });
+
+    staging.flushAll();
+    const journalTable = (name: string) => name === 'commits' || name === 'events';
+    if (sqlite) {
+      const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
+      for (const def of defs) sink.prepare(def, !journalTable(def.name));
+      sink.close();
+      for (const def of defs) {
+        counts[def.name] = SqliteSink.copy(staging, partial, def, incremental && journalTable(def.name));
+        options.onProgress?.(def.name, counts[def.name] as number);
       }
-    };
-    for (const def of defs) {
-      const extracted = rowsOf(def);
-      const test = tests.get(def.name);
-      const rows = test ? extracted.rows.filter(test) : extracted.rows;
-      const snapshot = extracted.snapshot;
-      counts[def.name] = sink.write(def, rows, snapshot);
-      options.onProgress?.(def.name, rows.length);
+    } else {
+      for (const def of defs) {
+        const files = writeParquetTable(partial, def, staging, options.batchSize ?? 100_000);
+        parquetFiles.push(...files.files);
+        counts[def.name] = files.rows;
+        options.onProgress?.(def.name, files.rows);
+      }
     }
-    sink.close();
+    staging.close();
     rmSync(options.out, { recursive: true, force: true });
     renameSync(partial, options.out);
     const rootFile = `${options.out}.explorer-root.txt`;
@@ -307,7 +296,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     return manifest;
   } catch (err) {
     try {
-      sink.close();
+      staging.close();
     } catch {
       // already closed
     }

@@ -45,12 +45,13 @@ export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): R
   });
 }
 
-type JournalTables = { commits: Row[]; events: Row[] };
+/** Receives rows as they are extracted, in no particular order. */
+export type Emit = (table: 'commits' | 'events', row: Row) => void;
 
-/** Adds one scanned journal commit to the tables that want it. */
-function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; events: boolean }, out: JournalTables): void {
+/** Emits one scanned journal commit to the tables that want it. */
+function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; events: boolean }, emit: Emit): void {
   if (take.commits)
-    out.commits.push({
+    emit('commits', {
       id: row.commit,
       parent_id: row.parents[0] ?? null,
       ref: row.ref,
@@ -64,7 +65,7 @@ function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; event
     });
   if (!take.events || row.envelopePath !== 'event/envelope.cbor') return;
   const envelope = row.envelope as { type: string; actor: string; ulid: string; payload: unknown };
-  out.events.push({
+  emit('events', {
     id: trailerValue(row.trailers, 'Event-CID') ?? row.commit,
     ns,
     kind: envelope.type,
@@ -100,39 +101,35 @@ function refsToRead(heads: readonly RefEntry[], window: JournalWindow): RefEntry
 }
 
 /** `commits` and `events` rows of the journals in the window, read in this thread. */
-export function journalRows(source: Source, heads: readonly RefEntry[], window: JournalWindow): JournalTables {
-  const out: JournalTables = { commits: [], events: [] };
+export function journalRows(source: Source, heads: readonly RefEntry[], window: JournalWindow, emit: Emit): void {
   for (const head of refsToRead(heads, window)) {
     const ns = parseJournalRef(head.name)?.ns ?? '';
     const take = takeOf(window, head.name);
     const stops = [window.since.get(head.name), window.after].filter((oid): oid is Oid => oid !== undefined);
     visitRows(source.objects, head.name, startFrontier([head.oid], stops), Number.MAX_SAFE_INTEGER, (row) => {
-      if (!window.until || window.until.has(row.commit)) addJournalRow(row, ns, take, out);
+      if (!window.until || window.until.has(row.commit)) addJournalRow(row, ns, take, emit);
     });
   }
-  return { commits: sorted(out.commits), events: sorted(out.events) };
 }
 
-/** The same rows, with the refs scanned in parallel on the compute pool (same result, same order). */
+/** The same rows, with the refs scanned in parallel on the compute pool (in another order). */
 export async function journalRowsOnPool(
   pool: ComputePool,
   gitDir: string,
   heads: readonly RefEntry[],
   window: JournalWindow,
-): Promise<JournalTables> {
+  emit: Emit,
+): Promise<void> {
   if (window.after !== undefined || window.until !== undefined) throw new Error('journalRowsOnPool takes no --since/--until window');
-  const out: JournalTables = { commits: [], events: [] };
   for await (const batch of scanRefs(pool, gitDir, refsToRead(heads, window), { since: window.since })) {
     const ns = parseJournalRef(batch.ref)?.ns ?? '';
     const take = takeOf(window, batch.ref);
-    for (const row of decodeRows(batch)) addJournalRow(row, ns, take, out);
+    for (const row of decodeRows(batch)) addJournalRow(row, ns, take, emit);
   }
-  return { commits: sorted(out.commits), events: sorted(out.events) };
 }
 
-/** Every message of the given topics. */
-export function messageRows(source: Source, topics: readonly string[]): Row[] {
-  const rows: Row[] = [];
+/** Every message of the given topics, a page at a time. */
+export function messageRows(source: Source, topics: readonly string[], emit: (row: Row) => void): void {
   const bus = { objects: source.objects, refs: source.refs, clock: () => 0 };
   for (const topic of topics) {
     let since: string | undefined;
@@ -145,7 +142,7 @@ export function messageRows(source: Source, topics: readonly string[]): Row[] {
           payload: unknown;
         };
         const ts = Math.floor(ulidTime(message.ulid) / 1000);
-        rows.push({
+        emit({
           id: message.content_id,
           topic,
           ulid: message.ulid,
@@ -162,7 +159,6 @@ export function messageRows(source: Source, topics: readonly string[]): Row[] {
       since = page.next_since;
     }
   }
-  return sorted(rows);
 }
 
 /** The current checkpoint of every namespace: its nodes, and pointers for private ones. */

@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
+import type { Staging } from './staging.js';
 import type { Row, TableDef } from './tables.js';
 
 function arrowType(type: TableDef['columns'][number]['type']): arrow.DataType {
@@ -32,12 +33,6 @@ function columnValues(rows: readonly Row[], name: string, type: TableDef['column
     if (type === 'timestamp') return Number(value) * 1000;
     return String(value);
   });
-}
-
-function partitionOf(def: TableDef, row: Row): string {
-  if (def.partition === 'day') return `day=${new Date(Number(row.ts) * 1000).toISOString().slice(0, 10)}`;
-  if (def.partition === 'state_ref') return `state_ref=${row.state_ref}`;
-  return '';
 }
 
 /**
@@ -124,30 +119,37 @@ export function encodeParquet(def: TableDef, rows: readonly Row[]): Uint8Array {
   return parquet.writeParquet(wasmTable, writerProperties(def));
 }
 
-/** Writes a table's rows as a partitioned dataset; returns the files written (relative to `out`). */
-export function writeParquetTable(out: string, def: TableDef, rows: readonly Row[], batchSize: number): string[] {
-  const partitions = new Map<string, Row[]>();
-  for (const row of rows) {
-    const key = partitionOf(def, row);
-    let list = partitions.get(key);
-    if (!list) {
-      list = [];
-      partitions.set(key, list);
-    }
-    list.push(row);
-  }
-  if (partitions.size === 0) partitions.set('', []);
+const PARTITION_SQL: Record<string, string> = { day: "strftime('%Y-%m-%d', \"ts\", 'unixepoch')", state_ref: '"state_ref"' };
+
+/**
+ * Writes a staged table as a dataset: each partition in order, each in key order, one file per
+ * `batchSize` rows. Returns the files (relative to `out`) and the row count.
+ */
+export function writeParquetTable(out: string, def: TableDef, staging: Staging, batchSize: number): { files: string[]; rows: number } {
   const files: string[] = [];
-  for (const [partition, partRows] of [...partitions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const dir = join(def.name, partition);
+  let rows = 0;
+  const partitionSql = def.partition ? PARTITION_SQL[def.partition] : undefined;
+  const partitions = partitionSql ? staging.distinct(def.name, partitionSql) : [];
+  const plan =
+    partitionSql && partitions.length > 0
+      ? partitions.map((value) => ({ dir: join(def.name, `${def.partition}=${value}`), where: { sql: partitionSql, value } }))
+      : [{ dir: def.name, where: undefined }];
+  for (const { dir, where } of plan) {
     mkdirSync(join(out, dir), { recursive: true });
-    for (let start = 0, part = 0; start < partRows.length || part === 0; start += batchSize, part++) {
-      const file = join(dir, `part-${String(part).padStart(5, '0')}.parquet`);
-      writeFileSync(join(out, file), encodeParquet(def, partRows.slice(start, start + batchSize)));
+    let part = 0;
+    for (const batch of staging.ordered(def, batchSize, where)) {
+      const file = join(dir, `part-${String(part++).padStart(5, '0')}.parquet`);
+      writeFileSync(join(out, file), encodeParquet(def, batch));
+      files.push(file);
+      rows += batch.length;
+    }
+    if (part === 0) {
+      const file = join(dir, 'part-00000.parquet');
+      writeFileSync(join(out, file), encodeParquet(def, []));
       files.push(file);
     }
   }
-  return files;
+  return { files, rows };
 }
 
 /** Rows in a Parquet file, from its footer alone (for verify). */

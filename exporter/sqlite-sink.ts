@@ -1,11 +1,12 @@
 /**
  * The SQLite sink: STRICT tables from the table definitions, NOT NULL where a column is not
- * optional, indexes on join keys, rows written in primary-key order in transactions of
- * `batchSize`, `PRAGMA user_version` = the exporter version (major*1e6 + minor*1e3 + patch).
- * Upserts on the primary key, so re-exporting an overlapping window never duplicates a row.
+ * optional, indexes on join keys, rows copied in primary-key order from the staging area, `PRAGMA user_version` = the exporter version
+ * (major*1e6 + minor*1e3 + patch). Upserts on the primary key, so re-exporting an overlapping
+ * window never duplicates a row.
  */
 import Database from 'better-sqlite3';
-import type { Row, TableDef } from './tables.js';
+import type { Staging } from './staging.js';
+import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
 
@@ -17,11 +18,7 @@ export function userVersion(version: string): number {
 export class SqliteSink {
   private readonly db: Database.Database;
 
-  constructor(
-    path: string,
-    version: string,
-    private readonly batchSize = 10_000,
-  ) {
+  constructor(path: string, version: string) {
     this.db = new Database(path);
     // The file is a private temporary until it is renamed into place, so no journal and no
     // syncs: a crash leaves a `.partial` that the next export discards.
@@ -48,31 +45,31 @@ export class SqliteSink {
     if (replace) this.db.exec(`DELETE FROM "${def.name}"`);
   }
 
-  /** Writes rows; `upsert` when the table may already hold some of them (incremental exports). */
-  write(def: TableDef, rows: readonly Row[], upsert = true): void {
-    const names = def.columns.map((col) => col.name);
+  /**
+   * Copies a staged table in key order into this file, through the staging connection (SQLite
+   * does the ordering and the inserts in one statement). `upsert` when the table may already
+   * hold some of the rows (incremental exports). Call after `close()`: the file is attached.
+   */
+  static copy(staging: Staging, path: string, def: TableDef, upsert: boolean): number {
+    const names = def.columns.map((col) => `"${col.name}"`);
     const key = names[0] as string;
-    const updates = names.slice(1).map((n) => `"${n}" = excluded."${n}"`);
+    const updates = names.slice(1).map((n) => `${n} = excluded.${n}`);
     const conflict = !upsert
       ? ''
       : updates.length > 0
-        ? ` ON CONFLICT("${key}") DO UPDATE SET ${updates.join(', ')}`
-        : ` ON CONFLICT("${key}") DO NOTHING`;
-    const insert = this.db.prepare(
-      `INSERT INTO "${def.name}" (${names.map((n) => `"${n}"`).join(', ')}) VALUES (${names.map(() => '?').join(', ')})${conflict}`,
-    );
-    const values: Array<string | number | null> = new Array(names.length);
-    const batch = this.db.transaction((chunk: readonly Row[]) => {
-      for (const row of chunk) {
-        for (let i = 0; i < names.length; i++) values[i] = row[names[i] as string] ?? null;
-        insert.run(values);
-      }
-    });
-    for (let i = 0; i < rows.length; i += this.batchSize) batch(rows.slice(i, i + this.batchSize));
-  }
-
-  count(table: string): number {
-    return (this.db.prepare(`SELECT count(*) AS n FROM "${table}"`).get() as { n: number }).n;
+        ? ` ON CONFLICT(${key}) DO UPDATE SET ${updates.join(', ')}`
+        : ` ON CONFLICT(${key}) DO NOTHING`;
+    staging.db.prepare('ATTACH DATABASE ? AS out').run(path);
+    try {
+      staging.db.pragma('out.journal_mode = OFF');
+      staging.db.pragma('out.synchronous = OFF');
+      staging.db.exec(
+        `INSERT INTO out."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM main."${def.name}" WHERE true ORDER BY ${key}${conflict}`,
+      );
+      return (staging.db.prepare(`SELECT count(*) AS n FROM out."${def.name}"`).get() as { n: number }).n;
+    } finally {
+      staging.db.exec('DETACH DATABASE out');
+    }
   }
 
   close(): void {

@@ -12,7 +12,7 @@ import { openRepository } from '../../engine/git/repository.js';
 import { ComputePool } from '../../engine/scheduler/pool.js';
 import { runExport } from '../../exporter/export.js';
 import { journalRefs, journalRows } from '../../exporter/extract.js';
-import { tableDef } from '../../exporter/tables.js';
+import { type Row, tableDef } from '../../exporter/tables.js';
 import { generateFixture } from '../../fixtures/generate.js';
 import { git, scratch } from '../helpers/git.js';
 
@@ -31,7 +31,11 @@ const events = tableDef('events');
 function everyEvent() {
   const repo = openRepository(root);
   const heads = journalRefs(repo.refs);
-  return journalRows(repo, heads, { since: new Map(), wanted: { commits: new Set(), events: new Set(heads.map((h) => h.name)) } }).events;
+  const rows: Row[] = [];
+  journalRows(repo, heads, { since: new Map(), wanted: { commits: new Set(), events: new Set(heads.map((h) => h.name)) } }, (_, row) =>
+    rows.push(row),
+  );
+  return rows;
 }
 
 const literal = (column: string): fc.Arbitrary<Literal> =>
@@ -108,10 +112,13 @@ describe('pushdown', () => {
     const heads = journalRefs(repo.refs);
     const plan = planJournals(heads, 'events', p);
     assert.equal(plan.pruned.length, pruned.length);
-    const rows = journalRows({ objects: watched, refs: repo.refs }, heads, {
-      since: new Map(),
-      wanted: { commits: new Set(), events: new Set(plan.read.map((h) => h.name)) },
-    }).events;
+    const rows: Row[] = [];
+    journalRows(
+      { objects: watched, refs: repo.refs },
+      heads,
+      { since: new Map(), wanted: { commits: new Set(), events: new Set(plan.read.map((h) => h.name)) } },
+      (_, row) => rows.push(row),
+    );
     assert.ok(rows.length > 0 && rows.every(compileFilter(p, events)));
     assert.equal(reads.filter((oid) => untouchable.has(oid)).length, 0);
   });

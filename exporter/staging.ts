@@ -1,0 +1,96 @@
+/**
+ * The staging area between extractors and sinks: a temporary SQLite file whose tables are
+ * `WITHOUT ROWID`, keyed like the export tables. Extractors stream rows in whatever order their
+ * refs finish; sinks read each table back in primary-key order, batch by batch. Memory stays at
+ * SQLite's page cache plus one batch whatever the repository's size, and the order rows arrive
+ * in (threads, scheduling) cannot change a byte of the output.
+ */
+import { rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { Row, TableDef } from './tables.js';
+
+const INSERT_BATCH = 5000;
+
+export class Staging {
+  readonly db: Database.Database;
+  private readonly pending = new Map<string, Row[]>();
+  private readonly inserts = new Map<string, (rows: readonly Row[]) => void>();
+  private readonly defs = new Map<string, TableDef>();
+
+  constructor(readonly path: string) {
+    rmSync(path, { force: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = OFF');
+    this.db.pragma('synchronous = OFF');
+    this.db.pragma('locking_mode = EXCLUSIVE');
+    this.db.pragma('cache_size = -32768');
+    this.db.pragma('temp_store = FILE');
+  }
+
+  /** Creates the staging table for a (full) table definition. */
+  create(def: TableDef): void {
+    const names = def.columns.map((col) => `"${col.name}"`);
+    this.db.exec(`CREATE TABLE "${def.name}" (${names.join(', ')}, PRIMARY KEY (${names[0]})) WITHOUT ROWID`);
+    // A row seen twice (an overlapping window) keeps its latest values.
+    const insert = this.db.prepare(`INSERT OR REPLACE INTO "${def.name}" VALUES (${names.map(() => '?').join(', ')})`);
+    const columns = def.columns.map((col) => col.name);
+    const values: Array<string | number | null> = new Array(columns.length);
+    this.inserts.set(
+      def.name,
+      this.db.transaction((rows: readonly Row[]) => {
+        for (const row of rows) {
+          for (let i = 0; i < columns.length; i++) values[i] = row[columns[i] as string] ?? null;
+          insert.run(values);
+        }
+      }),
+    );
+    this.defs.set(def.name, def);
+    this.pending.set(def.name, []);
+  }
+
+  insert(table: string, row: Row): void {
+    const queue = this.pending.get(table) as Row[];
+    queue.push(row);
+    if (queue.length >= INSERT_BATCH) this.flush(table);
+  }
+
+  /** Writes every queued row (before another connection reads the file). */
+  flushAll(): void {
+    for (const table of this.pending.keys()) this.flush(table);
+  }
+
+  private flush(table: string): void {
+    const queue = this.pending.get(table) as Row[];
+    if (queue.length === 0) return;
+    (this.inserts.get(table) as (rows: readonly Row[]) => void)(queue);
+    this.pending.set(table, []);
+  }
+
+  /** Rows of a table in key order, `batch` at a time, optionally one partition only. */
+  *ordered(def: TableDef, batch: number, where?: { sql: string; value: string }): Generator<Row[]> {
+    this.flush(def.name);
+    const key = (this.defs.get(def.name) as TableDef).columns[0]?.name as string;
+    const columns = def.columns.map((col) => `"${col.name}"`).join(', ');
+    const statement = this.db.prepare(`SELECT ${columns} FROM "${def.name}"${where ? ` WHERE ${where.sql} = ?` : ''} ORDER BY "${key}"`);
+    let rows: Row[] = [];
+    for (const row of (where ? statement.iterate(where.value) : statement.iterate()) as Iterable<Row>) {
+      rows.push(row);
+      if (rows.length >= batch) {
+        yield rows;
+        rows = [];
+      }
+    }
+    if (rows.length > 0) yield rows;
+  }
+
+  /** The distinct values of an expression over a table, sorted (Parquet partitions). */
+  distinct(table: string, sql: string): string[] {
+    this.flush(table);
+    return (this.db.prepare(`SELECT DISTINCT ${sql} AS v FROM "${table}" ORDER BY v`).all() as Array<{ v: string }>).map((r) => r.v);
+  }
+
+  close(): void {
+    this.db.close();
+    rmSync(this.path, { force: true });
+  }
+}
