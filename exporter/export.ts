@@ -248,7 +248,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       }
     } else {
       for (const def of defs) {
-        const files = writeParquetTable(partial, def, staging, options.batchSize ?? 100_000);
+        const files = writeParquetTable(partial, def, staging, options.batchSize ?? 50_000);
         parquetFiles.push(...files.files);
         counts[def.name] = files.rows;
         options.onProgress?.(def.name, files.rows);

@@ -3,9 +3,9 @@
  * and `messages` (`day=YYYY-MM-DD`, the UTC day of `ts`) and `state_nodes` (`state_ref=<sha>`),
  * ZSTD (parquet-wasm's default level: 0.8 has no level setting), dictionary encoding (except for
  * columns unique per row), typed columns (text and JSON as UTF-8 strings, integers as
- * INT64, times as millisecond timestamps). Rows arrive in primary-key order and are written as
- * Arrow record batches of `batchSize` rows, one file per batch (`part-00000.parquet`, ...), so
- * memory is bounded by the batch.
+ * INT64, times as millisecond timestamps). Rows come from the staging area in primary-key order,
+ * `batchSize` at a time, one file per batch (`part-00000.parquet`, ...), so memory is bounded by
+ * the batch.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
