@@ -13,8 +13,6 @@ import { checkManifest } from '../../engine/jobs/manifest.js';
 import { runWorker } from '../../engine/jobs/worker.js';
 import type { Ledger } from '../../engine/ledger/context.js';
 import { appendEvents } from '../../engine/ledger/journal.js';
-import { createKey } from '../../engine/ledger/keys.js';
-import { addActorKey, updateTrust } from '../../engine/ledger/trust.js';
 import { publish } from '../../engine/messages/publish.js';
 import { fold } from '../../engine/state/fold.js';
 import { checkFoldSpec } from '../../engine/state/fold-spec.js';
@@ -22,6 +20,7 @@ import { type ExportOptions, runExport } from '../../exporter/export.js';
 import type { ExportManifest } from '../../exporter/manifest.js';
 import { verifyExport } from '../../exporter/verify.js';
 import { git, scratch } from '../helpers/git.js';
+import { trustedLedger } from '../helpers/ledger.js';
 import { referenceSchema } from '../helpers/schemas.js';
 
 const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
@@ -35,11 +34,7 @@ const sql = (file: string, query: string) => execFileSync('sqlite3', [file, quer
 async function populated(): Promise<{ dir: string; ctx: Ledger; gitDir: string }> {
   const dir = newRepo();
   const repo = openRepository(dir);
-  const ctx: Ledger = { objects: repo.objects, refs: repo.refs, keyDir: join(newDir(), 'keys'), clock: CLOCK };
-  for (const actor of ['user:alice', 'user:bob']) {
-    const { publicKey } = createKey(ctx.keyDir, actor);
-    updateTrust(ctx.objects, ctx.refs, CLOCK, `add ${actor}`, (graph) => addActorKey(graph, actor, publicKey));
-  }
+  const ctx = trustedLedger(repo, join(newDir(), 'keys'), CLOCK);
   await appendEvents(ctx, [
     { ns: 'shop', type: 'order.placed', actor: 'user:alice', payload: { sku: 'apple', n: 2 } },
     { ns: 'shop', type: 'order.placed', actor: 'user:bob', payload: { sku: 'pear', n: 1 } },

@@ -11,8 +11,6 @@ import type { Oid } from '../../../engine/git/ports.js';
 import { openRepository } from '../../../engine/git/repository.js';
 import type { Ledger } from '../../../engine/ledger/context.js';
 import { appendEvents, type EventInput } from '../../../engine/ledger/journal.js';
-import { createKey } from '../../../engine/ledger/keys.js';
-import { addActorKey, updateTrust } from '../../../engine/ledger/trust.js';
 import { bisectState } from '../../../engine/state/bisect.js';
 import { readCheckpoint, stateRef } from '../../../engine/state/checkpoint.js';
 import { type FoldResult, fold } from '../../../engine/state/fold.js';
@@ -22,6 +20,7 @@ import { resolvePrivate } from '../../../engine/state/pointers.js';
 import { leafOf, nodeProof, readStateTree } from '../../../engine/state/state-tree.js';
 import { verifyCheckpoint } from '../../../engine/state/verify.js';
 import { fsckStrict, git, scratch } from '../../helpers/git.js';
+import { trustedLedger } from '../../helpers/ledger.js';
 import { referenceSchema } from '../../helpers/schemas.js';
 
 const { repo: newRepo, dir: newDir } = scratch();
@@ -41,11 +40,7 @@ interface Setup {
 function setup(): Setup {
   const dir = newRepo();
   const repo = openRepository(dir);
-  const ctx: Ledger = { objects: repo.objects, refs: repo.refs, keyDir: join(newDir(), 'keys'), clock: CLOCK };
-  for (const actor of ['user:alice', 'user:bob']) {
-    const { publicKey } = createKey(ctx.keyDir, actor);
-    updateTrust(ctx.objects, ctx.refs, CLOCK, `add ${actor}`, (graph) => addActorKey(graph, actor, publicKey));
-  }
+  const ctx = trustedLedger(repo, join(newDir(), 'keys'), CLOCK);
   const store = join(newDir(), 'private');
   return {
     dir,
