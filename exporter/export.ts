@@ -150,6 +150,7 @@ const fileEntry = (full: string, path: string) => ({
 
 export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
   const wanted = options.tables ?? TABLE_NAMES;
+  if (wanted.length === 0) throw new GatosError('invalid_argument', `--tables names no table; tables: ${TABLE_NAMES.join(', ')}`);
   const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
   for (const name of options.columns?.keys() ?? [])
     if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);

@@ -66,7 +66,8 @@ function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; event
   if (!take.events || row.envelopePath !== 'event/envelope.cbor') return;
   const envelope = row.envelope as { type: string; actor: string; ulid: string; payload: unknown };
   emit('events', {
-    id: trailerValue(row.trailers, 'Event-CID') ?? row.commit,
+    id: row.commit,
+    event_cid: trailerValue(row.trailers, 'Event-CID') ?? '',
     ns,
     kind: envelope.type,
     actor: envelope.actor,
@@ -143,7 +144,8 @@ export function messageRows(source: Source, topics: readonly string[], emit: (ro
         };
         const ts = Math.floor(ulidTime(message.ulid) / 1000);
         emit({
-          id: message.content_id,
+          id: `${topic}@${message.ulid}`,
+          content_id: message.content_id,
           topic,
           ulid: message.ulid,
           ns: envelope.ns,

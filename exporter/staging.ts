@@ -1,7 +1,7 @@
 /**
- * The staging area between extractors and sinks: a temporary SQLite file whose tables are
- * `WITHOUT ROWID`, keyed like the export tables. Extractors stream rows in whatever order their
- * refs finish; sinks read each table back in primary-key order, batch by batch. Memory stays at
+ * The staging area between extractors and sinks: a temporary SQLite file. Extractors append
+ * rows in whatever order their refs finish; sinks read each table back sorted by its primary
+ * key (SQLite's external sorter), batch by batch. Memory stays at
  * SQLite's page cache plus one batch whatever the repository's size, and the order rows arrive
  * in (threads, scheduling) cannot change a byte of the output.
  */
@@ -30,9 +30,10 @@ export class Staging {
   /** Creates the staging table for a (full) table definition. */
   create(def: TableDef): void {
     const names = def.columns.map((col) => `"${col.name}"`);
-    this.db.exec(`CREATE TABLE "${def.name}" (${names.join(', ')}, PRIMARY KEY (${names[0]})) WITHOUT ROWID`);
-    // A row seen twice (an overlapping window) keeps its latest values.
-    const insert = this.db.prepare(`INSERT OR REPLACE INTO "${def.name}" VALUES (${names.map(() => '?').join(', ')})`);
+    // A plain table: rows are appended as they come (cheap at any size); readers sort with
+    // SQLite's external sorter, which keeps memory bounded.
+    this.db.exec(`CREATE TABLE "${def.name}" (${names.join(', ')})`);
+    const insert = this.db.prepare(`INSERT INTO "${def.name}" VALUES (${names.map(() => '?').join(', ')})`);
     const columns = def.columns.map((col) => col.name);
     const values: Array<string | number | null> = new Array(columns.length);
     this.inserts.set(

@@ -54,6 +54,7 @@ export const TABLES: readonly TableDef[] = [
     name: 'events',
     columns: [
       c('id', 'text'),
+      c('event_cid', 'text'),
       c('ns', 'text'),
       c('kind', 'text'),
       c('actor', 'text'),
@@ -71,6 +72,7 @@ export const TABLES: readonly TableDef[] = [
     name: 'messages',
     columns: [
       c('id', 'text'),
+      c('content_id', 'text'),
       c('topic', 'text'),
       c('ulid', 'text'),
       c('ns', 'text'),
