@@ -23,8 +23,11 @@ export class Staging {
     this.db.pragma('journal_mode = OFF');
     this.db.pragma('synchronous = OFF');
     this.db.pragma('locking_mode = EXCLUSIVE');
-    this.db.pragma('cache_size = -32768');
+    this.db.pragma('cache_size = -16384');
     this.db.pragma('temp_store = FILE');
+    // Sorting a large table must not grow with it: one sorter thread, SQLite's heap kept small.
+    this.db.pragma('threads = 0');
+    this.db.pragma('soft_heap_limit = 67108864');
   }
 
   /** Creates the staging table for a (full) table definition. */
