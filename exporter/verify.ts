@@ -4,19 +4,30 @@
  * from the recorded fields; with a repository, the ledger, policy and state it binds to must
  * still be what the repository holds now. Each failure carries a reason code.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import { parseFilter } from '../dsl/parse.js';
 import { blake3Hex } from '../engine/codec/blake3.js';
+import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
 import { GatosError } from '../engine/errors.js';
-import { repoFacts } from './export.js';
+import { repoFacts, runExport } from './export.js';
 import type { Source } from './extract.js';
-import { readManifest } from './manifest.js';
+import { type ExportManifest, readManifest } from './manifest.js';
 import { parquetRowCount } from './parquet-sink.js';
 
 export interface ExportFailure {
-  code: 'incomplete' | 'sampled' | 'file_missing' | 'file_mismatch' | 'row_count_mismatch' | 'explorer_root_mismatch' | 'repo_moved';
+  code:
+    | 'incomplete'
+    | 'sampled'
+    | 'file_missing'
+    | 'file_mismatch'
+    | 'row_count_mismatch'
+    | 'explorer_root_mismatch'
+    | 'repo_moved'
+    | 'content_mismatch';
   detail: string;
 }
 
@@ -27,8 +38,80 @@ export interface ExportVerification {
   failures: ExportFailure[];
 }
 
-/** `path` may be the export (`<out>`) or its manifest. */
-export async function verifyExport(path: string, repo?: Source): Promise<ExportVerification> {
+/** Row digest of one SQLite table in key order (canonical JSON per row). */
+function tableDigest(file: string, table: string): string {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const key =
+      (db.prepare(`SELECT name FROM pragma_table_info(?) WHERE pk = 1`).get(table) as { name: string } | undefined)?.name ?? 'rowid';
+    const hasher: string[] = [];
+    for (const row of db.prepare(`SELECT * FROM "${table.replace(/"/g, '')}" ORDER BY "${key}"`).iterate()) hasher.push(canonicalize(row));
+    return blake3Hex(Buffer.from(hasher.join('\n')));
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * `--deep`: exports the same slice again from the repository (same tables, columns, filters,
+ * window, state and time) and compares: Parquet and full SQLite exports byte for byte, an
+ * incrementally built SQLite file table by table (row digests in key order).
+ */
+async function deepCheck(
+  path: string,
+  manifest: ExportManifest,
+  repo: Source,
+  gitDir: string | undefined,
+  fail: (code: ExportFailure['code'], detail: string) => void,
+): Promise<void> {
+  const filters = manifest.filters as {
+    tables: string[];
+    columns: Record<string, string[]>;
+    where: Record<string, string>;
+    since: string | null;
+    until: string | null;
+    state: string | null;
+  };
+  const scratch = mkdtempSync(join(tmpdir(), 'gatos-verify-'));
+  const out = join(scratch, basename(path.replace(/\.manifest\.json$/, '')));
+  try {
+    const again = await runExport(repo, {
+      format: manifest.format,
+      out,
+      full: true,
+      tables: filters.tables,
+      columns: new Map(Object.entries(filters.columns ?? {})),
+      where: new Map(Object.entries(filters.where ?? {}).map(([table, text]) => [table, parseFilter(text)])),
+      clock: () => Date.parse(manifest.created_at),
+      ...(filters.since ? { since: filters.since } : {}),
+      ...(filters.until ? { until: filters.until } : {}),
+      ...(filters.state ? { stateNs: filters.state } : {}),
+      ...(gitDir ? { gitDir } : {}),
+    });
+    if (manifest.format === 'sqlite' && manifest.incremental) {
+      const original = join(dirname(path), manifest.files[0]?.path ?? '');
+      for (const table of again.exported_tables)
+        if (table !== 'export_info' && tableDigest(original, table) !== tableDigest(out, table))
+          fail('content_mismatch', `table ${table} holds other rows than the repository gives`);
+      return;
+    }
+    const recorded = new Map(manifest.files.map((f) => [f.path.split('/').slice(1).join('/') || f.path, f.blake3]));
+    for (const file of again.files) {
+      const name = file.path.split('/').slice(1).join('/') || file.path;
+      if (name.endsWith('.explorer-root.txt')) continue;
+      if (recorded.get(name) !== file.blake3) fail('content_mismatch', `${file.path} differs from what the repository gives now`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** `path` may be the export (`<out>`) or its manifest. `deep` needs `repo`. */
+export async function verifyExport(
+  path: string,
+  repo?: Source,
+  options: { deep?: boolean; gitDir?: string } = {},
+): Promise<ExportVerification> {
   const manifestPath = path.endsWith('.manifest.json') ? path : `${path}.manifest.json`;
   if (!existsSync(manifestPath)) throw new GatosError('invalid_export', `no export manifest at ${manifestPath}`, { path: manifestPath });
   const manifest = readManifest(manifestPath);
@@ -91,6 +174,7 @@ export async function verifyExport(path: string, repo?: Source): Promise<ExportV
     if (facts.ledgerHead !== manifest.ledger_head) fail('repo_moved', 'the ledger has moved on since the export (journal heads differ)');
     if (facts.policyRoot !== manifest.policy_root) fail('repo_moved', 'the active policy changed since the export');
     if ((facts.stateRoot ?? undefined) !== manifest.state_root) fail('repo_moved', 'the state checkpoint changed since the export');
+    if (options.deep && failures.length === 0) await deepCheck(manifestPath, manifest, repo, options.gitDir, fail);
   }
   return { ok: failures.length === 0, manifest: manifestPath, explorer_root: root, failures };
 }

@@ -14,7 +14,8 @@ const USAGE = [
   '                    [--since SHA] [--until SHA] [--state NS] [--full] [--batch-size N] [--threads N] [--json]',
   '       gatos export sqlite|parquet --out PATH ...',
   '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
-  '       gatos export verify PATH [--repo R] [--json]     exit 0 valid, 1 invalid (reason codes), 2 unusable',
+  '       gatos export verify PATH [--repo R [--deep]] [--json]   exit 0 valid, 1 invalid (reason codes), 2 unusable',
+  '           --deep exports the same slice again from R and compares the content',
   '',
   '  Tables: commits, events, messages, state_nodes, pointers, jobs, governance_proposals,',
   '  governance_approvals, governance_grants, governance_revocations, export_info.',
@@ -89,6 +90,7 @@ export const exportCommand: Command = {
     where: { type: 'string', multiple: true },
     state: { type: 'string' },
     full: { type: 'boolean' },
+    deep: { type: 'boolean' },
     since: { type: 'string' },
     until: { type: 'string' },
     'batch-size': { type: 'string' },
@@ -101,7 +103,8 @@ export const exportCommand: Command = {
       if (!target) throw new GatosError('usage', USAGE);
       const repo = ctx.values.repo !== undefined ? openRepository(ctx.repo) : undefined;
       try {
-        const result = await verifyExport(target, repo);
+        if (ctx.values.deep === true && !repo) throw new GatosError('usage', `--deep needs --repo\n\n${USAGE}`);
+        const result = await verifyExport(target, repo, { deep: ctx.values.deep === true, ...(repo ? { gitDir: repo.gitDir } : {}) });
         const lines = result.failures.map((f) => `FAIL ${f.code}: ${f.detail}`);
         ctx.out.result(
           result,

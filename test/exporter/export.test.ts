@@ -249,6 +249,27 @@ describe('export to SQLite', () => {
     );
   });
 
+  test('verify --deep re-derives the rows: a consistent forgery (data and manifest) is caught', async () => {
+    const { ctx } = await populated();
+    const out = join(newDir(), 'deep.sqlite');
+    await runExport(ctx, options(out));
+    assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
+    const parquetOut = join(newDir(), 'deep-parquet');
+    await runExport(ctx, options(parquetOut, { format: 'parquet' }));
+    assert.equal((await verifyExport(parquetOut, ctx, { deep: true })).ok, true);
+    sql(out, 'update events set payload = \'{"n":99,"sku":"apple"}\' where ns = \'shop\' and actor = \'user:alice\'');
+    const manifestPath = `${out}.manifest.json`;
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ExportManifest;
+    const bytes = readFileSync(out);
+    manifest.files[0] = { path: manifest.files[0]?.path as string, blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length };
+    writeFileSync(manifestPath, canonicalize(manifest));
+    assert.equal((await verifyExport(out, ctx)).ok, true, 'the shallow checks cannot see it');
+    assert.deepEqual(
+      (await verifyExport(out, ctx, { deep: true })).failures.map((f) => f.code),
+      ['content_mismatch'],
+    );
+  });
+
   test('CLI: export, verify exit codes (0 valid, 1 invalid, 2 unusable)', async () => {
     const { dir } = await populated();
     const out = join(newDir(), 'cli.sqlite');
