@@ -194,9 +194,14 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       ...(options.since ? { after: options.since } : {}),
       ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
     };
-    if (options.pool && options.gitDir && !options.since && !options.until)
-      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, stage);
-    else journalRows(source, facts.heads, window, stage);
+    if (options.pool && options.gitDir && !options.since && !options.until) {
+      // Journal filters run in the workers; the rows that come back are staged as they are.
+      const where = {
+        ...(plan.filters.commits ? { commits: plan.filters.commits } : {}),
+        ...(plan.filters.events ? { events: plan.filters.events } : {}),
+      };
+      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, (table, row) => staging.insert(table, row));
+    } else journalRows(source, facts.heads, window, stage);
     if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
     if (needs('state_nodes') || needs('pointers')) {
       const state = stateRows(source);

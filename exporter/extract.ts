@@ -14,8 +14,9 @@ import { startFrontier, walkCommits } from '../engine/git/walk.js';
 import { listJobs, readJob } from '../engine/jobs/store.js';
 import { readMessages } from '../engine/messages/read.js';
 import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
-import { decodeRows, scanRefs } from '../engine/scan/scan-refs.js';
+import { scanRefsWith } from '../engine/scan/scan-refs.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
+import type { ExportJournalTask } from '../engine/scheduler/tasks.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
 import { compareRows, type Row } from './tables.js';
@@ -49,7 +50,7 @@ export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): R
 export type Emit = (table: 'commits' | 'events', row: Row) => void;
 
 /** Emits one scanned journal commit to the tables that want it. */
-function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; events: boolean }, emit: Emit): void {
+export function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean; events: boolean }, emit: Emit): void {
   if (take.commits)
     emit('commits', {
       id: row.commit,
@@ -113,21 +114,42 @@ export function journalRows(source: Source, heads: readonly RefEntry[], window: 
   }
 }
 
-/** The same rows, with the refs scanned in parallel on the compute pool (in another order). */
+/**
+ * The same rows, built in parallel on the compute pool (task `export-journal`), each table's
+ * filter applied in the workers; rows arrive in no particular order.
+ */
 export async function journalRowsOnPool(
   pool: ComputePool,
   gitDir: string,
   heads: readonly RefEntry[],
   window: JournalWindow,
+  where: { commits?: string; events?: string },
   emit: Emit,
 ): Promise<void> {
   if (window.after !== undefined || window.until !== undefined) throw new Error('journalRowsOnPool takes no --since/--until window');
-  for await (const batch of scanRefs(pool, gitDir, refsToRead(heads, window), { since: window.since })) {
-    const ns = parseJournalRef(batch.ref)?.ns ?? '';
-    const take = takeOf(window, batch.ref);
-    for (const row of decodeRows(batch)) addJournalRow(row, ns, take, emit);
+  const batches = scanRefsWith(
+    pool,
+    refsToRead(heads, window),
+    { since: window.since },
+    (ref, frontier, limit): ExportJournalTask => ({
+      kind: 'export-journal',
+      gitDir,
+      ref,
+      frontier,
+      limit,
+      ns: parseJournalRef(ref)?.ns ?? '',
+      take: takeOf(window, ref),
+      where,
+    }),
+  );
+  for await (const batch of batches) {
+    const rows = JSON.parse(decoder.decode(batch.rows)) as { commits: Row[]; events: Row[] };
+    for (const row of rows.commits) emit('commits', row);
+    for (const row of rows.events) emit('events', row);
   }
 }
+
+const decoder = new TextDecoder();
 
 /** Every message of the given topics, a page at a time. */
 export function messageRows(source: Source, topics: readonly string[], emit: (row: Row) => void): void {

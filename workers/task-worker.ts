@@ -15,6 +15,7 @@ import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
+import { exportJournalRows } from '../exporter/journal-task.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
@@ -80,6 +81,8 @@ function execute(task: Task): TaskResult {
       return buildFixtureChunk(task);
     case 'seal-events':
       return sealEvents(task);
+    case 'export-journal':
+      return exportJournalRows(objectsOf(task.gitDir), task);
   }
 }
 
@@ -88,7 +91,7 @@ function transferables(result: TaskResult): ArrayBuffer[] {
   const views: Uint8Array[] = [];
   if (result.kind === 'hash') views.push(result.digests);
   if (result.kind === 'canonicalize') views.push(result.canonical, new Uint8Array(result.offsets.buffer));
-  if (result.kind === 'scan') views.push(result.rows);
+  if (result.kind === 'scan' || result.kind === 'export-journal') views.push(result.rows);
   if (result.kind === 'fixture-chunk' || result.kind === 'seal-events') views.push(result.objects);
   // Only whole, unshared buffers can move; anything else is copied.
   return views

@@ -10,7 +10,7 @@
 import type { RefEntry } from '../git/ports.js';
 import { type FrontierEntry, startFrontier } from '../git/walk.js';
 import type { ComputePool } from '../scheduler/pool.js';
-import type { ScanResult, ScanTask } from '../scheduler/tasks.js';
+import type { ResultOf, ScanResult, ScanTask, Task } from '../scheduler/tasks.js';
 import type { ScanRow } from './scan-range.js';
 
 export interface ScanRefsOptions {
@@ -26,14 +26,27 @@ export async function* scanRefs(
   refs: readonly RefEntry[],
   options: ScanRefsOptions = {},
 ): AsyncGenerator<ScanResult> {
+  yield* scanRefsWith(pool, refs, options, (ref, frontier, limit): ScanTask => ({ kind: 'scan', gitDir, ref, frontier, limit }));
+}
+
+/**
+ * The same batching and continuation for any task that walks one ref's range: `build` makes the
+ * task for a ref, a frontier and a limit; its result must name the ref and the next frontier.
+ */
+export async function* scanRefsWith<T extends Task & { ref: string }>(
+  pool: ComputePool,
+  refs: readonly RefEntry[],
+  options: ScanRefsOptions,
+  build: (ref: string, frontier: FrontierEntry[], limit: number) => T,
+): AsyncGenerator<ResultOf<T>> {
   const limit = options.batchSize ?? 2000;
-  const todo: ScanTask[] = refs.map((ref) => {
+  const todo: T[] = refs.map((ref) => {
     const stop = options.since?.get(ref.name);
-    return { kind: 'scan', gitDir, ref: ref.name, frontier: startFrontier([ref.oid], stop ? [stop] : []), limit };
+    return build(ref.name, startFrontier([ref.oid], stop ? [stop] : []), limit);
   });
-  const active = new Map<number, Promise<{ id: number; result: ScanResult }>>();
+  const active = new Map<number, Promise<{ id: number; result: ResultOf<T> }>>();
   let nextId = 0;
-  const start = (task: ScanTask): void => {
+  const start = (task: T): void => {
     const id = nextId++;
     active.set(
       id,
@@ -42,21 +55,18 @@ export async function* scanRefs(
   };
   try {
     for (;;) {
-      while (active.size < pool.maxInFlight && todo.length > 0) start(todo.shift() as ScanTask);
+      while (active.size < pool.maxInFlight && todo.length > 0) start(todo.shift() as T);
       if (active.size === 0) return;
       const { id, result } = await Promise.race(active.values());
       active.delete(id);
-      if (result.frontier.length > 0) todo.unshift(continuation(gitDir, result.ref, result.frontier, limit));
+      const step = result as unknown as { ref: string; frontier: FrontierEntry[] };
+      if (step.frontier.length > 0) todo.unshift(build(step.ref, step.frontier, limit));
       yield result;
     }
   } finally {
     // On early exit or error, let outstanding tasks settle so no rejection goes unhandled.
     await Promise.allSettled(active.values());
   }
-}
-
-function continuation(gitDir: string, ref: string, frontier: FrontierEntry[], limit: number): ScanTask {
-  return { kind: 'scan', gitDir, ref, frontier, limit };
 }
 
 const decoder = new TextDecoder();

@@ -91,8 +91,32 @@ export interface SealEventsResult {
   objects: Uint8Array;
 }
 
-export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask;
-export type TaskResult = HashResult | CanonicalizeResult | ScanResult | FixtureChunkResult | SealEventsResult;
+/**
+ * Export rows of up to `limit` commits of one journal's range: the `commits` and `events` rows
+ * the export wants, with each table's filter (canonical text) applied in the worker, so rows
+ * that cannot match never cross the thread boundary.
+ */
+export interface ExportJournalTask {
+  kind: 'export-journal';
+  gitDir: string;
+  ref: string;
+  frontier: FrontierEntry[];
+  limit: number;
+  ns: string;
+  take: { commits: boolean; events: boolean };
+  where: { commits?: string; events?: string };
+}
+export interface ExportJournalResult {
+  kind: 'export-journal';
+  ref: string;
+  count: number;
+  frontier: FrontierEntry[];
+  /** `{"commits":[...],"events":[...]}` as UTF-8 JSON. */
+  rows: Uint8Array;
+}
+
+export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask | ExportJournalTask;
+export type TaskResult = HashResult | CanonicalizeResult | ScanResult | FixtureChunkResult | SealEventsResult | ExportJournalResult;
 export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
 
 /** What a worker sends back: a result, or an error that keeps its code across the boundary. */

@@ -136,16 +136,17 @@ describe('pushdown', () => {
     );
   });
 
-  test('1 thread and 2 threads give the same bytes', async () => {
+  test('1 thread and 2 threads give the same bytes, filters applied in the workers included', async () => {
     const repo = openRepository(root);
+    const where = new Map([['events', parseFilter('payload.n > 10 or ns = "ops"')]]);
     const digests: string[] = [];
     for (const threads of [1, 2]) {
       const pool = new ComputePool({ threads });
-      const manifest = await runExport(repo, { format: 'parquet', out: `${newDir()}/t`, clock: () => 0, pool, gitDir });
+      const manifest = await runExport(repo, { format: 'parquet', out: `${newDir()}/t`, clock: () => 0, pool, gitDir, where });
       await pool.close();
       digests.push(manifest.files.map((f) => f.blake3).join());
     }
-    const inThread = await runExport(repo, { format: 'parquet', out: `${newDir()}/t`, clock: () => 0 });
+    const inThread = await runExport(repo, { format: 'parquet', out: `${newDir()}/t`, clock: () => 0, where });
     assert.equal(digests[0], digests[1]);
     assert.equal(inThread.files.map((f) => f.blake3).join(), digests[0]);
   });
