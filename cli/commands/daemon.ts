@@ -14,7 +14,8 @@ const USAGE = [
   'usage: gatos daemon [--stdio] [--socket PATH] [--repo P]   (also installed as gatosd)',
   '',
   '  JSONL RPC: one JSON request per line, replies as JSON lines; methods messages.publish,',
-  '  messages.read, messages.checkpoint, messages.subscribe, messages.prune, metrics, ping.',
+  '  messages.read, messages.checkpoint, messages.subscribe, messages.prune, jobs.enqueue, jobs.ls,',
+  '  jobs.show, jobs.cancel, jobs.watch, metrics, ping.',
   '  --stdio    serve standard input/output (ends at EOF)',
   '  --socket   unix socket to serve (default <git-dir>/gatos/gatosd.sock, mode 0600)',
   '  Structured logs go to stderr as JSON lines.',
@@ -26,7 +27,7 @@ function log(event: string, data: Record<string, unknown> = {}): void {
 
 export const daemonCommand: Command = {
   name: 'daemon',
-  summary: 'Serve the JSONL RPC (messages.*) over stdio or a unix socket',
+  summary: 'Serve the JSONL RPC (messages.*, jobs.*, metrics) over stdio or a unix socket',
   usage: USAGE,
   options: { stdio: { type: 'boolean' }, socket: { type: 'string' } },
   async run(ctx) {
