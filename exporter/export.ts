@@ -65,7 +65,11 @@ export interface ExportOptions {
   where?: ReadonlyMap<string, Predicate>;
   batchSize?: number;
   clock: Clock;
-  onProgress?: (table: string, rows: number) => void;
+  /**
+   * Progress: `step` is `extract` (rows read so far, reported every few seconds while reading)
+   * or a table name (rows written, once the table is done).
+   */
+  onProgress?: (step: string, rows: number) => void;
 }
 
 /** The git blob id of `<oid> <ref>\n` per journal head, in ref order: what `ledger_head` names. */
@@ -183,9 +187,18 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     const needs = (name: string) => defs.some((d) => d.name === name);
     // Rows go to the staging area as they are extracted (filtered there); sinks read them back in key order.
     for (const def of defs) staging.create(tableDef(def.name));
+    let extracted = 0;
+    let reported = performance.now();
+    const counted = (table: string, row: Row) => {
+      staging.insert(table, row);
+      if (++extracted % 1000 === 0 && performance.now() - reported >= 2000) {
+        reported = performance.now();
+        options.onProgress?.('extract', extracted);
+      }
+    };
     const stage = (table: string, row: Row) => {
       const test = tests.get(table);
-      if (!test || test(row)) staging.insert(table, row);
+      if (!test || test(row)) counted(table, row);
     };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
     const window: JournalWindow = {
@@ -200,7 +213,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         ...(plan.filters.commits ? { commits: plan.filters.commits } : {}),
         ...(plan.filters.events ? { events: plan.filters.events } : {}),
       };
-      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, (table, row) => staging.insert(table, row));
+      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, counted);
     } else journalRows(source, facts.heads, window, stage);
     if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
     if (needs('state_nodes') || needs('pointers')) {

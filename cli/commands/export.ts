@@ -48,23 +48,23 @@ function whereFlag(ctx: CommandContext): Map<string, Predicate> {
   return map;
 }
 
-/** `export.progress` records on stderr (JSON with --json, a line on a TTY) after every table. */
-function progressReporter(ctx: CommandContext): (table: string, rows: number) => void {
+/**
+ * `export.progress` records on stderr (JSON lines with --json, a redrawn line on a TTY): every
+ * few seconds while rows are read, then once per table written.
+ */
+function progressReporter(ctx: CommandContext): (step: string, rows: number) => void {
   const started = performance.now();
-  let total = 0;
-  return (table, rows) => {
-    total += rows;
+  return (step, rows) => {
     const elapsed = performance.now() - started;
     const record = {
       event: 'export.progress',
-      table,
+      step,
       rows,
-      rows_total: total,
       elapsed_ms: Math.round(elapsed),
-      rate: Math.round(total / Math.max(elapsed / 1000, 0.001)),
+      rate: Math.round(rows / Math.max(elapsed / 1000, 0.001)),
     };
     if (ctx.out.json) process.stderr.write(`${JSON.stringify(record)}\n`);
-    else if (process.stderr.isTTY) process.stderr.write(`\rexport: ${table} ${rows} rows (${total} total, ${record.rate} rows/s)\x1b[K`);
+    else if (process.stderr.isTTY) process.stderr.write(`\rexport: ${step} ${rows} rows (${record.rate} rows/s)\x1b[K`);
   };
 }
 
