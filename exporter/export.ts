@@ -5,12 +5,12 @@
  * taken for a complete one. When `<out>` already holds a complete export, journals are read only
  * past the journal heads it recorded, and rows are upserted.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
 import { planJournals, planTopics, type RefPlan } from '../dsl/plan.js';
-import { blake3Hex, contentIdOfJson } from '../engine/codec/blake3.js';
+import { blake3HexOfFile, contentIdOfJson } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
 import { createUlidFactory } from '../engine/codec/ulid.js';
@@ -146,11 +146,10 @@ function auditUnsupported(source: Source, clock: Clock, table: string, predicate
   source.refs.transaction().create(`refs/gatos/audit/export/${ulid}`, commit).commit();
 }
 
-const fileEntry = (full: string, path: string) => ({
-  path,
-  blake3: `blake3:${blake3Hex(readFileSync(full))}`,
-  size: statSync(full).size,
-});
+const fileEntry = (full: string, path: string) => {
+  const { hex, size } = blake3HexOfFile(full);
+  return { path, blake3: `blake3:${hex}`, size };
+};
 
 export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
   const wanted = options.tables ?? TABLE_NAMES;

@@ -4,12 +4,12 @@
  * from the recorded fields; with a repository, the ledger, policy and state it binds to must
  * still be what the repository holds now. Each failure carries a reason code.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseFilter } from '../dsl/parse.js';
-import { blake3Hex } from '../engine/codec/blake3.js';
+import { blake3Hex, blake3HexOfFile } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
 import { GatosError } from '../engine/errors.js';
@@ -128,8 +128,9 @@ export async function verifyExport(
       filesOk = false;
       continue;
     }
-    const digest = `blake3:${blake3Hex(readFileSync(full))}`;
-    if (digest !== file.blake3 || statSync(full).size !== file.size) {
+    const { hex, size } = blake3HexOfFile(full);
+    const digest = `blake3:${hex}`;
+    if (digest !== file.blake3 || size !== file.size) {
       fail('file_mismatch', `${file.path} changed: hashes to ${digest}, the manifest says ${file.blake3}`);
       filesOk = false;
     }
