@@ -143,7 +143,8 @@ export const exportCommand: Command = {
     if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
     const repo = openRepository(ctx.repo);
     const threads = stringFlag(ctx, 'threads');
-    const pool = new ComputePool(threads ? { threads: parseThreads(threads) } : {});
+    // Export tasks are small batches: a tight heap per worker keeps a large export's memory flat.
+    const pool = new ComputePool({ ...(threads ? { threads: parseThreads(threads) } : {}), maxOldGenerationSizeMb: 128 });
     try {
       const batchSize = intFlag(ctx, 'batch-size');
       if (batchSize !== undefined && batchSize < 1) throw new GatosError('invalid_argument', '--batch-size must be at least 1');

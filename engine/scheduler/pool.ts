@@ -34,6 +34,8 @@ export interface PoolOptions {
   /** Tasks submitted at once; default: 2 per thread. */
   maxInFlight?: number;
   onProgress?: (progress: PoolProgress) => void;
+  /** Caps each worker's V8 old generation (MB), so garbage is collected before memory grows. */
+  maxOldGenerationSizeMb?: number;
 }
 
 const progressChannel = channel('gatos:scheduler');
@@ -76,7 +78,13 @@ export class ComputePool {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? this.threads * 2);
     this.onProgress = options.onProgress;
     compileOnWorkerThreads();
-    this.piscina = new Piscina({ filename: WORKER_URL.href, minThreads: this.threads, maxThreads: this.threads, idleTimeout: 1000 });
+    this.piscina = new Piscina({
+      filename: WORKER_URL.href,
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      idleTimeout: 1000,
+      ...(options.maxOldGenerationSizeMb ? { resourceLimits: { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb } } : {}),
+    });
   }
 
   get stats(): PoolProgress {
