@@ -2,9 +2,9 @@
  * The `gatos` dispatcher: global flags, command lookup, help, and the mapping from errors to
  * exit codes (0 ok, 1 failure found, 2 usage or input error). No command logic lives here.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { exitCodeFor, GatosError } from '../engine/errors.js';
+import { packageVersion } from '../engine/version.js';
 import type { Command, OptionSpec } from './command.js';
 import { canonCommand } from './commands/canon.js';
 import { daemonCommand } from './commands/daemon.js';
@@ -46,8 +46,7 @@ const GLOBAL_OPTIONS: OptionSpec = {
 };
 
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageVersion();
 }
 
 function overview(): string {

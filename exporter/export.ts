@@ -23,6 +23,7 @@ import { readActivePolicy } from '../engine/ledger/policy-store.js';
 import { listTopics } from '../engine/messages/topics.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
+import { packageVersion } from '../engine/version.js';
 import {
   ancestry,
   governanceRows,
@@ -41,7 +42,7 @@ import { SqliteSink } from './sqlite-sink.js';
 import { Staging } from './staging.js';
 import { type Row, selectColumns, TABLE_NAMES, tableDef } from './tables.js';
 
-export const EXTRACTOR_VERSION = '0.1.0';
+export const EXTRACTOR_VERSION = packageVersion();
 export const EXTRACTOR = `gatos-exporter/${EXTRACTOR_VERSION}`;
 
 export interface ExportOptions {
@@ -108,7 +109,11 @@ export interface ExportPlan {
  * Checks every filter against its table (an unknown column or an inexact comparison is
  * `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`) and decides what to read.
  */
-export function planExport(source: Source, options: ExportOptions): { plan: ExportPlan; tests: Map<string, RowTest> } {
+export function planExport(
+  source: Source,
+  options: ExportOptions,
+  heads: readonly RefEntry[] = journalRefs(source.refs),
+): { plan: ExportPlan; tests: Map<string, RowTest> } {
   const wanted = options.tables ?? TABLE_NAMES;
   const tests = new Map<string, RowTest>();
   for (const [table, predicate] of options.where ?? []) {
@@ -120,7 +125,6 @@ export function planExport(source: Source, options: ExportOptions): { plan: Expo
       throw err;
     }
   }
-  const heads = journalRefs(source.refs);
   const none: RefPlan = { read: [], pruned: [] };
   const plan: ExportPlan = {
     tables: [...wanted],
@@ -164,8 +168,8 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     if (oid !== undefined && (!/^[0-9a-f]{40}$/.test(oid) || !source.objects.has(oid)))
       throw new GatosError('invalid_argument', `${flag} must be a commit id of this repository, got ${JSON.stringify(oid)}`, { flag, oid });
   }
-  const { plan, tests } = planExport(source, options);
   const facts = repoFacts(source, options.stateNs);
+  const { plan, tests } = planExport(source, options, facts.heads);
   const manifestPath = `${options.out}.manifest.json`;
   const previous = !options.full && existsSync(manifestPath) ? readManifest(manifestPath) : undefined;
   // Parquet datasets are rewritten whole; SQLite files are continued and upserted.

@@ -1,5 +1,6 @@
 /**
- * Table extractors: each reads one part of the repository into rows in primary-key order.
+ * Table extractors: each reads one part of the repository into rows, in no particular order
+ * (the staging area sorts them).
  * Journals (commits, events) are walked per ref from each ref's head down to, not including,
  * the heads of a previous export (`since`); the other tables are snapshots of what the refs
  * hold now. Pointers are exported as metadata only, never dereferenced.
@@ -19,14 +20,13 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { ExportJournalTask } from '../engine/scheduler/tasks.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
-import { compareRows, type Row } from './tables.js';
+import type { Row } from './tables.js';
 
 export interface Source {
   objects: ObjectStore;
   refs: RefStore;
 }
 
-const sorted = (rows: Row[], key = 'id') => rows.sort((a, b) => compareRows(a, b, key));
 const json = (value: unknown) => canonicalize(value ?? null);
 
 /** Every commit reachable from `oid` (the `--until` bound). */
@@ -38,12 +38,9 @@ export function ancestry(objects: ObjectStore, oid: Oid): Set<Oid> {
   return seen;
 }
 
-/** Journal refs of the export (all namespaces, or those listed), in ref order. */
-export function journalRefs(refs: RefStore, namespaces?: ReadonlySet<string>): RefEntry[] {
-  return refs.list(JOURNAL_PREFIX).filter((entry) => {
-    const parsed = parseJournalRef(entry.name);
-    return parsed !== undefined && (!namespaces || namespaces.has(parsed.ns));
-  });
+/** Every journal ref, in ref order. */
+export function journalRefs(refs: RefStore): RefEntry[] {
+  return refs.list(JOURNAL_PREFIX).filter((entry) => parseJournalRef(entry.name) !== undefined);
 }
 
 /** Receives rows as they are extracted, in no particular order. */
@@ -226,7 +223,7 @@ export function stateRows(source: Source): {
       });
     }
   }
-  return { state_nodes: sorted(nodes), pointers: sorted(pointers, 'digest'), checkpoints };
+  return { state_nodes: nodes, pointers, checkpoints };
 }
 
 const seconds = (iso: unknown) => (typeof iso === 'string' && !Number.isNaN(Date.parse(iso)) ? Math.floor(Date.parse(iso) / 1000) : null);
@@ -269,7 +266,7 @@ export function jobRows(source: Source, now: number): Row[] {
       updated_ts: updated,
     });
   }
-  return sorted(rows);
+  return rows;
 }
 
 const GOVERNANCE = [
@@ -303,7 +300,7 @@ export function governanceRows(source: Source): Record<(typeof GOVERNANCE)[numbe
         updated_ts: commit.committer.timestamp,
       });
     }
-    out[table] = sorted(rows);
+    out[table] = rows;
   }
   return out;
 }

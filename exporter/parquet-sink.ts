@@ -29,7 +29,7 @@ function columnValues(rows: readonly Row[], name: string, type: TableDef['column
   return rows.map((row) => {
     const value = row[name];
     if (value === null || value === undefined) return null;
-    if (type === 'integer') return BigInt(value);
+    if (type === 'integer') return Number(value);
     if (type === 'timestamp') return Number(value) * 1000;
     return String(value);
   });
@@ -53,7 +53,7 @@ function writerProperties(def: TableDef): parquet.WriterProperties {
 }
 
 /** An INT64 or millisecond-timestamp column straight from the values (nulls kept). */
-function int64Vector(values: ReadonlyArray<bigint | number | null>, type: arrow.Int64 | arrow.TimestampMillisecond): arrow.Vector {
+function int64Vector(values: ReadonlyArray<number | null>, type: arrow.Int64 | arrow.TimestampMillisecond): arrow.Vector {
   const length = values.length;
   const data = new BigInt64Array(length);
   let nullCount = 0;
@@ -112,7 +112,7 @@ export function encodeParquet(def: TableDef, rows: readonly Row[]): Uint8Array {
     columns[column.name] =
       type instanceof arrow.Utf8
         ? utf8Vector(values as Array<string | null>)
-        : int64Vector(values as Array<bigint | number | null>, type as arrow.Int64);
+        : int64Vector(values as Array<number | null>, type as arrow.Int64);
   }
   const table = new arrow.Table(columns);
   const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));

@@ -180,13 +180,3 @@ export function selectColumns(def: TableDef, wanted: readonly string[] | undefin
 
 /** A row: column name -> value (strings, integers, null; json columns already canonical text). */
 export type Row = Record<string, string | number | null>;
-
-/**
- * Order of the primary key: the order rows are written in. Keys are ASCII (hex ids, CIDs,
- * ULIDs, ref-safe paths), where code-unit order is byte order.
- */
-export function compareRows(a: Row, b: Row, key: string): number {
-  const x = String(a[key]);
-  const y = String(b[key]);
-  return x < y ? -1 : x > y ? 1 : 0;
-}

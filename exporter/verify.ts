@@ -4,12 +4,14 @@
  * from the recorded fields; with a repository, the ledger, policy and state it binds to must
  * still be what the repository holds now. Each failure carries a reason code.
  */
+
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parseFilter } from '../dsl/parse.js';
-import { blake3Hex, blake3HexOfFile } from '../engine/codec/blake3.js';
+import { blake3HexOfFile } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
 import { GatosError } from '../engine/errors.js';
@@ -38,15 +40,16 @@ export interface ExportVerification {
   failures: ExportFailure[];
 }
 
-/** Row digest of one SQLite table in key order (canonical JSON per row). */
+/** Row digest of one SQLite table in key order (canonical JSON per row, hashed as it is read). */
 function tableDigest(file: string, table: string): string {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const key =
       (db.prepare(`SELECT name FROM pragma_table_info(?) WHERE pk = 1`).get(table) as { name: string } | undefined)?.name ?? 'rowid';
-    const hasher: string[] = [];
-    for (const row of db.prepare(`SELECT * FROM "${table.replace(/"/g, '')}" ORDER BY "${key}"`).iterate()) hasher.push(canonicalize(row));
-    return blake3Hex(Buffer.from(hasher.join('\n')));
+    const hash = createHash('sha256');
+    for (const row of db.prepare(`SELECT * FROM "${table.replace(/"/g, '')}" ORDER BY "${key}"`).iterate())
+      hash.update(`${canonicalize(row)}\n`);
+    return hash.digest('hex');
   } finally {
     db.close();
   }

@@ -77,6 +77,28 @@ function workerTrailers(worker: WorkerIdentity): Trailer[] {
   ];
 }
 
+/** A `claimed` or `running` commit: the worker's lease until `expires`. */
+function leaseCommit(
+  ctx: Bus,
+  job: Job,
+  parent: Oid,
+  state: 'claimed' | 'running',
+  attempt: number,
+  worker: WorkerIdentity,
+  expires: number,
+) {
+  return chainCommit(
+    ctx,
+    job,
+    parent,
+    job.tree,
+    state,
+    attempt,
+    [...workerTrailers(worker), { key: 'Lease-Expires', value: iso(expires) }],
+    worker.name,
+  );
+}
+
 /** Moves `claim` (and the worker's ref) from `from` to `to`; a lost race becomes `code`. */
 function moveChain(
   ctx: Bus,
@@ -131,16 +153,7 @@ export function claimJob(ctx: Ledger, job: Job, worker: WorkerIdentity, leaseMs:
     return { kind: 'expired', commit: failed.oid, attempt: tip.attempt };
   }
   const expires = now + leaseMs;
-  const claim = chainCommit(
-    ctx,
-    job,
-    tip?.commit ?? job.commit,
-    job.tree,
-    'claimed',
-    attempt,
-    [...workerTrailers(worker), { key: 'Lease-Expires', value: iso(expires) }],
-    worker.name,
-  );
+  const claim = leaseCommit(ctx, job, tip?.commit ?? job.commit, 'claimed', attempt, worker, expires);
   ctx.objects.write('commit', claim.object.body);
   moveChain(ctx, job, tip?.commit, claim.oid, worker.name, 'claim_conflict');
   const lease: Lease = { job, worker, attempt, tip: claim.oid, leaseMs, expires };
@@ -150,16 +163,7 @@ export function claimJob(ctx: Ledger, job: Job, worker: WorkerIdentity, leaseMs:
 /** Extends the lease (state `running`); throws `lease_lost` when the chain moved under us. */
 export function heartbeat(ctx: Ledger, lease: Lease): void {
   const expires = ctx.clock() + lease.leaseMs;
-  const beat = chainCommit(
-    ctx,
-    lease.job,
-    lease.tip,
-    lease.job.tree,
-    'running',
-    lease.attempt,
-    [...workerTrailers(lease.worker), { key: 'Lease-Expires', value: iso(expires) }],
-    lease.worker.name,
-  );
+  const beat = leaseCommit(ctx, lease.job, lease.tip, 'running', lease.attempt, lease.worker, expires);
   ctx.objects.write('commit', beat.object.body);
   moveChain(ctx, lease.job, lease.tip, beat.oid, lease.worker.name, 'lease_lost');
   lease.tip = beat.oid;

@@ -20,6 +20,7 @@ import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue } from '../git/trailers.js';
 import { signBytes, verifyBytes } from '../ledger/keys.js';
 import { keysOf, readTrust } from '../ledger/trust.js';
+import { packageVersion } from '../version.js';
 import type { AttemptRecord, Lease } from './lifecycle.js';
 import { jobId, parseManifestText } from './manifest.js';
 import type { RunOutcome } from './run-process.js';
@@ -37,8 +38,11 @@ let runner: Runner | undefined;
 export function runnerInfo(): Runner {
   if (!runner) {
     const code = readFileSync(fileURLToPath(new URL('./run-process.js', import.meta.url)));
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    runner = { program: contentId(code), version: `gatos ${pkg.version}; node ${process.version}`, platform: `${platform()}-${arch()}` };
+    runner = {
+      program: contentId(code),
+      version: `gatos ${packageVersion()}; node ${process.version}`,
+      platform: `${platform()}-${arch()}`,
+    };
   }
   return runner;
 }

@@ -22,6 +22,7 @@ import { createKey, hasKey, loadPrivateKey, publicKeyId, signBytes } from '../le
 import { readActivePolicy } from '../ledger/policy-store.js';
 import { addActorKey, keysOf, readTrust, updateTrust } from '../ledger/trust.js';
 import type { ComputePool } from '../scheduler/pool.js';
+import { packageVersion } from '../version.js';
 import { type Checkpoint, proofRef, readCheckpoint, specRef, stateRef } from './checkpoint.js';
 import { collectEvents, journalHeads } from './events.js';
 import { applyDerived, applyEvents, compareKeys, eventKey, type FoldEvent, type FoldStats, type StateMap } from './fold-engine.js';
@@ -61,8 +62,7 @@ let engine: { program: string; version: string; platform: string } | undefined;
 export function engineInfo(): { program: string; version: string; platform: string } {
   if (!engine) {
     const code = readFileSync(fileURLToPath(new URL('./fold-engine.js', import.meta.url)));
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    engine = { program: contentId(code), version: `gatos ${pkg.version}`, platform: `${platform()}-${arch()}` };
+    engine = { program: contentId(code), version: `gatos ${packageVersion()}`, platform: `${platform()}-${arch()}` };
   }
   return engine;
 }
@@ -256,7 +256,7 @@ export async function fold(ctx: Ledger, ns: string, options: FoldOptions): Promi
     ...heads.map((h) => ({ key: 'Ledger-Head', value: `${h.oid} ${h.name}` })),
     { key: 'Policy-Root', value: policyRoot },
     { key: 'Policy-Code-Root', value: policyCodeRoot },
-    { key: 'Fold-Engine', value: `gatos-fold@${engineInfo().version.split(' ')[1]}+spec@1+num=${foldMath(spec)}+rng=none` },
+    { key: 'Fold-Engine', value: `gatos-fold@${packageVersion()}+spec@1+num=${foldMath(spec)}+rng=none` },
     { key: 'Fold-Root', value: root },
     { key: 'Fold-Version', value: String(spec.version) },
     { key: 'Fold-Math', value: foldMath(spec) },

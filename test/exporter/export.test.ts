@@ -4,6 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { parseFilter } from '../../dsl/parse.js';
 import { blake3Hex, blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
@@ -29,7 +30,26 @@ const CLOCK = () => 1_764_000_000_000;
 
 before(() => blake3Ready());
 
-const sql = (file: string, query: string) => execFileSync('sqlite3', [file, query], { encoding: 'utf8' }).trim();
+const shell = spawnSync('sqlite3', ['-version']).status === 0;
+
+/**
+ * Runs a query with the stock sqlite3 shell (the interop check; .ci/run installs it), or with
+ * better-sqlite3 on a machine without the shell: one column per row, rows joined by newlines.
+ */
+function sql(file: string, query: string): string {
+  if (shell) return execFileSync('sqlite3', [file, query], { encoding: 'utf8' }).trim();
+  const db = new Database(file);
+  try {
+    const statement = db.prepare(query);
+    if (!statement.reader) {
+      statement.run();
+      return '';
+    }
+    return (statement.raw().all() as unknown[][]).map((r) => r.map((v) => (v === null ? '' : String(v))).join('|')).join('\n');
+  } finally {
+    db.close();
+  }
+}
 
 async function populated(): Promise<{ dir: string; ctx: Ledger; gitDir: string }> {
   const dir = newRepo();
