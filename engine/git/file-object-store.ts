@@ -77,8 +77,8 @@ export class FileObjectStore implements ObjectStore {
     return existsSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
   }
 
-  write(type: ObjectType, body: Uint8Array): Oid {
-    const oid = hashObject(type, body);
+  write(type: ObjectType, body: Uint8Array, knownOid?: Oid): Oid {
+    const oid = knownOid ?? hashObject(type, body);
     if (!this.has(oid)) writeLoose(this.objectsDir, oid, type, body);
     return oid;
   }
@@ -88,7 +88,7 @@ export class FileObjectStore implements ObjectStore {
     const oids: Oid[] = [];
     try {
       for (const object of objects) {
-        const prepared = isPrepared(object) ? object : prepareObject(object.type, object.body);
+        const prepared = isPrepared(object) ? object : prepareObject(object.type, object.body, 1, object.oid);
         writer.addPrepared(prepared);
         oids.push(Buffer.from(prepared.oid).toString('hex'));
       }

@@ -7,10 +7,11 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
 import { hashObject, objectHeader } from './oid.js';
 import type { GitObject, ObjectType, Oid } from './ports.js';
+import { deflateObject } from './small-deflate.js';
 
 const TYPES = new Set<string>(['commit', 'tree', 'blob', 'tag']);
 
@@ -59,7 +60,7 @@ export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body:
   const target = loosePath(objectsDir, oid);
   const dir = join(objectsDir, oid.slice(0, 2));
   const temp = join(dir, `tmp_obj_${process.pid}_${tempCounter++}_${oid.slice(2, 10)}`);
-  const compressed = deflateSync(Buffer.concat([objectHeader(type, body.length), body]));
+  const compressed = deflateObject(Buffer.concat([objectHeader(type, body.length), body]));
   let fd: number;
   try {
     fd = openSync(temp, 'wx', 0o444);

@@ -17,6 +17,8 @@ export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
 export interface GitObject {
   readonly type: ObjectType;
   readonly body: Uint8Array;
+  /** Its id, when the producer already computed it (writers then skip hashing again). */
+  readonly oid?: Oid;
 }
 
 /** An object already hashed and zlib-compressed: what a pack entry needs. Plain data. */
@@ -31,8 +33,11 @@ export interface ObjectStore {
   /** Reads an object; throws `object_not_found` when absent, `corrupt_*` when damaged. */
   read(oid: Oid): GitObject;
   has(oid: Oid): boolean;
-  /** Stores one object (a loose object on disk) and returns its id. Idempotent. */
-  write(type: ObjectType, body: Uint8Array): Oid;
+  /**
+   * Stores one object (a loose object on disk) and returns its id. Idempotent. `knownOid`, when
+   * given, must be the id of (type, body): the store trusts it.
+   */
+  write(type: ObjectType, body: Uint8Array, knownOid?: Oid): Oid;
   /**
    * Stores many objects at once (a packfile on disk). Objects may come already hashed and
    * compressed (`PreparedObject`, e.g. from worker threads). Returns their ids in input order.

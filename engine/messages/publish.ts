@@ -13,7 +13,7 @@ import { contentId } from '../codec/blake3.js';
 import { parseJson } from '../codec/canonical-json.js';
 import { createUlidFactory, isUlid, nextUlid } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
-import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { findTreeEntry, parseCommit, serializeCommit, serializeTree, type TreeEntry } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue, withTrailers } from '../git/trailers.js';
@@ -127,27 +127,20 @@ export function commitUlid(objects: ObjectStore, commit: Oid): string | undefine
 
 /** The objects of one message: attachments, the envelope, `message/` and the root tree. */
 function messageTree(bytes: Uint8Array, attachments: Array<[string, Uint8Array]> = []): { objects: GitObject[]; tree: Oid } {
-  const envelope = { type: 'blob' as const, body: bytes };
-  const extra: GitObject[] = [];
-  const attachmentEntries = attachments.map(([name, body]) => {
-    extra.push({ type: 'blob', body });
-    return { mode: '100644' as const, name, oid: hashObject('blob', body) };
-  });
-  if (attachments.length > 0) extra.push({ type: 'tree', body: serializeTree(attachmentEntries) });
-  const messageDir = {
-    type: 'tree' as const,
-    body: serializeTree([
-      { mode: '100644', name: 'envelope.json', oid: hashObject('blob', bytes) },
-      ...(attachments.length > 0
-        ? [{ mode: '40000' as const, name: 'attachments', oid: hashObject('tree', (extra[extra.length - 1] as GitObject).body) }]
-        : []),
-    ]),
-  };
-  const root = {
-    type: 'tree' as const,
-    body: serializeTree([{ mode: '40000', name: 'message', oid: hashObject('tree', messageDir.body) }]),
-  };
-  return { objects: [...extra, envelope, messageDir, root], tree: hashObject('tree', root.body) };
+  // Every object carries its id, so the writers do not hash it a second time.
+  const object = (type: 'blob' | 'tree', body: Uint8Array): GitObject => ({ type, body, oid: hashObject(type, body) });
+  const envelope = object('blob', bytes);
+  const extra = attachments.map(([, body]) => object('blob', body));
+  const entries: TreeEntry[] = [{ mode: '100644', name: 'envelope.json', oid: envelope.oid as Oid }];
+  if (attachments.length > 0) {
+    const names = attachments.map(([name], i) => ({ mode: '100644' as const, name, oid: extra[i]?.oid as Oid }));
+    const attachmentTree = object('tree', serializeTree(names));
+    extra.push(attachmentTree);
+    entries.push({ mode: '40000', name: 'attachments', oid: attachmentTree.oid as Oid });
+  }
+  const messageDir = object('tree', serializeTree(entries));
+  const root = object('tree', serializeTree([{ mode: '40000', name: 'message', oid: messageDir.oid as Oid }]));
+  return { objects: [...extra, envelope, messageDir, root], tree: root.oid as Oid };
 }
 
 /** Publishes envelopes in order on one topic; returns a receipt per envelope. */
@@ -240,7 +233,7 @@ function publishOnce(
     // A new segment starts a chain of its own: no parent, so pruning it frees its objects.
     const body = serializeCommit({ tree, parents: rotated || parent === ZERO_OID ? [] : [parent], author: who, committer: who, message });
     const commit = hashObject('commit', body);
-    objects.push(...treeObjects, { type: 'commit', body });
+    objects.push(...treeObjects, { type: 'commit', body, oid: commit });
     const ref = segmentRef(topic, meta.segment_prefix.slice(topic.length + 1), meta.segment_ulid);
     const move = segmentMoves.get(ref);
     segmentMoves.set(ref, { from: move ? move.from : segmentTipBefore, to: commit });
@@ -251,7 +244,7 @@ function publishOnce(
   }
   if (receipts.length === 0) return receipts;
   if (objects.length >= 64) bus.objects.writeMany(objects);
-  else for (const object of objects) bus.objects.write(object.type, object.body);
+  else for (const object of objects) bus.objects.write(object.type, object.body, object.oid);
   const transaction = bus.refs.transaction();
   for (const [ref, { from, to }] of segmentMoves) transaction.update(ref, to, from);
   transaction.update(headRef(topic), parent, head);

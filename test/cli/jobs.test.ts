@@ -83,11 +83,17 @@ describe('gatos jobs', () => {
 
   test('kill -9 a worker mid-job: another re-claims after the lease and writes the only result', async () => {
     const dir = newRepo();
-    const enqueued = gatos(dir, ['jobs', 'enqueue', '--command', '["/bin/sh","-c","sleep 1; echo finished"]', '--timeout', '20', '--json']);
+    // The first attempt outlasts any polling delay on a loaded machine; the second is quick.
+    const marker = join(dir, 'first-attempt');
+    const script = `if [ -e ${marker} ]; then echo finished; else touch ${marker}; sleep 30; fi`;
+    const enqueued = gatos(dir, ['jobs', 'enqueue', '--command', JSON.stringify(['/bin/sh', '-c', script]), '--timeout', '120', '--json']);
     assert.equal(enqueued.status, 0, enqueued.stderr);
     const { job_id: jobId } = JSON.parse(enqueued.stdout) as { job_id: string };
     const doomed = startWorker(dir, 'doomed', ['--lease', '1']);
-    while (jobs(dir)[0]?.status !== 'running') await new Promise((r) => setTimeout(r, 25));
+    for (let status = jobs(dir)[0]?.status; status !== 'running'; status = jobs(dir)[0]?.status) {
+      assert.ok(status === 'pending' || status === undefined, `the job went ${status} before the worker was killed`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
     doomed.kill('SIGKILL');
     await doomed.done;
     const rescuer = startWorker(dir, 'rescuer', ['--lease', '1', '--once']);
