@@ -9,7 +9,7 @@ import { blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import type { FileObjectStore } from '../engine/git/file-object-store.js';
-import { type PreparedObject, packPrepared } from '../engine/git/pack-writer.js';
+import { type PreparedObject, packPrepared, prepareRaw, unpackRawObjects } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
 import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
@@ -81,6 +81,11 @@ function execute(task: Task): TaskResult {
       return buildFixtureChunk(task);
     case 'seal-events':
       return sealEvents(task);
+    case 'prepare-objects':
+      return {
+        kind: 'prepare-objects',
+        objects: packPrepared(Array.from(unpackRawObjects(task.objects), (raw) => prepareRaw(raw, task.level))),
+      };
     case 'export-journal':
       return exportJournalRows(objectsOf(task.gitDir), task);
   }
@@ -92,7 +97,7 @@ function transferables(result: TaskResult): ArrayBuffer[] {
   if (result.kind === 'hash') views.push(result.digests);
   if (result.kind === 'canonicalize') views.push(result.canonical, new Uint8Array(result.offsets.buffer));
   if (result.kind === 'scan' || result.kind === 'export-journal') views.push(result.rows);
-  if (result.kind === 'fixture-chunk' || result.kind === 'seal-events') views.push(result.objects);
+  if (result.kind === 'fixture-chunk' || result.kind === 'seal-events' || result.kind === 'prepare-objects') views.push(result.objects);
   // Only whole, unshared buffers can move; anything else is copied.
   return views
     .filter((view) => view.byteOffset === 0 && view.byteLength === view.buffer.byteLength)

@@ -10,11 +10,12 @@ import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/pub
 import { readMessages } from '../../engine/messages/read.js';
 import { subscribe } from '../../engine/messages/subscribe.js';
 import { listTopics } from '../../engine/messages/topics.js';
+import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
   'usage: gatos messages publish --topic T --type X --payload JSON [--ns NS] [--ulid U] [--attach name=path ...] [--json]',
-  '       gatos messages publish --topic T --file F.jsonl [--json]',
+  '       gatos messages publish --topic T --file F.jsonl [--threads N] [--json]',
   '       gatos messages read --topic T [--since ULID] [--limit N] [--checkpoint-group G] [--json]',
   '       gatos messages checkpoint --topic T --group G --ulid U [--commit OID] | --topic T --group G (show)',
   '       gatos messages prune --topic T [--retention-days 30] [--dry-run] [--json]',
@@ -23,6 +24,9 @@ const USAGE = [
   '',
   '  alias: gatos bus ...   Limits: --max-messages N, --max-bytes N (segment rotation, publish).',
 ].join('\n');
+
+/** Files with at least this many envelopes are published with the worker pool. */
+const POOL_DRAFTS = 1024;
 
 const need = (ctx: CommandContext, name: string): string => requiredFlag(ctx, name, USAGE);
 
@@ -75,7 +79,16 @@ async function run(ctx: CommandContext, bus: Bus): Promise<number> {
       const maxBytes = intFlag(ctx, 'max-bytes');
       if (maxMessages !== undefined) options.maxMessages = maxMessages;
       if (maxBytes !== undefined) options.maxBytes = maxBytes;
-      const receipts = await publish(bus, need(ctx, 'topic'), drafts(ctx), options);
+      const batch = drafts(ctx);
+      // Large files are compressed on worker threads while the chain is built here.
+      const pool = batch.length >= POOL_DRAFTS ? new ComputePool({ threads: parseThreads(stringFlag(ctx, 'threads')) }) : undefined;
+      if (pool) options.pool = pool;
+      let receipts: Awaited<ReturnType<typeof publish>>;
+      try {
+        receipts = await publish(bus, need(ctx, 'topic'), batch, options);
+      } finally {
+        await pool?.close();
+      }
       if (receipts.length === 1) {
         const [r] = receipts as [(typeof receipts)[number]];
         ctx.out.result({ ulid: r.ulid, commit: r.commit, content_id: r.content_id }, `published ${r.ulid} as ${r.commit}\n${r.content_id}`);
@@ -193,6 +206,7 @@ function messagesCommand(name: string): Command {
       'dry-run': { type: 'boolean' },
       'max-messages': { type: 'string' },
       'max-bytes': { type: 'string' },
+      threads: { type: 'string' },
       attach: { type: 'string', multiple: true },
     },
     allowPositionals: true,

@@ -32,6 +32,11 @@ export function prepareObject(type: ObjectType, body: Uint8Array, level = 1, kno
   return { oid, type, size: body.length, deflated: deflateObject(body, level) };
 }
 
+/** Compresses a raw object from `unpackRawObjects` (its id travels with it). */
+export function prepareRaw(raw: PreparedObject, level = 1): PreparedObject {
+  return { oid: raw.oid, type: raw.type, size: raw.size, deflated: deflateObject(raw.deflated, level) };
+}
+
 export function isPrepared(object: GitObject | PreparedObject): object is PreparedObject {
   return (object as PreparedObject).deflated !== undefined;
 }
@@ -72,6 +77,24 @@ export function* unpackPrepared(objects: Uint8Array): Generator<PreparedObject> 
     pos += 29 + length;
   }
 }
+
+/**
+ * Raw objects with their ids in the `packPrepared` framing, the body where the deflated bytes
+ * would be: how objects hashed on one thread travel to be compressed on another.
+ */
+export function packRawObjects(objects: readonly GitObject[]): Uint8Array {
+  return packPrepared(
+    objects.map((object) => ({
+      oid: object.oid === undefined ? hashObjectRaw(object.type, object.body) : Buffer.from(object.oid, 'hex'),
+      type: object.type,
+      size: object.body.length,
+      deflated: object.body,
+    })),
+  );
+}
+
+/** The objects of a `packRawObjects` buffer; `deflated` holds the raw body. */
+export const unpackRawObjects = unpackPrepared;
 
 function entryHeader(type: ObjectType, size: number): Buffer {
   const bytes: number[] = [];

@@ -16,8 +16,10 @@ import { GatosError, hasCode } from '../errors.js';
 import { findTreeEntry, parseCommit, serializeCommit, serializeTree, type TreeEntry } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
+import { PoolPreparer } from '../git/prepare-on-pool.js';
 import { parseTrailers, type Trailer, trailerValue, withTrailers } from '../git/trailers.js';
 import type { Clock } from '../ledger/clock.js';
+import type { ComputePool } from '../scheduler/pool.js';
 import { emit, type PublishFact, publishChannel, type RotationFact, rotationChannel } from './diagnostics.js';
 import { checkMessageEnvelope, type MessageEnvelope, messageBytes } from './envelope.js';
 import { assertNoTopicClash, assertTopic, headRef, segmentPrefix, segmentRef } from './topics.js';
@@ -32,7 +34,12 @@ export interface PublishOptions {
   maxMessages?: number;
   maxBytes?: number;
   attempts?: number;
+  /** Worker pool: large batches are compressed on it while ids and commits are built here. */
+  pool?: ComputePool;
 }
+
+/** Batches with at least this many objects are compressed on the pool when one is given. */
+const POOL_OBJECTS = 4096;
 
 export interface Receipt {
   ulid: string;
@@ -151,7 +158,7 @@ export async function publish(bus: Bus, topic: string, drafts: readonly DraftEnv
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {
-      const receipts = publishOnce(bus, topic, drafts, limits);
+      const receipts = await publishOnce(bus, topic, drafts, limits, options.pool);
       emit<PublishFact>(publishChannel, { topic, result: 'ok', messages: receipts.length });
       for (const r of receipts) {
         if (r.rotated && r.rotated !== 'first') emit<RotationFact>(rotationChannel, { topic, reason: r.rotated, segment: r.segment });
@@ -168,12 +175,13 @@ export async function publish(bus: Bus, topic: string, drafts: readonly DraftEnv
   }
 }
 
-function publishOnce(
+async function publishOnce(
   bus: Bus,
   topic: string,
   drafts: readonly DraftEnvelope[],
   limits: { maxMessages: number; maxBytes: number },
-): Receipt[] {
+  pool: ComputePool | undefined,
+): Promise<Receipt[]> {
   const head = bus.refs.resolve(headRef(topic)) ?? ZERO_OID;
   if (head === ZERO_OID) assertNoTopicClash(bus.refs, topic);
   let meta = head === ZERO_OID ? undefined : readMeta(bus.objects, head);
@@ -182,6 +190,8 @@ function publishOnce(
   let segmentTipBefore = head;
   const generate = createUlidFactory(bus.clock);
   const objects: GitObject[] = [];
+  // Large batches are compressed on the pool chunk by chunk while the chain is built here.
+  const preparer = pool && drafts.length * 4 >= POOL_OBJECTS ? new PoolPreparer(pool) : undefined;
   const receipts: Receipt[] = [];
   const segmentMoves = new Map<string, { from: Oid; to: Oid }>();
   for (const original of drafts) {
@@ -233,7 +243,8 @@ function publishOnce(
     // A new segment starts a chain of its own: no parent, so pruning it frees its objects.
     const body = serializeCommit({ tree, parents: rotated || parent === ZERO_OID ? [] : [parent], author: who, committer: who, message });
     const commit = hashObject('commit', body);
-    objects.push(...treeObjects, { type: 'commit', body, oid: commit });
+    if (preparer) await preparer.add(...treeObjects, { type: 'commit', body, oid: commit });
+    else objects.push(...treeObjects, { type: 'commit', body, oid: commit });
     const ref = segmentRef(topic, meta.segment_prefix.slice(topic.length + 1), meta.segment_ulid);
     const move = segmentMoves.get(ref);
     segmentMoves.set(ref, { from: move ? move.from : segmentTipBefore, to: commit });
@@ -243,7 +254,9 @@ function publishOnce(
     last = ulid;
   }
   if (receipts.length === 0) return receipts;
-  if (objects.length >= 64) bus.objects.writeMany(objects);
+  // The head is checked again by the transaction, so waiting for the pool cannot lose a race.
+  if (preparer) bus.objects.writeMany(await preparer.finish());
+  else if (objects.length >= 64) bus.objects.writeMany(objects);
   else for (const object of objects) bus.objects.write(object.type, object.body, object.oid);
   const transaction = bus.refs.transaction();
   for (const [ref, { from, to }] of segmentMoves) transaction.update(ref, to, from);

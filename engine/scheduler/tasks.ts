@@ -91,6 +91,19 @@ export interface SealEventsResult {
   objects: Uint8Array;
 }
 
+/** Compress objects whose ids are already known (the writer appends them to a pack). */
+export interface PrepareObjectsTask {
+  kind: 'prepare-objects';
+  /** Raw objects in the `packPrepared` framing with the body in place of deflated bytes (`packRawObjects`). */
+  objects: Uint8Array;
+  level: number;
+}
+export interface PrepareObjectsResult {
+  kind: 'prepare-objects';
+  /** Prepared objects, see `packPrepared`. */
+  objects: Uint8Array;
+}
+
 /**
  * Export rows of up to `limit` commits of one journal's range: the `commits` and `events` rows
  * the export wants, with each table's filter (canonical text) applied in the worker, so rows
@@ -115,8 +128,15 @@ export interface ExportJournalResult {
   rows: Uint8Array;
 }
 
-export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask | ExportJournalTask;
-export type TaskResult = HashResult | CanonicalizeResult | ScanResult | FixtureChunkResult | SealEventsResult | ExportJournalResult;
+export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask | PrepareObjectsTask | ExportJournalTask;
+export type TaskResult =
+  | HashResult
+  | CanonicalizeResult
+  | ScanResult
+  | FixtureChunkResult
+  | SealEventsResult
+  | PrepareObjectsResult
+  | ExportJournalResult;
 export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
 
 /** What a worker sends back: a result, or an error that keeps its code across the boundary. */

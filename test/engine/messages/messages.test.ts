@@ -16,6 +16,7 @@ import { prune } from '../../../engine/messages/prune.js';
 import { type Bus, publish, readMeta } from '../../../engine/messages/publish.js';
 import { type ReadMessage, readMessages } from '../../../engine/messages/read.js';
 import { assertTopic, listSegments } from '../../../engine/messages/topics.js';
+import { ComputePool } from '../../../engine/scheduler/pool.js';
 import { fsckStrict, git, gitBytes as gitBytesRaw, scratch } from '../../helpers/git.js';
 
 const gitBytesOf = (dir: string, spec: string): Buffer => gitBytesRaw(dir, ['show', spec]);
@@ -38,6 +39,9 @@ function setup(start = Date.parse('2025-11-24T10:00:00Z')): { dir: string; bus: 
 }
 
 const draft = (i: number) => ({ ns: 'ci', type: 'build.finished', payload: { i } });
+/** ULIDs in the setup hour, increasing with `i`. */
+const ulidAt = (i: number) =>
+  `01KAT0000000000000000${Array.from({ length: 5 }, (_, k) => '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[(i >> (5 * (4 - k))) & 31]).join('')}`;
 
 before(() => blake3Ready());
 
@@ -98,6 +102,22 @@ describe('publish and read', () => {
     );
     assert.equal(page.next_since, receipts[2]?.ulid);
     assert.equal(JSON.parse(Buffer.from(page.messages[0]?.canonical_json as string, 'base64').toString()).payload.i, 1);
+  });
+
+  test('a batch compressed on the worker pool writes the same commits and a pack git accepts', async () => {
+    const drafts = Array.from({ length: 1500 }, (_, i) => ({ ...draft(i), ulid: ulidAt(i) }));
+    const inThread = setup();
+    const onPool = setup();
+    const pool = new ComputePool({ threads: 2 });
+    try {
+      const plain = await publish(inThread.bus, 'ci', drafts);
+      const pooled = await publish(onPool.bus, 'ci', drafts, { pool });
+      assert.deepEqual(pooled, plain);
+    } finally {
+      await pool.close();
+    }
+    assert.equal(git(onPool.dir, ['rev-list', '--count', 'refs/gatos/messages/ci/head']).trim(), '1500');
+    fsckStrict(onPool.dir);
   });
 
   test('rotation by count and by hour; each segment starts a new chain; reads page across segments', async () => {
