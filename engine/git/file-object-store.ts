@@ -4,7 +4,7 @@
  * git) are picked up on the next miss.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { GatosError } from '../errors.js';
 import { readLoose, writeLoose } from './loose-objects.js';
 import { hashObject } from './oid.js';
@@ -96,8 +96,10 @@ export class FileObjectStore implements ObjectStore {
       writer.abort();
       throw err;
     }
-    writer.finish();
+    const written = writer.finish();
     this.loadPacks();
+    // What was just written is what gets read next (a topic's head, a journal's tip).
+    if (written) this.lastHit = this.packs.get(basename(written.idxPath)) ?? this.lastHit;
     return oids;
   }
 

@@ -150,11 +150,99 @@ function messageTree(bytes: Uint8Array, attachments: Array<[string, Uint8Array]>
   return { objects: [...extra, envelope, messageDir, root], tree: root.oid as Oid };
 }
 
-/** Publishes envelopes in order on one topic; returns a receipt per envelope. */
-export async function publish(bus: Bus, topic: string, drafts: readonly DraftEnvelope[], options: PublishOptions = {}): Promise<Receipt[]> {
-  assertTopic(topic);
+/**
+ * Publishes envelopes in order on one topic; returns a receipt per envelope. Publishes issued
+ * on the same topic while another is being written (or within one turn of the event loop) are
+ * committed together — one pack or set of loose objects and one ref transaction for the group —
+ * and each caller still gets exactly its own receipts (group commit). A group that fails is
+ * retried caller by caller, so one caller's bad envelope never fails another's.
+ */
+export function publish(bus: Bus, topic: string, drafts: readonly DraftEnvelope[], options: PublishOptions = {}): Promise<Receipt[]> {
+  try {
+    assertTopic(topic);
+    for (const draft of drafts) if (draft.ulid !== undefined) checkMessageEnvelope(withAttachmentRefs(draft).envelope);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (drafts.length === 0) return Promise.resolve([]);
+  return new Promise((resolve, reject) => {
+    let topics = waitingByBus.get(bus);
+    if (!topics) {
+      topics = new Map();
+      waitingByBus.set(bus, topics);
+    }
+    const queue = topics.get(topic);
+    const entry: Waiting = { drafts, options, resolve, reject };
+    if (queue) {
+      queue.push(entry); // joins the next group of the running drain
+      return;
+    }
+    topics.set(topic, [entry]);
+    void drain(bus, topic, topics);
+  });
+}
+
+interface Waiting {
+  drafts: readonly DraftEnvelope[];
+  options: PublishOptions;
+  resolve(receipts: Receipt[]): void;
+  reject(err: unknown): void;
+}
+
+/** Per bus and topic, the publishes waiting for the next group commit. */
+const waitingByBus = new WeakMap<Bus, Map<string, Waiting[]>>();
+
+/** Commits a topic's waiting publishes group by group until none are left. */
+async function drain(bus: Bus, topic: string, topics: Map<string, Waiting[]>): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve)); // gather this turn's publishes
+  const queue = topics.get(topic) as Waiting[];
+  while (queue.length > 0) {
+    const first = queue[0] as Waiting;
+    // Only publishes with the same options share a commit.
+    let size = 1;
+    while (size < queue.length && sameOptions((queue[size] as Waiting).options, first.options)) size++;
+    await commitGroup(bus, topic, queue.splice(0, size));
+  }
+  topics.delete(topic);
+}
+
+function sameOptions(a: PublishOptions, b: PublishOptions): boolean {
+  return a.maxMessages === b.maxMessages && a.maxBytes === b.maxBytes && a.attempts === b.attempts && a.pool === b.pool;
+}
+
+async function commitGroup(bus: Bus, topic: string, group: Waiting[]): Promise<void> {
+  const options = (group[0] as Waiting).options;
+  try {
+    const receipts = await publishWithRetry(
+      bus,
+      topic,
+      group.flatMap((entry) => entry.drafts),
+      options,
+    );
+    let at = 0;
+    for (const entry of group) {
+      entry.resolve(receipts.slice(at, at + entry.drafts.length));
+      at += entry.drafts.length;
+    }
+  } catch (err) {
+    if (group.length === 1) {
+      (group[0] as Waiting).reject(err);
+      return;
+    }
+    // Nothing of the group was published (validation precedes writes, the ref update is
+    // all-or-nothing): each caller now gets its own outcome.
+    for (const entry of group) {
+      try {
+        entry.resolve(await publishWithRetry(bus, topic, entry.drafts, entry.options));
+      } catch (own) {
+        entry.reject(own);
+      }
+    }
+  }
+}
+
+async function publishWithRetry(bus: Bus, topic: string, drafts: readonly DraftEnvelope[], options: PublishOptions): Promise<Receipt[]> {
   const limits = { maxMessages: options.maxMessages ?? 100_000, maxBytes: options.maxBytes ?? 192 * 1024 * 1024 };
-  for (const draft of drafts) if (draft.ulid !== undefined) checkMessageEnvelope(withAttachmentRefs(draft).envelope);
   const attempts = options.attempts ?? 5;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -11,9 +11,10 @@ import { GatosError } from '../../../engine/errors.js';
 import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
 import { openRepository } from '../../../engine/git/repository.js';
 import { readCheckpoint, writeCheckpoint } from '../../../engine/messages/checkpoint.js';
+import { type PublishFact, publishChannel } from '../../../engine/messages/diagnostics.js';
 import { checkMessageEnvelope, messageBytes } from '../../../engine/messages/envelope.js';
 import { prune } from '../../../engine/messages/prune.js';
-import { type Bus, publish, readMeta } from '../../../engine/messages/publish.js';
+import { type Bus, publish, type Receipt, readMeta } from '../../../engine/messages/publish.js';
 import { type ReadMessage, readMessages } from '../../../engine/messages/read.js';
 import { assertTopic, listSegments } from '../../../engine/messages/topics.js';
 import { ComputePool } from '../../../engine/scheduler/pool.js';
@@ -102,6 +103,46 @@ describe('publish and read', () => {
     );
     assert.equal(page.next_since, receipts[2]?.ulid);
     assert.equal(JSON.parse(Buffer.from(page.messages[0]?.canonical_json as string, 'base64').toString()).payload.i, 1);
+  });
+
+  test('concurrent publishes on one topic share commits (group commit); each caller gets its own receipts', async () => {
+    const { dir, bus } = setup();
+    let transactions = 0;
+    const count = (fact: unknown) => {
+      if ((fact as PublishFact).result === 'ok') transactions++;
+    };
+    publishChannel.subscribe(count);
+    let receipts: Receipt[][];
+    try {
+      receipts = await Promise.all(Array.from({ length: 200 }, (_, i) => publish(bus, 'ci', [draft(i)])));
+    } finally {
+      publishChannel.unsubscribe(count);
+    }
+    assert.ok(transactions < 20, `${transactions} ref transactions for 200 concurrent publishes`);
+    const page = readMessages(bus, 'ci', { limit: 512 });
+    assert.equal(page.messages.length, 200);
+    const byUlid = new Map(page.messages.map((m) => [m.ulid, JSON.parse(Buffer.from(m.canonical_json, 'base64').toString()).payload.i]));
+    for (const [i, [receipt]] of receipts.entries())
+      assert.equal(byUlid.get(receipt?.ulid as string), i, `caller ${i} got its own receipt`);
+    fsckStrict(dir);
+  });
+
+  test("one caller's bad envelope in a group fails only that caller", async () => {
+    const { bus } = setup();
+    const [first] = await publish(bus, 'ci', [draft(0)]);
+    const settled = await Promise.allSettled([
+      publish(bus, 'ci', [draft(1)]),
+      publish(bus, 'ci', [{ ...draft(2), ulid: '01KAT00000000000000000000A' }]), // older than the head
+      publish(bus, 'ci', [draft(3)]),
+    ]);
+    assert.deepEqual(
+      settled.map((s) => s.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.ok(isCode('ulid_not_monotonic')((settled[1] as PromiseRejectedResult).reason));
+    const ulids = readMessages(bus, 'ci').messages.map((m) => m.ulid);
+    assert.equal(ulids.length, 3);
+    assert.equal(ulids[0], first?.ulid);
   });
 
   test('a batch compressed on the worker pool writes the same commits and a pack git accepts', async () => {
