@@ -216,7 +216,14 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         ...(plan.filters.commits ? { commits: plan.filters.commits } : {}),
         ...(plan.filters.events ? { events: plan.filters.events } : {}),
       };
-      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, counted);
+      // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
+      if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
+      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, counted, staging, (commits) => {
+        if (performance.now() - reported >= 2000) {
+          reported = performance.now();
+          options.onProgress?.('extract', commits);
+        }
+      });
     } else journalRows(source, facts.heads, window, stage);
     if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
     if (needs('state_nodes') || needs('pointers')) {

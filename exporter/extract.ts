@@ -5,10 +5,14 @@
  * the heads of a previous export (`since`); the other tables are snapshots of what the refs
  * hold now. Pointers are exported as metadata only, never dereferenced.
  */
+
+import { rmSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { canonicalize, parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
 import { findTreeEntry, parseCommit, parseTree } from '../engine/git/object-codec.js';
+import { sharedIndexesUnder } from '../engine/git/pack-index.js';
 import type { ObjectStore, Oid, RefEntry, RefStore } from '../engine/git/ports.js';
 import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
 import { startFrontier, walkCommits } from '../engine/git/walk.js';
@@ -20,6 +24,7 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { ExportJournalTask } from '../engine/scheduler/tasks.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
+import type { Staging } from './staging.js';
 import type { Row } from './tables.js';
 
 export interface Source {
@@ -113,7 +118,9 @@ export function journalRows(source: Source, heads: readonly RefEntry[], window: 
 
 /**
  * The same rows, built in parallel on the compute pool (task `export-journal`), each table's
- * filter applied in the workers; rows arrive in no particular order.
+ * filter applied in the workers; rows arrive in no particular order. With `staging`, each worker
+ * appends its rows to a staging shard of its own, absorbed here at the end (SQL only), so this
+ * thread's cost does not grow with the rows; `progress` then counts commits read.
  */
 export async function journalRowsOnPool(
   pool: ComputePool,
@@ -122,8 +129,12 @@ export async function journalRowsOnPool(
   window: JournalWindow,
   where: { commits?: string; events?: string },
   emit: Emit,
+  staging?: Staging,
+  progress?: (commits: number) => void,
 ): Promise<void> {
   if (window.after !== undefined || window.until !== undefined) throw new Error('journalRowsOnPool takes no --since/--until window');
+  // The workers read the pack indexes this thread already holds instead of loading their own.
+  const indexes = sharedIndexesUnder(join(gitDir, 'objects', 'pack', sep));
   const batches = scanRefsWith(
     pool,
     refsToRead(heads, window),
@@ -137,12 +148,27 @@ export async function journalRowsOnPool(
       ns: parseJournalRef(ref)?.ns ?? '',
       take: takeOf(window, ref),
       where,
+      ...(staging ? { shard: staging.path } : {}),
+      indexes,
     }),
   );
-  for await (const batch of batches) {
-    const rows = JSON.parse(decoder.decode(batch.rows)) as { commits: Row[]; events: Row[] };
-    for (const row of rows.commits) emit('commits', row);
-    for (const row of rows.events) emit('events', row);
+  const shards = new Set<string>();
+  try {
+    let read = 0;
+    for await (const batch of batches) {
+      read += batch.count;
+      progress?.(read);
+      if (batch.shard !== undefined) {
+        shards.add(batch.shard);
+        continue;
+      }
+      const rows = JSON.parse(decoder.decode(batch.rows)) as { commits: Row[]; events: Row[] };
+      for (const row of rows.commits) emit('commits', row);
+      for (const row of rows.events) emit('events', row);
+    }
+    for (const shard of [...shards].sort()) staging?.absorb(shard);
+  } finally {
+    for (const shard of shards) rmSync(shard, { force: true });
   }
 }
 

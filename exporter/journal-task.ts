@@ -1,14 +1,18 @@
 /**
  * The worker side of a parallel journal export (task `export-journal`): walk a slice of one
  * journal, build the `commits`/`events` rows, and keep only those the table's filter accepts —
- * the residual predicate runs next to the decoding.
+ * the residual predicate runs next to the decoding. With a shard, the rows go straight into
+ * this thread's staging file, so the exporting thread never handles them one by one.
  */
+
+import { threadId } from 'node:worker_threads';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
 import { parseFilter } from '../dsl/parse.js';
 import type { ObjectStore } from '../engine/git/ports.js';
 import { visitRows } from '../engine/scan/scan-range.js';
 import type { ExportJournalResult, ExportJournalTask } from '../engine/scheduler/tasks.js';
 import { addJournalRow } from './extract.js';
+import { Staging } from './staging.js';
 import { type Row, tableDef } from './tables.js';
 
 const compiled = new Map<string, RowTest>();
@@ -24,16 +28,45 @@ function testFor(table: 'commits' | 'events', text: string | undefined): RowTest
   return test;
 }
 
+/** This thread's staging shards by export (a few, in case exports overlap in one process). */
+const shards = new Map<string, Staging>();
+const KEPT_SHARDS = 4;
+
+function shardOf(prefix: string): Staging {
+  let shard = shards.get(prefix);
+  if (!shard) {
+    // The oldest shard belongs to an export that has long absorbed it (and removed its file).
+    const oldest = shards.keys().next();
+    if (shards.size >= KEPT_SHARDS && !oldest.done) {
+      shards.get(oldest.value)?.db.close();
+      shards.delete(oldest.value);
+    }
+    shard = new Staging(`${prefix}-${threadId}.sqlite`, { shared: true });
+    shard.create(tableDef('commits'));
+    shard.create(tableDef('events'));
+    shards.set(prefix, shard);
+  }
+  return shard;
+}
+
 export function exportJournalRows(store: ObjectStore, task: ExportJournalTask): ExportJournalResult {
   const rows: { commits: Row[]; events: Row[] } = { commits: [], events: [] };
+  const shard = task.shard === undefined ? undefined : shardOf(task.shard);
   const tests = { commits: testFor('commits', task.where.commits), events: testFor('events', task.where.events) };
   let count = 0;
   const frontier = visitRows(store, task.ref, task.frontier, task.limit, (row) => {
     count++;
     addJournalRow(row, task.ns, task.take, (table, out) => {
       const test = tests[table];
-      if (!test || test(out)) rows[table].push(out);
+      if (test && !test(out)) return;
+      if (shard) shard.insert(table, out);
+      else rows[table].push(out);
     });
   });
+  if (shard) {
+    // Committed before the result goes back: the exporting thread may read the file next.
+    shard.flushAll();
+    return { kind: 'export-journal', ref: task.ref, count, frontier, rows: new Uint8Array(0), shard: shard.path };
+  }
   return { kind: 'export-journal', ref: task.ref, count, frontier, rows: new TextEncoder().encode(JSON.stringify(rows)) };
 }

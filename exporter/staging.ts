@@ -17,12 +17,16 @@ export class Staging {
   private readonly inserts = new Map<string, (rows: readonly Row[]) => void>();
   private readonly defs = new Map<string, TableDef>();
 
-  constructor(readonly path: string) {
+  /** `shared`: another connection (the exporting thread) reads the file while this one stays open. */
+  constructor(
+    readonly path: string,
+    options: { shared?: boolean } = {},
+  ) {
     rmSync(path, { force: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = OFF');
     this.db.pragma('synchronous = OFF');
-    this.db.pragma('locking_mode = EXCLUSIVE');
+    if (!options.shared) this.db.pragma('locking_mode = EXCLUSIVE');
     this.db.pragma('cache_size = -16384');
     this.db.pragma('temp_store = FILE');
     // Sorting a large table must not grow with it: one sorter thread, SQLite's heap kept small.
@@ -68,6 +72,25 @@ export class Staging {
     if (queue.length === 0) return;
     (this.inserts.get(table) as (rows: readonly Row[]) => void)(queue);
     this.pending.set(table, []);
+  }
+
+  /**
+   * Appends every row of a shard written by a worker (`shared` staging file with tables of the
+   * same names): one SQL statement per table, no row crosses into JavaScript.
+   */
+  absorb(shardPath: string): void {
+    this.flushAll();
+    this.db.prepare('ATTACH DATABASE ? AS shard').run(shardPath);
+    try {
+      const present = new Set(
+        (this.db.prepare("SELECT name FROM shard.sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name),
+      );
+      for (const table of this.defs.keys()) {
+        if (present.has(table)) this.db.exec(`INSERT INTO main."${table}" SELECT * FROM shard."${table}"`);
+      }
+    } finally {
+      this.db.exec('DETACH DATABASE shard');
+    }
   }
 
   /** Rows of a table in key order, `batch` at a time, optionally one partition only. */

@@ -9,6 +9,7 @@ import { blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import type { FileObjectStore } from '../engine/git/file-object-store.js';
+import { adoptSharedIndexes } from '../engine/git/pack-index.js';
 import { type PreparedObject, packPrepared, prepareRaw, unpackRawObjects } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
 import { sealEvent } from '../engine/ledger/event-objects.js';
@@ -87,6 +88,7 @@ function execute(task: Task): TaskResult {
         objects: packPrepared(Array.from(unpackRawObjects(task.objects), (raw) => prepareRaw(raw, task.level))),
       };
     case 'export-journal':
+      if (task.indexes) adoptSharedIndexes(task.indexes);
       return exportJournalRows(objectsOf(task.gitDir), task);
   }
 }

@@ -4,12 +4,67 @@
  * Lookups binary-search the slice the fan-out selects.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { GatosError } from '../errors.js';
 
 const MAGIC = 0xff744f63; // "\377tOc"
 const HEADER = 8;
 const FANOUT = 256 * 4;
+
+/**
+ * An index file and its search table in shared memory. Every thread of a process that opens
+ * the same index (worker threads of an export, say) can use one copy instead of its own: at 4M
+ * objects that is ~128 MB per thread. Pack files are immutable once named, so the path is the key.
+ */
+export interface SharedIndex {
+  readonly data: SharedArrayBuffer;
+  readonly heads: SharedArrayBuffer;
+  /** The file's modification time when read: a rewritten file (damage, tests) is read again. */
+  readonly mtimeMs: number;
+}
+
+/** Indexes this thread opened or adopted, by path; dropped when no PackIndex uses them. */
+const sharedIndexes = new Map<string, WeakRef<SharedIndex>>();
+const forget = new FinalizationRegistry<string>((path) => {
+  if (sharedIndexes.get(path)?.deref() === undefined) sharedIndexes.delete(path);
+});
+
+function remember(path: string, shared: SharedIndex): void {
+  sharedIndexes.set(path, new WeakRef(shared));
+  forget.register(shared, path);
+}
+
+/** The shared indexes this thread holds under a directory (to hand to worker threads). */
+export function sharedIndexesUnder(dir: string): Record<string, SharedIndex> {
+  const found: Record<string, SharedIndex> = {};
+  for (const [path, ref] of sharedIndexes) {
+    const shared = ref.deref();
+    if (shared && path.startsWith(dir)) found[path] = shared;
+  }
+  return found;
+}
+
+/** Makes indexes loaded by another thread available to `PackIndex.open` in this one. */
+export function adoptSharedIndexes(indexes: Record<string, SharedIndex>): void {
+  for (const [path, shared] of Object.entries(indexes)) if (!sharedIndexes.get(path)?.deref()) remember(path, shared);
+}
+
+function readShared(path: string): { data: SharedArrayBuffer; mtimeMs: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const { size, mtimeMs } = fstatSync(fd);
+    const shared = new SharedArrayBuffer(size);
+    const view = Buffer.from(shared);
+    for (let at = 0; at < size; ) {
+      const got = readSync(fd, view, at, size - at, at);
+      if (got === 0) break;
+      at += got;
+    }
+    return { data: shared, mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export class PackIndex {
   readonly count: number;
@@ -21,10 +76,14 @@ export class PackIndex {
   private readonly largeOffsetsAt: number;
   /** The first four bytes of every id as a big-endian integer: binary search runs on this. */
   private readonly heads: Uint32Array;
+  /** The shared memory behind this index (kept alive, with its registry entry, while in use). */
+  readonly shared: SharedIndex | undefined;
 
+  /** `data` over `shared.data` when given; `shared.heads` is reused when complete, else built. */
   constructor(
     data: Buffer,
     readonly path: string,
+    shared?: { data: SharedArrayBuffer; heads?: SharedArrayBuffer; mtimeMs: number },
   ) {
     const corrupt = (detail: string) => new GatosError('corrupt_pack', `pack index ${path}: ${detail}`, { path });
     if (data.length < HEADER + FANOUT + 40 || data.readUInt32BE(0) !== MAGIC) throw corrupt('not a version 2 index');
@@ -36,8 +95,14 @@ export class PackIndex {
     this.largeOffsetsAt = this.offsetsAt + this.count * 4;
     if (this.largeOffsetsAt + 40 > data.length) throw corrupt('truncated');
     this.packChecksum = data.subarray(data.length - 40, data.length - 20);
-    this.heads = new Uint32Array(this.count);
-    for (let i = 0; i < this.count; i++) this.heads[i] = data.readUInt32BE(this.oidsAt + i * 20);
+    if (shared?.heads?.byteLength === this.count * 4) {
+      this.heads = new Uint32Array(shared.heads);
+      this.shared = shared as SharedIndex;
+    } else {
+      this.heads = new Uint32Array(shared ? new SharedArrayBuffer(this.count * 4) : new ArrayBuffer(this.count * 4));
+      for (let i = 0; i < this.count; i++) this.heads[i] = data.readUInt32BE(this.oidsAt + i * 20);
+      this.shared = shared ? { data: shared.data, heads: this.heads.buffer as SharedArrayBuffer, mtimeMs: shared.mtimeMs } : undefined;
+    }
     // The index's own SHA-1 is not recomputed on open (git does not either; `verify()` does):
     // every worker opens every index, and that hash costs more than the rest of opening.
     // The pack checksum recorded here is compared with the pack's trailer by PackFile.
@@ -53,8 +118,16 @@ export class PackIndex {
     }
   }
 
+  /** Opens an index in shared memory, reusing the copy of another thread when one was adopted. */
   static open(path: string): PackIndex {
-    return new PackIndex(readFileSync(path), path);
+    const adopted = sharedIndexes.get(path)?.deref();
+    const now = adopted && statSync(path);
+    if (adopted && now && adopted.data.byteLength === now.size && adopted.mtimeMs === now.mtimeMs)
+      return new PackIndex(Buffer.from(adopted.data), path, adopted);
+    const file = readShared(path);
+    const index = new PackIndex(Buffer.from(file.data), path, file);
+    remember(path, index.shared as SharedIndex);
+    return index;
   }
 
   /** Pack offset of the object with this 20-byte id, or -1. */

@@ -2,7 +2,9 @@
  * Every message that crosses the worker boundary, in one place. Tasks and results are plain
  * data; large results travel as transferable byte arrays (moved, not copied).
  */
+
 import type { SerializedError } from '../errors.js';
+import type { SharedIndex } from '../git/pack-index.js';
 import type { FrontierEntry } from '../git/walk.js';
 import type { EventEnvelope } from '../ledger/envelope.js';
 
@@ -118,14 +120,23 @@ export interface ExportJournalTask {
   ns: string;
   take: { commits: boolean; events: boolean };
   where: { commits?: string; events?: string };
+  /**
+   * When set, the worker appends its rows to its own staging file `<shard>-<thread>.sqlite`
+   * (tables `commits` and `events`) instead of returning them; the result names that file.
+   */
+  shard?: string;
+  /** Pack indexes the exporting thread already holds in shared memory (one copy for all threads). */
+  indexes?: Record<string, SharedIndex>;
 }
 export interface ExportJournalResult {
   kind: 'export-journal';
   ref: string;
   count: number;
   frontier: FrontierEntry[];
-  /** `{"commits":[...],"events":[...]}` as UTF-8 JSON. */
+  /** `{"commits":[...],"events":[...]}` as UTF-8 JSON (empty when the rows went to a shard). */
   rows: Uint8Array;
+  /** The staging shard the rows were appended to, when the task named one. */
+  shard?: string;
 }
 
 export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask | PrepareObjectsTask | ExportJournalTask;

@@ -7,7 +7,7 @@ import { GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
-import { PackIndex } from '../../../engine/git/pack-index.js';
+import { adoptSharedIndexes, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
@@ -210,6 +210,22 @@ describe('corrupt inputs give typed errors', () => {
       codeOf(() => new FileObjectStore(join(dir, '.git')).read(head)),
       'corrupt_pack',
     );
+  });
+
+  test('pack indexes live in shared memory: one copy per process, handed to other threads', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(60));
+    const packDir = join(dir, '.git/objects/pack');
+    const idxPath = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string);
+    const first = PackIndex.open(idxPath);
+    assert.ok(first.shared?.data instanceof SharedArrayBuffer);
+    const held = sharedIndexesUnder(`${packDir}/`);
+    assert.deepEqual(Object.keys(held), [idxPath]);
+    // A second open (here, or in a worker after adoptSharedIndexes) reuses the same memory.
+    adoptSharedIndexes(held);
+    const second = PackIndex.open(idxPath);
+    assert.equal(second.shared?.data, first.shared?.data);
+    assert.equal(second.count, first.count);
   });
 
   test('a damaged index fails verify()', () => {
