@@ -13,9 +13,11 @@ const INSERT_BATCH = 5000;
 
 export class Staging {
   readonly db: Database.Database;
-  private readonly pending = new Map<string, Row[]>();
-  private readonly inserts = new Map<string, (rows: readonly Row[]) => void>();
+  /** Per table: writes one row's values with the prepared INSERT. */
+  private readonly inserts = new Map<string, (row: Row) => void>();
   private readonly defs = new Map<string, TableDef>();
+  /** Rows written in the open transaction (committed every INSERT_BATCH rows). */
+  private uncommitted = 0;
 
   /** `shared`: another connection (the exporting thread) reads the file while this one stays open. */
   constructor(
@@ -43,35 +45,28 @@ export class Staging {
     const insert = this.db.prepare(`INSERT INTO "${def.name}" VALUES (${names.map(() => '?').join(', ')})`);
     const columns = def.columns.map((col) => col.name);
     const values: Array<string | number | null> = new Array(columns.length);
-    this.inserts.set(
-      def.name,
-      this.db.transaction((rows: readonly Row[]) => {
-        for (const row of rows) {
-          for (let i = 0; i < columns.length; i++) values[i] = row[columns[i] as string] ?? null;
-          insert.run(values);
-        }
-      }),
-    );
+    this.inserts.set(def.name, (row) => {
+      for (let i = 0; i < columns.length; i++) values[i] = row[columns[i] as string] ?? null;
+      insert.run(values);
+    });
     this.defs.set(def.name, def);
-    this.pending.set(def.name, []);
   }
 
+  /**
+   * Writes a row at once, inside a transaction committed every INSERT_BATCH rows: rows are not
+   * queued in JavaScript, so they die young instead of filling the old generation of the heap.
+   */
   insert(table: string, row: Row): void {
-    const queue = this.pending.get(table) as Row[];
-    queue.push(row);
-    if (queue.length >= INSERT_BATCH) this.flush(table);
+    if (this.uncommitted === 0) this.db.exec('BEGIN');
+    (this.inserts.get(table) as (row: Row) => void)(row);
+    if (++this.uncommitted >= INSERT_BATCH) this.flushAll();
   }
 
-  /** Writes every queued row (before another connection reads the file). */
+  /** Commits the rows written so far (before another connection reads the file). */
   flushAll(): void {
-    for (const table of this.pending.keys()) this.flush(table);
-  }
-
-  private flush(table: string): void {
-    const queue = this.pending.get(table) as Row[];
-    if (queue.length === 0) return;
-    (this.inserts.get(table) as (rows: readonly Row[]) => void)(queue);
-    this.pending.set(table, []);
+    if (this.uncommitted === 0) return;
+    this.db.exec('COMMIT');
+    this.uncommitted = 0;
   }
 
   /**
@@ -95,7 +90,7 @@ export class Staging {
 
   /** Rows of a table in key order, `batch` at a time, optionally one partition only. */
   *ordered(def: TableDef, batch: number, where?: { sql: string; value: string }): Generator<Row[]> {
-    this.flush(def.name);
+    this.flushAll();
     const key = (this.defs.get(def.name) as TableDef).columns[0]?.name as string;
     const columns = def.columns.map((col) => `"${col.name}"`).join(', ');
     const statement = this.db.prepare(`SELECT ${columns} FROM "${def.name}"${where ? ` WHERE ${where.sql} = ?` : ''} ORDER BY "${key}"`);
@@ -112,7 +107,7 @@ export class Staging {
 
   /** The distinct values of an expression over a table, sorted (Parquet partitions). */
   distinct(table: string, sql: string): string[] {
-    this.flush(table);
+    this.flushAll();
     return (this.db.prepare(`SELECT DISTINCT ${sql} AS v FROM "${table}" ORDER BY v`).all() as Array<{ v: string }>).map((r) => r.v);
   }
 
