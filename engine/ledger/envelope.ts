@@ -40,16 +40,22 @@ function checkPayloadValue(value: unknown, path: string): void {
   }
 }
 
-export function checkEventFields(fields: {
-  ns: string;
-  type: string;
-  actor: string;
-  ulid: string;
-  payload: unknown;
-  caps?: unknown;
-}): void {
-  namespacePath(fields.ns);
-  actorPath(fields.actor);
+export function checkEventFields(
+  fields: {
+    ns: string;
+    type: string;
+    actor: string;
+    ulid: string;
+    payload: unknown;
+    caps?: unknown;
+  },
+  options: { namesChecked?: boolean } = {},
+): void {
+  // Batches check each (ns, actor) pair once, when they build its journal ref.
+  if (!options.namesChecked) {
+    namespacePath(fields.ns);
+    actorPath(fields.actor);
+  }
   assertUlid(fields.ulid);
   if (!TYPE_RE.test(fields.type))
     throw invalid(`event type must be 1-128 characters of letters, digits and . _ : -, got ${JSON.stringify(fields.type)}`);

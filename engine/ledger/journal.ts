@@ -115,11 +115,19 @@ interface Prepared {
 
 function prepare(inputs: readonly EventInput[], clock: Clock): Prepared[] {
   const nextUlid = createUlidFactory(clock);
+  // A batch has few distinct journals: each (ns, actor) pair is validated and mapped once.
+  const refs = new Map<string, string>();
   return inputs.map((input) => {
     const ulid = input.ulid ?? nextUlid();
     const fields = { ...input, ulid };
-    checkEventFields(fields);
-    return { input: fields as Prepared['input'], ref: journalRef(input.ns, input.actor) };
+    const key = `${input.ns}\n${input.actor}`;
+    let ref = refs.get(key);
+    if (ref === undefined) {
+      ref = journalRef(input.ns, input.actor);
+      refs.set(key, ref);
+    }
+    checkEventFields(fields, { namesChecked: true });
+    return { input: fields as Prepared['input'], ref };
   });
 }
 
