@@ -448,7 +448,11 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
  */
 const STORE_BELOW = 128;
 
-/** The zlib stream git stores for an object's bytes; `level` 0 stores (like core.compression=0). */
+/**
+ * The zlib stream git stores for an object's bytes; `level` 0 stores (like core.compression=0).
+ * Any other level picks the small-object encoder up to SMALL_DEFLATE_LIMIT, zlib at that level
+ * beyond it.
+ */
 export function deflateObject(bytes: Uint8Array, level = 1): Uint8Array {
   if (level === 0 || bytes.length < STORE_BELOW) return deflateStored(bytes);
   return bytes.length <= SMALL_DEFLATE_LIMIT ? deflateSmall(bytes) : deflateSync(bytes, { level });
