@@ -136,7 +136,13 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   if (!quick) {
     const bigDir = join(cacheDir, `export-1m-${process.pid}`);
     await generateFixture({ events: 1_000_000, seed: 22, out: bigDir });
-    const script = `import(${JSON.stringify(MAIN)}).then((m) => m.main(['--repo', ${JSON.stringify(bigDir)}, 'export', 'sqlite', '--out', ${JSON.stringify(`${bigDir}-out/x.sqlite`)}])).then((code) => { process.stderr.write('RSS ' + process.resourceUsage().maxRSS + '\\n'); process.exit(code); })`;
+    // The peak of the child's own memory: VmHWM starts afresh at exec, while getrusage's maxrss
+    // would carry the RSS of this (large) bench process, from which the child was forked.
+    const script = [
+      "import { readFileSync } from 'node:fs';",
+      "const peak = () => { try { return Number(/VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]); } catch { return process.resourceUsage().maxRSS; } };",
+      `import(${JSON.stringify(MAIN)}).then((m) => m.main(['--repo', ${JSON.stringify(bigDir)}, 'export', 'sqlite', '--out', ${JSON.stringify(`${bigDir}-out/x.sqlite`)}])).then((code) => { process.stderr.write('RSS ' + peak() + '\\n'); process.exit(code); });`,
+    ].join('\n');
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const kb = Number(/RSS (\d+)/.exec(child.stderr)?.[1] ?? Number.NaN);
     rows.push({
