@@ -12,9 +12,19 @@ import { PackFile } from './pack-file.js';
 import { isPrepared, PackWriter, prepareObject } from './pack-writer.js';
 import type { GitObject, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
 
+/**
+ * Packs with at most this many objects have their ids in one map: group commits and small
+ * batches leave many such packs, and searching each index on every miss would cost O(packs).
+ */
+const SMALL_PACK = 4096;
+
 export class FileObjectStore implements ObjectStore {
   readonly objectsDir: string;
   private packs = new Map<string, PackFile>();
+  /** Large packs, searched one by one (few of them). */
+  private largePacks: PackFile[] = [];
+  /** Raw id (latin1) -> the small pack holding it. */
+  private readonly inSmallPack = new Map<string, PackFile>();
   private packsLoaded = false;
 
   constructor(gitDir: string) {
@@ -30,26 +40,30 @@ export class FileObjectStore implements ObjectStore {
       if (!name.endsWith('.idx') || name.startsWith('tmp_') || this.packs.has(name)) continue;
       // A .pack without its .idx is still being written (git renames the .idx last): skip it.
       if (!existsSync(join(dir, name.replace(/\.idx$/, '.pack')))) continue;
-      this.packs.set(name, PackFile.open(join(dir, name)));
+      const pack = PackFile.open(join(dir, name));
+      this.packs.set(name, pack);
+      if (pack.index.count > SMALL_PACK) this.largePacks.push(pack);
+      else for (let i = 0; i < pack.index.count; i++) this.inSmallPack.set(pack.index.rawOidAt(i).toString('latin1'), pack);
     }
+  }
+
+  /** The pack holding an id, if any: the last pack that answered, the small-pack map, large packs. */
+  private packOf(oid: Buffer): PackFile | undefined {
+    if (this.lastHit && this.lastHit.index.find(oid) !== -1) return this.lastHit;
+    const small = this.inSmallPack.get(oid.toString('latin1'));
+    if (small) return small;
+    for (const pack of this.largePacks) if (pack !== this.lastHit && pack.index.find(oid) !== -1) return pack;
+    return undefined;
   }
 
   /** The pack that answered last: objects read together usually live in the same pack. */
   private lastHit: PackFile | undefined;
 
   private readPacked(oid: Buffer): GitObject | undefined {
-    const external = (base: Buffer) => this.readPackedOrLoose(base);
-    const hit = this.lastHit?.read(oid, external);
-    if (hit) return hit;
-    for (const pack of this.packs.values()) {
-      if (pack === this.lastHit) continue;
-      const object = pack.read(oid, external);
-      if (object) {
-        this.lastHit = pack;
-        return object;
-      }
-    }
-    return undefined;
+    const pack = this.packOf(oid);
+    if (!pack) return undefined;
+    this.lastHit = pack;
+    return pack.read(oid, (base: Buffer) => this.readPackedOrLoose(base));
   }
 
   private readPackedOrLoose(oid: Buffer): GitObject | undefined {
@@ -72,8 +86,7 @@ export class FileObjectStore implements ObjectStore {
 
   has(oid: Oid): boolean {
     if (!this.packsLoaded) this.loadPacks();
-    const raw = Buffer.from(oid, 'hex');
-    for (const pack of this.packs.values()) if (pack.index.find(raw) !== -1) return true;
+    if (this.packOf(Buffer.from(oid, 'hex'))) return true;
     return existsSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
   }
 
@@ -116,6 +129,8 @@ export class FileObjectStore implements ObjectStore {
   close(): void {
     for (const pack of this.packs.values()) pack.close();
     this.packs.clear();
+    this.largePacks = [];
+    this.inSmallPack.clear();
     this.lastHit = undefined;
     this.packsLoaded = false;
   }

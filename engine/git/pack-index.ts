@@ -161,6 +161,11 @@ export class PackIndex {
     return 0;
   }
 
+  /** The id at sorted position `i` (a view into the index, not a copy). */
+  rawOidAt(i: number): Buffer {
+    return this.data.subarray(this.oidsAt + i * 20, this.oidsAt + i * 20 + 20);
+  }
+
   /** The id at sorted position `i` as hex. */
   oidAt(i: number): string {
     return this.data.toString('hex', this.oidsAt + i * 20, this.oidsAt + i * 20 + 20);

@@ -100,6 +100,30 @@ describe('FileObjectStore writes what git reads', () => {
   });
 });
 
+describe('many packs', () => {
+  test('ids in many small packs and a large one are all found, by this store and a fresh one', () => {
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const small = Array.from({ length: 40 }, (_, p) =>
+      store.writeMany(Array.from({ length: 20 }, (_, i) => ({ type: 'blob' as const, body: Buffer.from(`small ${p} ${i}\n`) }))),
+    ).flat();
+    const large = store.writeMany(Array.from({ length: 5000 }, (_, i) => ({ type: 'blob' as const, body: Buffer.from(`large ${i}\n`) })));
+    const loose = store.write('blob', Buffer.from('loose\n'));
+    for (const reader of [store, new FileObjectStore(join(dir, '.git'))]) {
+      for (const [i, oid] of small.entries())
+        assert.equal(Buffer.from(reader.read(oid).body).toString(), `small ${Math.floor(i / 20)} ${i % 20}\n`);
+      for (const oid of [large[0], large[4999], loose] as string[]) assert.ok(reader.has(oid));
+      assert.equal(Buffer.from(reader.read(large[1234] as string).body).toString(), 'large 1234\n');
+      assert.equal(reader.has('0123456789abcdef0123456789abcdef01234567'), false);
+      assert.throws(
+        () => reader.read('0123456789abcdef0123456789abcdef01234567'),
+        (err) => err instanceof GatosError && err.code === 'object_not_found',
+      );
+    }
+    fsckStrict(dir);
+  });
+});
+
 describe('FileObjectStore reads what git writes', () => {
   test('loose objects from git', () => {
     const dir = repo();
