@@ -40,7 +40,14 @@ export class FileObjectStore implements ObjectStore {
       if (!name.endsWith('.idx') || name.startsWith('tmp_') || this.packs.has(name)) continue;
       // A .pack without its .idx is still being written (git renames the .idx last): skip it.
       if (!existsSync(join(dir, name.replace(/\.idx$/, '.pack')))) continue;
-      const pack = PackFile.open(join(dir, name));
+      let pack: PackFile;
+      try {
+        pack = PackFile.open(join(dir, name));
+      } catch (err) {
+        // A concurrent `git gc`/`git repack` removed it after the listing: its objects are in the new pack.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
       this.packs.set(name, pack);
       if (pack.index.count > SMALL_PACK) this.largePacks.push(pack);
       else for (let i = 0; i < pack.index.count; i++) this.inSmallPack.set(pack.index.rawOidAt(i).toString('latin1'), pack);
