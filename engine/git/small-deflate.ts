@@ -1,8 +1,9 @@
 /**
  * zlib streams for small objects, written in JavaScript. Node's `deflateSync` builds a stream
- * object per call, which costs ~15-30 µs before a byte is compressed — more than the
- * compression itself for the 100-500-byte commits, envelopes and trees that make up most of a
- * GATOS repository. This encoder keeps its tables between calls and needs ~3-6 µs per object.
+ * object per call, a fixed cost that dominates for the 100-500-byte commits and envelopes that
+ * make up most of a GATOS repository. This encoder keeps its tables between calls (measured on
+ * this project's 2-core machine, same process: 8.6 vs 13.8 µs per 171-byte envelope, 18.8 vs
+ * 19.3 µs per 485-byte commit), and it needs no native call, so worker threads use it too.
  *
  * It emits one final block: greedy LZ77 (4-byte hash, one candidate, every position inserted)
  * coded with a dynamic Huffman table, the fixed table, or stored — whichever is smallest.
