@@ -6,7 +6,7 @@ import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { readCheckpoint, writeCheckpoint } from '../../engine/messages/checkpoint.js';
 import { prune } from '../../engine/messages/prune.js';
-import { type Bus, type DraftEnvelope, publish } from '../../engine/messages/publish.js';
+import { type Bus, type DraftEnvelope, POOL_MIN_MESSAGES, publish } from '../../engine/messages/publish.js';
 import { readMessages } from '../../engine/messages/read.js';
 import { subscribe } from '../../engine/messages/subscribe.js';
 import { listTopics } from '../../engine/messages/topics.js';
@@ -24,9 +24,6 @@ const USAGE = [
   '',
   '  alias: gatos bus ...   Limits: --max-messages N, --max-bytes N (segment rotation, publish).',
 ].join('\n');
-
-/** Files with at least this many envelopes are published with the worker pool. */
-const POOL_DRAFTS = 1024;
 
 const need = (ctx: CommandContext, name: string): string => requiredFlag(ctx, name, USAGE);
 
@@ -81,7 +78,7 @@ async function run(ctx: CommandContext, bus: Bus): Promise<number> {
       if (maxBytes !== undefined) options.maxBytes = maxBytes;
       const batch = drafts(ctx);
       // Large files are compressed on worker threads while the chain is built here.
-      const pool = batch.length >= POOL_DRAFTS ? new ComputePool({ threads: parseThreads(stringFlag(ctx, 'threads')) }) : undefined;
+      const pool = batch.length >= POOL_MIN_MESSAGES ? new ComputePool({ threads: parseThreads(stringFlag(ctx, 'threads')) }) : undefined;
       if (pool) options.pool = pool;
       let receipts: Awaited<ReturnType<typeof publish>>;
       try {

@@ -54,12 +54,20 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
-  /** The pack holding an id, if any: the last pack that answered, the small-pack map, large packs. */
-  private packOf(oid: Buffer): PackFile | undefined {
-    if (this.lastHit && this.lastHit.index.find(oid) !== -1) return this.lastHit;
+  /**
+   * Where an id is packed, if anywhere: the last pack that answered, the small-pack map, then
+   * the large packs. The offset comes along so the read does not search the index again.
+   */
+  private locate(oid: Buffer): { pack: PackFile; offset: number } | undefined {
+    const last = this.lastHit?.index.find(oid) ?? -1;
+    if (last !== -1) return { pack: this.lastHit as PackFile, offset: last };
     const small = this.inSmallPack.get(oid.toString('latin1'));
-    if (small) return small;
-    for (const pack of this.largePacks) if (pack !== this.lastHit && pack.index.find(oid) !== -1) return pack;
+    if (small) return { pack: small, offset: small.index.find(oid) };
+    for (const pack of this.largePacks) {
+      if (pack === this.lastHit) continue;
+      const offset = pack.index.find(oid);
+      if (offset !== -1) return { pack, offset };
+    }
     return undefined;
   }
 
@@ -67,10 +75,10 @@ export class FileObjectStore implements ObjectStore {
   private lastHit: PackFile | undefined;
 
   private readPacked(oid: Buffer): GitObject | undefined {
-    const pack = this.packOf(oid);
-    if (!pack) return undefined;
-    this.lastHit = pack;
-    return pack.read(oid, (base: Buffer) => this.readPackedOrLoose(base));
+    const found = this.locate(oid);
+    if (!found) return undefined;
+    this.lastHit = found.pack;
+    return found.pack.readAt(found.offset, (base: Buffer) => this.readPackedOrLoose(base));
   }
 
   private readPackedOrLoose(oid: Buffer): GitObject | undefined {
@@ -93,7 +101,7 @@ export class FileObjectStore implements ObjectStore {
 
   has(oid: Oid): boolean {
     if (!this.packsLoaded) this.loadPacks();
-    if (this.packOf(Buffer.from(oid, 'hex'))) return true;
+    if (this.locate(Buffer.from(oid, 'hex'))) return true;
     return existsSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
   }
 

@@ -13,7 +13,7 @@
  *   const z = deflateSmall(bytes); // inflateSync(z) equals bytes
  */
 import { deflateSync } from 'node:zlib';
-import { adler32, deflateStored } from './zlib-stored.js';
+import { deflateStored, writeAdler32 } from './zlib-stored.js';
 
 /** Inputs up to this size are handled here (distances then always fit deflate's 32 KiB window). */
 export const SMALL_DEFLATE_LIMIT = 16 * 1024;
@@ -435,11 +435,7 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
   }
   const end = w.end();
   if (end + 4 !== out.length) throw new Error(`deflateSmall: wrote ${end + 4} bytes, planned ${out.length}`);
-  const check = adler32(data);
-  out[end] = check >>> 24;
-  out[end + 1] = (check >>> 16) & 0xff;
-  out[end + 2] = (check >>> 8) & 0xff;
-  out[end + 3] = check & 0xff;
+  writeAdler32(out, end, data);
   return out;
 }
 

@@ -35,6 +35,15 @@ export function adler32(data: Uint8Array): number {
   return ((b << 16) | a) >>> 0;
 }
 
+/** Writes the Adler-32 of `data` big-endian at `at`: the trailer of every zlib stream. */
+export function writeAdler32(out: Uint8Array, at: number, data: Uint8Array): void {
+  const sum = adler32(data);
+  out[at] = sum >>> 24;
+  out[at + 1] = (sum >>> 16) & 0xff;
+  out[at + 2] = (sum >>> 8) & 0xff;
+  out[at + 3] = sum & 0xff;
+}
+
 export function deflateStored(data: Uint8Array): Uint8Array {
   const blocks = Math.max(1, Math.ceil(data.length / MAX_BLOCK));
   const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
@@ -52,11 +61,7 @@ export function deflateStored(data: Uint8Array): Uint8Array {
     out.set(data.subarray(start, start + length), pos + 5);
     pos += 5 + length;
   }
-  const sum = adler32(data);
-  out[pos] = sum >>> 24;
-  out[pos + 1] = (sum >>> 16) & 0xff;
-  out[pos + 2] = (sum >>> 8) & 0xff;
-  out[pos + 3] = sum & 0xff;
+  writeAdler32(out, pos, data);
   return out;
 }
 

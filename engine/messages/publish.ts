@@ -38,8 +38,8 @@ export interface PublishOptions {
   pool?: ComputePool;
 }
 
-/** Batches with at least this many objects are compressed on the pool when one is given. */
-const POOL_OBJECTS = 4096;
+/** Batches of at least this many messages are compressed on the pool when one is given. */
+export const POOL_MIN_MESSAGES = 1024;
 
 export interface Receipt {
   ulid: string;
@@ -279,7 +279,7 @@ async function publishOnce(
   const generate = createUlidFactory(bus.clock);
   const objects: GitObject[] = [];
   // Large batches are compressed on the pool chunk by chunk while the chain is built here.
-  const preparer = pool && drafts.length * 4 >= POOL_OBJECTS ? new PoolPreparer(pool) : undefined;
+  const preparer = pool && drafts.length >= POOL_MIN_MESSAGES ? new PoolPreparer(pool) : undefined;
   const receipts: Receipt[] = [];
   const segmentMoves = new Map<string, { from: Oid; to: Oid }>();
   for (const original of drafts) {
