@@ -3,15 +3,15 @@
  * and `messages` (`day=YYYY-MM-DD`, the UTC day of `ts`) and `state_nodes` (`state_ref=<sha>`),
  * ZSTD (parquet-wasm's default level: 0.8 has no level setting), dictionary encoding (except for
  * columns unique per row), typed columns (text and JSON as UTF-8 strings, integers as
- * INT64, times as millisecond timestamps). Rows come from the staging area in primary-key order,
- * `batchSize` at a time, one file per batch (`part-00000.parquet`, ...), so memory is bounded by
- * the batch.
+ * INT64, times as millisecond timestamps). Rows come from the staging area in primary-key order
+ * and go straight into Arrow column buffers, one file per `batchSize` rows or MAX_FILE_BYTES of
+ * column data (`part-00000.parquet`, ...), so memory is bounded by one file's columns.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
-import type { Staging } from './staging.js';
+import { PARTITION_COLUMN, type Staging } from './staging.js';
 import type { Row, TableDef } from './tables.js';
 
 function arrowType(type: TableDef['columns'][number]['type']): arrow.DataType {
@@ -23,16 +23,6 @@ function arrowType(type: TableDef['columns'][number]['type']): arrow.DataType {
     default:
       return new arrow.Utf8();
   }
-}
-
-function columnValues(rows: readonly Row[], name: string, type: TableDef['columns'][number]['type']): unknown[] {
-  return rows.map((row) => {
-    const value = row[name];
-    if (value === null || value === undefined) return null;
-    if (type === 'integer') return Number(value);
-    if (type === 'timestamp') return Number(value) * 1000;
-    return String(value);
-  });
 }
 
 /**
@@ -52,103 +42,210 @@ function writerProperties(def: TableDef): parquet.WriterProperties {
   return builder.build();
 }
 
-/** An INT64 or millisecond-timestamp column straight from the values (nulls kept). */
-function int64Vector(values: ReadonlyArray<number | null>, type: arrow.Int64 | arrow.TimestampMillisecond): arrow.Vector {
-  const length = values.length;
-  const data = new BigInt64Array(length);
-  let nullCount = 0;
-  let nullBitmap: Uint8Array | undefined;
-  for (let i = 0; i < length; i++) {
-    const value = values[i];
-    if (value === null || value === undefined) {
-      nullCount++;
-      nullBitmap ??= new Uint8Array((length + 7) >> 3).fill(0xff);
-      (nullBitmap[i >> 3] as number) &= ~(1 << (i & 7));
-    } else data[i] = BigInt(value);
+/** A validity bitmap (bit set = value present) that grows with the column. */
+class Validity {
+  bits = new Uint8Array(1024);
+  nulls = 0;
+
+  set(i: number, present: boolean): void {
+    if (i >> 3 >= this.bits.length) {
+      const grown = new Uint8Array(this.bits.length * 2);
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    if (present) (this.bits[i >> 3] as number) |= 1 << (i & 7);
+    else this.nulls++;
   }
-  // makeData's overloads cannot name "Int64 or timestamp"; the props are right for both.
-  const make = arrow.makeData as unknown as (props: Record<string, unknown>) => arrow.Data;
-  return arrow.makeVector(make({ type, length, nullCount, data, ...(nullBitmap ? { nullBitmap } : {}) }));
+
+  /** The bitmap Arrow wants, or nothing when every value is present. */
+  bitmap(length: number): { nullBitmap?: Uint8Array } {
+    return this.nulls > 0 ? { nullBitmap: this.bits.subarray(0, (length + 7) >> 3) } : {};
+  }
 }
 
-/** A UTF-8 column built in one buffer (much faster than Arrow's per-value builder). */
-function utf8Vector(values: ReadonlyArray<string | null>): arrow.Vector {
-  const length = values.length;
-  const valueOffsets = new Int32Array(length + 1);
-  let total = 0;
-  let nullCount = 0;
-  for (let i = 0; i < length; i++) {
-    const value = values[i];
-    if (value === null || value === undefined) nullCount++;
-    else total += Buffer.byteLength(value);
-    valueOffsets[i + 1] = total;
+/** A UTF-8 column in Arrow's layout (offsets + bytes), appended value by value. */
+class Utf8Column {
+  length = 0;
+  private offsets = new Int32Array(1025);
+  private bytes = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
+  private readonly validity = new Validity();
+
+  /** Bytes held so far (what bounds a file). */
+  get size(): number {
+    return this.used + this.length * 4;
   }
-  const data = Buffer.allocUnsafe(total);
-  let at = 0;
-  for (const value of values) if (value !== null && value !== undefined) at += data.write(value, at);
-  let nullBitmap: Uint8Array | undefined;
-  if (nullCount > 0) {
-    nullBitmap = new Uint8Array((length + 7) >> 3);
-    for (let i = 0; i < length; i++) if (values[i] !== null && values[i] !== undefined) (nullBitmap[i >> 3] as number) |= 1 << (i & 7);
+
+  append(value: unknown): void {
+    const present = value !== null && value !== undefined;
+    if (present) {
+      const text = String(value);
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      if (this.used + text.length * 3 > this.bytes.length) {
+        const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + text.length * 3));
+        this.bytes.copy(grown, 0, 0, this.used);
+        this.bytes = grown;
+      }
+      this.used += this.bytes.write(text, this.used);
+    }
+    this.validity.set(this.length, present);
+    if (this.length + 1 >= this.offsets.length) {
+      const grown = new Int32Array(this.offsets.length * 2);
+      grown.set(this.offsets);
+      this.offsets = grown;
+    }
+    this.offsets[++this.length] = this.used;
   }
-  return arrow.makeVector(
-    arrow.makeData({
-      type: new arrow.Utf8(),
-      length,
-      nullCount,
-      valueOffsets,
-      data: new Uint8Array(data.buffer, data.byteOffset, data.length),
-      ...(nullBitmap ? { nullBitmap } : {}),
-    }),
-  );
+
+  vector(): arrow.Vector {
+    return arrow.makeVector(
+      arrow.makeData({
+        type: new arrow.Utf8(),
+        length: this.length,
+        nullCount: this.validity.nulls,
+        valueOffsets: this.offsets.subarray(0, this.length + 1),
+        data: new Uint8Array(this.bytes.buffer, this.bytes.byteOffset, this.used),
+        ...this.validity.bitmap(this.length),
+      }),
+    );
+  }
+}
+
+/** An INT64 (or millisecond timestamp, from seconds) column, appended value by value. */
+class Int64Column {
+  length = 0;
+  private values = new BigInt64Array(1024);
+  private readonly validity = new Validity();
+
+  constructor(private readonly type: arrow.Int64 | arrow.TimestampMillisecond) {}
+
+  get size(): number {
+    return this.length * 8;
+  }
+
+  append(value: unknown): void {
+    const present = value !== null && value !== undefined;
+    if (this.length >= this.values.length) {
+      const grown = new BigInt64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    if (present) {
+      const n = Number(value);
+      this.values[this.length] = BigInt(this.type instanceof arrow.TimestampMillisecond ? n * 1000 : n);
+    } else this.values[this.length] = 0n;
+    this.validity.set(this.length, present);
+    this.length++;
+  }
+
+  vector(): arrow.Vector {
+    // makeData's overloads cannot name "Int64 or timestamp"; the props are right for both.
+    const make = arrow.makeData as unknown as (props: Record<string, unknown>) => arrow.Data;
+    return arrow.makeVector(
+      make({
+        type: this.type,
+        length: this.length,
+        nullCount: this.validity.nulls,
+        data: this.values.subarray(0, this.length),
+        ...this.validity.bitmap(this.length),
+      }),
+    );
+  }
+}
+
+type ColumnBuilder = Utf8Column | Int64Column;
+
+function builderFor(type: TableDef['columns'][number]['type']): ColumnBuilder {
+  const arrowed = arrowType(type);
+  return arrowed instanceof arrow.Utf8 ? new Utf8Column() : new Int64Column(arrowed as arrow.Int64);
+}
+
+/** The rows of one Parquet file, column by column: row objects are dropped as soon as they are read. */
+class FileColumns {
+  private readonly builders: ColumnBuilder[];
+
+  constructor(private readonly def: TableDef) {
+    this.builders = def.columns.map((column) => builderFor(column.type));
+  }
+
+  get rows(): number {
+    return this.builders[0]?.length ?? 0;
+  }
+
+  get size(): number {
+    let total = 0;
+    for (const builder of this.builders) total += builder.size;
+    return total;
+  }
+
+  append(row: Row): void {
+    const { columns } = this.def;
+    for (let i = 0; i < columns.length; i++) (this.builders[i] as ColumnBuilder).append(row[(columns[i] as { name: string }).name]);
+  }
+
+  encode(): Uint8Array {
+    const vectors: Record<string, arrow.Vector> = {};
+    this.def.columns.forEach((column, i) => {
+      vectors[column.name] = (this.builders[i] as ColumnBuilder).vector();
+    });
+    const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table(vectors), 'stream'));
+    return parquet.writeParquet(wasmTable, writerProperties(this.def));
+  }
 }
 
 /** Encodes rows (one table, one partition) as a Parquet file. */
-export function encodeParquet(def: TableDef, rows: readonly Row[]): Uint8Array {
-  const columns: Record<string, arrow.Vector> = {};
-  for (const column of def.columns) {
-    const values = columnValues(rows, column.name, column.type);
-    const type = arrowType(column.type);
-    columns[column.name] =
-      type instanceof arrow.Utf8
-        ? utf8Vector(values as Array<string | null>)
-        : int64Vector(values as Array<number | null>, type as arrow.Int64);
-  }
-  const table = new arrow.Table(columns);
-  const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-  return parquet.writeParquet(wasmTable, writerProperties(def));
+export function encodeParquet(def: TableDef, rows: Iterable<Row>): Uint8Array {
+  const file = new FileColumns(def);
+  for (const row of rows) file.append(row);
+  return file.encode();
 }
 
 const PARTITION_SQL: Record<string, string> = { day: "strftime('%Y-%m-%d', \"ts\", 'unixepoch')", state_ref: '"state_ref"' };
 
 /**
- * Writes a staged table as a dataset: each partition in order, each in key order, one file per
- * `batchSize` rows. Returns the files (relative to `out`) and the row count.
+ * A file is cut at this much column data even before `batchSize` rows, so large rows (big
+ * payloads) cannot make one file, and the memory encoding it takes, grow without bound.
+ */
+export const MAX_FILE_BYTES = 16 << 20;
+
+/**
+ * Writes a staged table as a dataset in one ordered pass over the staging table: partition by
+ * partition, each in key order, a file every `batchSize` rows (or MAX_FILE_BYTES of data).
+ * Returns the files (relative to `out`) and the row count.
  */
 export function writeParquetTable(out: string, def: TableDef, staging: Staging, batchSize: number): { files: string[]; rows: number } {
   const files: string[] = [];
   let rows = 0;
   const partitionSql = def.partition ? PARTITION_SQL[def.partition] : undefined;
-  const partitions = partitionSql ? staging.distinct(def.name, partitionSql) : [];
-  const plan =
-    partitionSql && partitions.length > 0
-      ? partitions.map((value) => ({ dir: join(def.name, `${def.partition}=${value}`), where: { sql: partitionSql, value } }))
-      : [{ dir: def.name, where: undefined }];
-  for (const { dir, where } of plan) {
-    mkdirSync(join(out, dir), { recursive: true });
-    let part = 0;
-    for (const batch of staging.ordered(def, batchSize, where)) {
-      const file = join(dir, `part-${String(part++).padStart(5, '0')}.parquet`);
-      writeFileSync(join(out, file), encodeParquet(def, batch));
-      files.push(file);
-      rows += batch.length;
+  let dir: string | undefined;
+  let part = 0;
+  let pending = new FileColumns(def);
+  const flush = () => {
+    if (dir === undefined) {
+      dir = def.name;
+      mkdirSync(join(out, dir), { recursive: true });
     }
-    if (part === 0) {
-      const file = join(dir, 'part-00000.parquet');
-      writeFileSync(join(out, file), encodeParquet(def, []));
-      files.push(file);
+    const file = join(dir, `part-${String(part++).padStart(5, '0')}.parquet`);
+    writeFileSync(join(out, file), pending.encode());
+    files.push(file);
+    rows += pending.rows;
+    pending = new FileColumns(def);
+  };
+  for (const row of staging.ordered(def, partitionSql)) {
+    if (partitionSql) {
+      const partition = `${def.name}${sep}${def.partition}=${row[PARTITION_COLUMN]}`;
+      if (partition !== dir) {
+        if (pending.rows > 0) flush();
+        dir = partition;
+        part = 0;
+        mkdirSync(join(out, dir), { recursive: true });
+      }
     }
+    pending.append(row);
+    if (pending.rows >= batchSize || pending.size >= MAX_FILE_BYTES) flush();
   }
+  // An empty table (or partition-less one) still gets its dataset directory and one file.
+  if (pending.rows > 0 || files.length === 0) flush();
   return { files, rows };
 }
 

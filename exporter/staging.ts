@@ -11,6 +11,9 @@ import type { Row, TableDef } from './tables.js';
 
 const INSERT_BATCH = 5000;
 
+/** The column `ordered` names a row's partition value in. */
+export const PARTITION_COLUMN = 'gatos:partition';
+
 export class Staging {
   readonly db: Database.Database;
   /** Per table: writes one row's values with the prepared INSERT. */
@@ -88,27 +91,18 @@ export class Staging {
     }
   }
 
-  /** Rows of a table in key order, `batch` at a time, optionally one partition only. */
-  *ordered(def: TableDef, batch: number, where?: { sql: string; value: string }): Generator<Row[]> {
+  /**
+   * Rows of a table in key order, one at a time (so none outlives its use). With `partition` (a
+   * SQL expression), rows come partition by partition, its value in column PARTITION_COLUMN.
+   */
+  ordered(def: TableDef, partition?: string): IterableIterator<Row> {
     this.flushAll();
     const key = (this.defs.get(def.name) as TableDef).columns[0]?.name as string;
     const columns = def.columns.map((col) => `"${col.name}"`).join(', ');
-    const statement = this.db.prepare(`SELECT ${columns} FROM "${def.name}"${where ? ` WHERE ${where.sql} = ?` : ''} ORDER BY "${key}"`);
-    let rows: Row[] = [];
-    for (const row of (where ? statement.iterate(where.value) : statement.iterate()) as Iterable<Row>) {
-      rows.push(row);
-      if (rows.length >= batch) {
-        yield rows;
-        rows = [];
-      }
-    }
-    if (rows.length > 0) yield rows;
-  }
-
-  /** The distinct values of an expression over a table, sorted (Parquet partitions). */
-  distinct(table: string, sql: string): string[] {
-    this.flushAll();
-    return (this.db.prepare(`SELECT DISTINCT ${sql} AS v FROM "${table}" ORDER BY v`).all() as Array<{ v: string }>).map((r) => r.v);
+    const select = partition
+      ? `SELECT ${partition} AS "${PARTITION_COLUMN}", ${columns} FROM "${def.name}" ORDER BY 1, "${key}"`
+      : `SELECT ${columns} FROM "${def.name}" ORDER BY "${key}"`;
+    return this.db.prepare(select).iterate() as IterableIterator<Row>;
   }
 
   close(): void {

@@ -54,32 +54,34 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
+  /** The pack that answered last: objects read together usually live in the same pack. */
+  private lastHit: PackFile | undefined;
+
   /**
-   * Where an id is packed, if anywhere: the last pack that answered, the small-pack map, then
-   * the large packs. The offset comes along so the read does not search the index again.
+   * Asks the packs that may hold an id, most likely first: the last pack that answered, the
+   * small-pack map, then the large packs. The pack that answers becomes the last hit.
    */
-  private locate(oid: Buffer): { pack: PackFile; offset: number } | undefined {
-    const last = this.lastHit?.index.find(oid) ?? -1;
-    if (last !== -1) return { pack: this.lastHit as PackFile, offset: last };
+  private probe<T>(oid: Buffer, ask: (pack: PackFile) => T | undefined): T | undefined {
+    const last = this.lastHit;
+    const answer = last && ask(last);
+    if (answer !== undefined) return answer;
     const small = this.inSmallPack.get(oid.toString('latin1'));
-    if (small) return { pack: small, offset: small.index.find(oid) };
-    for (const pack of this.largePacks) {
-      if (pack === this.lastHit) continue;
-      const offset = pack.index.find(oid);
-      if (offset !== -1) return { pack, offset };
+    for (const pack of small ? [small] : this.largePacks) {
+      if (pack === last) continue;
+      const found = ask(pack);
+      if (found !== undefined) {
+        this.lastHit = pack;
+        return found;
+      }
     }
     return undefined;
   }
 
-  /** The pack that answered last: objects read together usually live in the same pack. */
-  private lastHit: PackFile | undefined;
-
   private readPacked(oid: Buffer): GitObject | undefined {
-    const found = this.locate(oid);
-    if (!found) return undefined;
-    this.lastHit = found.pack;
-    return found.pack.readAt(found.offset, (base: Buffer) => this.readPackedOrLoose(base));
+    return this.probe(oid, (pack) => pack.read(oid, this.external));
   }
+
+  private readonly external = (base: Buffer): GitObject | undefined => this.readPackedOrLoose(base);
 
   private readPackedOrLoose(oid: Buffer): GitObject | undefined {
     return this.readPacked(oid) ?? readLoose(this.objectsDir, oid.toString('hex'));
@@ -101,7 +103,8 @@ export class FileObjectStore implements ObjectStore {
 
   has(oid: Oid): boolean {
     if (!this.packsLoaded) this.loadPacks();
-    if (this.locate(Buffer.from(oid, 'hex'))) return true;
+    const raw = Buffer.from(oid, 'hex');
+    if (this.probe(raw, (pack) => pack.index.find(raw) !== -1 || undefined)) return true;
     return existsSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
   }
 

@@ -26,17 +26,24 @@ export function objectHeader(type: ObjectType, size: number): Buffer {
 /** Header + body of small objects are framed here: one copy beats a Hash object per id. */
 const frame = Buffer.allocUnsafe(1 << 16);
 
-/** The id git gives an object: SHA-1 over header + body. */
-export function hashObject(type: ObjectType, body: Uint8Array): Oid {
+function digest(type: ObjectType, body: Uint8Array, encoding: 'hex'): string;
+function digest(type: ObjectType, body: Uint8Array, encoding: 'buffer'): Buffer;
+function digest(type: ObjectType, body: Uint8Array, encoding: 'hex' | 'buffer'): string | Buffer {
   const header = `${type} ${body.length}\0`;
-  if (header.length + body.length > frame.length) return hash('sha1', Buffer.concat([Buffer.from(header, 'latin1'), body]), 'hex');
+  if (header.length + body.length > frame.length)
+    return hash('sha1', Buffer.concat([Buffer.from(header, 'latin1'), body]), encoding as 'hex');
   const at = frame.write(header, 0, 'latin1');
   frame.set(body, at);
   // One-shot hashing (no Hash object) is ~2x faster for the small objects that dominate.
-  return hash('sha1', frame.subarray(0, at + body.length), 'hex');
+  return hash('sha1', frame.subarray(0, at + body.length), encoding as 'hex');
+}
+
+/** The id git gives an object: SHA-1 over header + body. */
+export function hashObject(type: ObjectType, body: Uint8Array): Oid {
+  return digest(type, body, 'hex');
 }
 
 /** `hashObject` as 20 raw bytes. */
 export function hashObjectRaw(type: ObjectType, body: Uint8Array): Buffer {
-  return Buffer.from(hashObject(type, body), 'hex');
+  return digest(type, body, 'buffer');
 }

@@ -9,6 +9,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
 import { applyDelta } from './delta.js';
+import { hashObjectRaw } from './oid.js';
 import { PackIndex } from './pack-index.js';
 import type { GitObject, ObjectType } from './ports.js';
 import { inflateStored } from './zlib-stored.js';
@@ -17,9 +18,9 @@ const TYPE_BY_CODE: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'b
 const OFS_DELTA = 6;
 const REF_DELTA = 7;
 const HEAD_READ = 4096;
-const WINDOW_BYTES = 4 << 20;
+const WINDOW_BYTES = 1 << 20;
 const WINDOW_SLACK = 64 << 10; // windows overlap so entries crossing a boundary are usually whole
-const MAX_WINDOWS = 8;
+const MAX_WINDOWS = 4;
 
 interface RawEntry {
   code: number;
@@ -69,18 +70,25 @@ export class PackFile {
     cacheBytes: number,
   ) {
     this.cache = new BaseCache(cacheBytes);
-    this.fd = openSync(packPath, 'r');
+    try {
+      this.fd = openSync(packPath, 'r');
+    } catch (err) {
+      index.close();
+      throw err;
+    }
     try {
       this.dataEnd = this.checkFraming();
     } catch (err) {
       closeSync(this.fd);
+      index.close();
       throw err;
     }
   }
 
   /** Opens `<name>.pack` beside `<name>.idx`; `corrupt_pack` when the pair does not match. */
-  static open(idxPath: string, cacheBytes = 32 << 20): PackFile {
-    const index = PackIndex.open(idxPath);
+  static open(idxPath: string, options: { cacheBytes?: number; compactIndexAbove?: number } = {}): PackFile {
+    const index = PackIndex.open(idxPath, options.compactIndexAbove === undefined ? {} : { compactAbove: options.compactIndexAbove });
+    const cacheBytes = options.cacheBytes ?? 32 << 20;
     return new PackFile(idxPath.replace(/\.idx$/, '.pack'), index, cacheBytes);
   }
 
@@ -106,12 +114,23 @@ export class PackFile {
 
   close(): void {
     closeSync(this.fd);
+    this.index.close();
   }
 
   /** Reads the object with this 20-byte id, or undefined when this pack lacks it. */
   read(oid: Uint8Array, external?: (oid: Buffer) => GitObject | undefined): GitObject | undefined {
-    const offset = this.index.find(oid);
-    return offset === -1 ? undefined : this.readAt(offset, external);
+    const index = this.index;
+    if (!index.compact) {
+      const offset = index.find(oid);
+      return offset === -1 ? undefined : this.readAt(offset, external);
+    }
+    // A compact index holds four bytes of each id: the object a candidate row points at is
+    // confirmed by its hash, which costs less than reading the rest of the id from the file.
+    for (let row = index.firstWithHead(oid); row !== -1 && index.hasHead(row, oid); row++) {
+      const object = this.readAt(index.offsetAt(row), external);
+      if (hashObjectRaw(object.type, object.body).equals(oid)) return object;
+    }
+    return undefined;
   }
 
   /** Reads the object whose entry starts at `offset`, resolving delta chains. */

@@ -12,14 +12,28 @@ const HEADER = 8;
 const FANOUT = 256 * 4;
 
 /**
- * An index file and its search table in shared memory. Every thread of a process that opens
- * the same index (worker threads of an export, say) can use one copy instead of its own: at 4M
- * objects that is ~128 MB per thread. Pack files are immutable once named, so the path is the key.
+ * Indexes of more objects than this are kept compact: 8 bytes per object in memory (the first
+ * four bytes of each id and its offset) instead of the whole file's 32, with the other 16 bytes
+ * of an id read from the file when a lookup reaches it (one positioned read per hit). At 4M
+ * objects that is 32 MB instead of 128 MB; below a million, a whole index is at most 32 MB and
+ * lookups skip the read.
+ */
+export const COMPACT_INDEX_ABOVE = 1 << 20;
+
+/**
+ * An index file's search tables in shared memory. Every thread of a process that opens the same
+ * index (worker threads of an export, say) uses one copy instead of its own. Pack files are
+ * immutable once named, so the path is the key.
  */
 export interface SharedIndex {
-  readonly data: SharedArrayBuffer;
+  /** The whole file (indexes of up to COMPACT_INDEX_ABOVE objects). */
+  readonly data?: SharedArrayBuffer;
+  /** The first four bytes of every id as big-endian integers: binary search runs on these. */
   readonly heads: SharedArrayBuffer;
-  /** The file's modification time when read: a rewritten file (damage, tests) is read again. */
+  /** Compact indexes: the 4-byte offset table entries, as integers. */
+  readonly offsets?: SharedArrayBuffer;
+  /** The file's size and modification time when read: a rewritten file (damage, tests) is read again. */
+  readonly size: number;
   readonly mtimeMs: number;
 }
 
@@ -49,132 +63,258 @@ export function adoptSharedIndexes(indexes: Record<string, SharedIndex>): void {
   for (const [path, shared] of Object.entries(indexes)) if (!sharedIndexes.get(path)?.deref()) remember(path, shared);
 }
 
-function readShared(path: string): { data: SharedArrayBuffer; mtimeMs: number } {
+/** Fills `into` from the file at `position` (short only at the end of the file). */
+function readFully(fd: number, into: Uint8Array, position: number): number {
+  let at = 0;
+  while (at < into.length) {
+    const got = readSync(fd, into, at, into.length - at, position + at);
+    if (got === 0) break;
+    at += got;
+  }
+  return at;
+}
+
+/** Where the tables of a v2 index of `count` objects start. */
+function layout(count: number) {
+  const oidsAt = HEADER + FANOUT;
+  const offsetsAt = oidsAt + count * 24; // 20-byte ids, then 4-byte CRCs
+  return { oidsAt, offsetsAt, largeOffsetsAt: offsetsAt + count * 4 };
+}
+
+/** Checks the header of an index file of `size` bytes; returns its object count. */
+function checkHeader(header: Buffer, size: number, path: string): number {
+  const corrupt = (detail: string) => new GatosError('corrupt_pack', `pack index ${path}: ${detail}`, { path });
+  if (size < HEADER + FANOUT + 40 || header.length < HEADER + FANOUT || header.readUInt32BE(0) !== MAGIC)
+    throw corrupt('not a version 2 index');
+  if (header.readUInt32BE(4) !== 2) throw corrupt(`unsupported version ${header.readUInt32BE(4)}`);
+  const count = header.readUInt32BE(HEADER + 255 * 4);
+  if (layout(count).largeOffsetsAt + 40 > size) throw corrupt('truncated');
+  return count;
+}
+
+/** Reads an index into shared memory: whole, or only its heads and offsets when it is large. */
+function load(path: string, compactAbove: number): SharedIndex {
   const fd = openSync(path, 'r');
   try {
     const { size, mtimeMs } = fstatSync(fd);
-    const shared = new SharedArrayBuffer(size);
-    const view = Buffer.from(shared);
-    for (let at = 0; at < size; ) {
-      const got = readSync(fd, view, at, size - at, at);
-      if (got === 0) break;
-      at += got;
+    const header = Buffer.alloc(Math.min(size, HEADER + FANOUT));
+    readFully(fd, header, 0);
+    const count = checkHeader(header, size, path);
+    const { oidsAt, offsetsAt } = layout(count);
+    const heads = new Uint32Array(new SharedArrayBuffer(count * 4));
+    if (count <= compactAbove) {
+      const data = new SharedArrayBuffer(size);
+      const bytes = Buffer.from(data);
+      readFully(fd, bytes, 0);
+      for (let i = 0; i < count; i++) heads[i] = bytes.readUInt32BE(oidsAt + i * 20);
+      return { data, heads: heads.buffer as SharedArrayBuffer, size, mtimeMs };
     }
-    return { data: shared, mtimeMs };
+    const offsets = new Uint32Array(new SharedArrayBuffer(count * 4));
+    // Streamed in chunks of whole rows, so loading never holds the file.
+    const chunk = Buffer.alloc(20 * 65536);
+    for (let first = 0; first < count; first += 65536) {
+      const rows = Math.min(65536, count - first);
+      readFully(fd, chunk.subarray(0, rows * 20), oidsAt + first * 20);
+      for (let i = 0; i < rows; i++) heads[first + i] = chunk.readUInt32BE(i * 20);
+    }
+    for (let first = 0; first < count; first += 65536) {
+      const rows = Math.min(65536, count - first);
+      readFully(fd, chunk.subarray(0, rows * 4), offsetsAt + first * 4);
+      for (let i = 0; i < rows; i++) offsets[first + i] = chunk.readUInt32BE(i * 4);
+    }
+    return { heads: heads.buffer as SharedArrayBuffer, offsets: offsets.buffer as SharedArrayBuffer, size, mtimeMs };
   } finally {
     closeSync(fd);
   }
 }
 
+/** The first four bytes of an id as a big-endian integer. */
+function headOf(oid: Uint8Array): number {
+  return ((oid[0] as number) * 0x1000000 + ((oid[1] as number) << 16) + ((oid[2] as number) << 8) + (oid[3] as number)) >>> 0;
+}
+
 export class PackIndex {
   readonly count: number;
-  /** The SHA-1 of the pack this index describes (its last 20 bytes). */
+  /** The SHA-1 of the pack this index describes. */
   readonly packChecksum: Buffer;
-  private readonly data: Buffer;
+  /** The shared memory behind this index (kept alive, with its registry entry, while in use). */
+  readonly shared: SharedIndex;
+  /** Cumulative object counts by first id byte. */
+  private readonly fanout: Uint32Array;
+  private readonly heads: Uint32Array;
+  /** The whole file, or (compact) undefined. */
+  private readonly data: Buffer | undefined;
+  /** Compact: the offset table, and the file the id tails are read from. */
+  private readonly offsets: Uint32Array | undefined;
+  private fd: number | undefined;
+  private readonly tail = Buffer.alloc(20);
+  /** The 64-bit offsets of entries past 2 GiB. */
+  private readonly largeOffsets: Buffer;
   private readonly oidsAt: number;
   private readonly offsetsAt: number;
-  private readonly largeOffsetsAt: number;
-  /** The first four bytes of every id as a big-endian integer: binary search runs on this. */
-  private readonly heads: Uint32Array;
-  /** The shared memory behind this index (kept alive, with its registry entry, while in use). */
-  readonly shared: SharedIndex | undefined;
 
-  /** `data` over `shared.data` when given; `shared.heads` is reused when complete, else built. */
-  constructor(
-    data: Buffer,
+  private constructor(
     readonly path: string,
-    shared?: { data: SharedArrayBuffer; heads?: SharedArrayBuffer; mtimeMs: number },
+    shared: SharedIndex,
   ) {
-    const corrupt = (detail: string) => new GatosError('corrupt_pack', `pack index ${path}: ${detail}`, { path });
-    if (data.length < HEADER + FANOUT + 40 || data.readUInt32BE(0) !== MAGIC) throw corrupt('not a version 2 index');
-    if (data.readUInt32BE(4) !== 2) throw corrupt(`unsupported version ${data.readUInt32BE(4)}`);
-    this.data = data;
-    this.count = data.readUInt32BE(HEADER + 255 * 4);
-    this.oidsAt = HEADER + FANOUT;
-    this.offsetsAt = this.oidsAt + this.count * 24; // 20-byte ids, then 4-byte CRCs
-    this.largeOffsetsAt = this.offsetsAt + this.count * 4;
-    if (this.largeOffsetsAt + 40 > data.length) throw corrupt('truncated');
-    this.packChecksum = data.subarray(data.length - 40, data.length - 20);
-    if (shared?.heads?.byteLength === this.count * 4) {
-      this.heads = new Uint32Array(shared.heads);
-      this.shared = shared as SharedIndex;
+    this.shared = shared;
+    this.heads = new Uint32Array(shared.heads);
+    this.count = this.heads.length;
+    const { oidsAt, offsetsAt, largeOffsetsAt } = layout(this.count);
+    this.oidsAt = oidsAt;
+    this.offsetsAt = offsetsAt;
+    let header: Buffer;
+    let trailer: Buffer;
+    if (shared.data) {
+      this.data = Buffer.from(shared.data);
+      header = this.data;
+      trailer = this.data.subarray(shared.size - 40);
+      this.largeOffsets = this.data.subarray(largeOffsetsAt, shared.size - 40);
     } else {
-      this.heads = new Uint32Array(shared ? new SharedArrayBuffer(this.count * 4) : new ArrayBuffer(this.count * 4));
-      for (let i = 0; i < this.count; i++) this.heads[i] = data.readUInt32BE(this.oidsAt + i * 20);
-      this.shared = shared ? { data: shared.data, heads: this.heads.buffer as SharedArrayBuffer, mtimeMs: shared.mtimeMs } : undefined;
+      this.offsets = new Uint32Array(shared.offsets as SharedArrayBuffer);
+      this.fd = openSync(path, 'r');
+      header = Buffer.alloc(HEADER + FANOUT);
+      readFully(this.fd, header, 0);
+      const rest = Buffer.alloc(shared.size - largeOffsetsAt);
+      readFully(this.fd, rest, largeOffsetsAt);
+      trailer = rest.subarray(rest.length - 40);
+      this.largeOffsets = rest.subarray(0, rest.length - 40);
     }
+    this.fanout = new Uint32Array(256);
+    for (let byte = 0; byte < 256; byte++) this.fanout[byte] = header.readUInt32BE(HEADER + byte * 4);
+    this.packChecksum = Buffer.from(trailer.subarray(0, 20));
     // The index's own SHA-1 is not recomputed on open (git does not either; `verify()` does):
     // every worker opens every index, and that hash costs more than the rest of opening.
     // The pack checksum recorded here is compared with the pack's trailer by PackFile.
   }
 
+  /**
+   * Opens an index in shared memory, reusing the copy of another thread when one was adopted.
+   * `compactAbove`: object count above which only heads and offsets are held (tests lower it).
+   */
+  static open(path: string, options: { compactAbove?: number } = {}): PackIndex {
+    const compactAbove = options.compactAbove ?? COMPACT_INDEX_ABOVE;
+    const adopted = sharedIndexes.get(path)?.deref();
+    const now = adopted && statSync(path);
+    const wantCompact = adopted !== undefined && adopted.heads.byteLength / 4 > compactAbove;
+    const sameForm = adopted && (adopted.data === undefined) === wantCompact;
+    if (adopted && now && sameForm && adopted.size === now.size && adopted.mtimeMs === now.mtimeMs) return new PackIndex(path, adopted);
+    const shared = load(path, compactAbove);
+    remember(path, shared);
+    return new PackIndex(path, shared);
+  }
+
+  /** Whether only heads and offsets are in memory. */
+  get compact(): boolean {
+    return this.data === undefined;
+  }
+
+  /** Releases the file a compact index reads id tails from. */
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
   /** Recomputes the index checksum (what `git verify-pack` checks); throws `corrupt_pack`. */
   verify(): void {
-    const expected = createHash('sha1')
-      .update(this.data.subarray(0, this.data.length - 20))
-      .digest();
-    if (!expected.equals(this.data.subarray(this.data.length - 20))) {
+    const hash = createHash('sha1');
+    const stored = Buffer.alloc(20);
+    if (this.data) {
+      hash.update(this.data.subarray(0, this.data.length - 20));
+      this.data.copy(stored, 0, this.data.length - 20);
+    } else {
+      const fd = this.file();
+      const chunk = Buffer.alloc(1 << 20);
+      const end = this.shared.size - 20;
+      for (let at = 0; at < end; ) {
+        const got = readFully(fd, chunk.subarray(0, Math.min(chunk.length, end - at)), at);
+        if (got === 0) break;
+        hash.update(chunk.subarray(0, got));
+        at += got;
+      }
+      readFully(fd, stored, end);
+    }
+    if (!hash.digest().equals(stored)) {
       throw new GatosError('corrupt_pack', `pack index ${this.path}: checksum mismatch`, { path: this.path });
     }
   }
 
-  /** Opens an index in shared memory, reusing the copy of another thread when one was adopted. */
-  static open(path: string): PackIndex {
-    const adopted = sharedIndexes.get(path)?.deref();
-    const now = adopted && statSync(path);
-    if (adopted && now && adopted.data.byteLength === now.size && adopted.mtimeMs === now.mtimeMs)
-      return new PackIndex(Buffer.from(adopted.data), path, adopted);
-    const file = readShared(path);
-    const index = new PackIndex(Buffer.from(file.data), path, file);
-    remember(path, index.shared as SharedIndex);
-    return index;
+  private file(): number {
+    if (this.fd === undefined) this.fd = openSync(this.path, 'r');
+    return this.fd;
   }
 
-  /** Pack offset of the object with this 20-byte id, or -1. */
+  /** Pack offset of the object with this 20-byte id, or -1 (compact: one file read per candidate). */
   find(oid: Uint8Array): number {
-    const first = oid[0] as number;
-    let lo = first === 0 ? 0 : this.data.readUInt32BE(HEADER + (first - 1) * 4);
-    let hi = this.data.readUInt32BE(HEADER + first * 4);
-    // Compare the first four bytes as one integer; fall back to a full compare on a tie.
-    const head = ((oid[0] as number) * 0x1000000 + ((oid[1] as number) << 16) + ((oid[2] as number) << 8) + (oid[3] as number)) >>> 0;
-    const heads = this.heads;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const word = heads[mid] as number;
-      const at = this.oidsAt + mid * 20;
-      const cmp = word !== head ? (word > head ? 1 : -1) : this.compareTail(oid, at);
-      if (cmp === 0) return this.offsetAt(mid);
-      if (cmp > 0) hi = mid;
-      else lo = mid + 1;
+    // Rows sharing the head (rarely more than one) are told apart by the rest of the id.
+    for (let i = this.firstWithHead(oid); i !== -1 && this.hasHead(i, oid); i++) {
+      const cmp = this.compareTail(oid, i);
+      if (cmp === 0) return this.offsetAt(i);
+      if (cmp > 0) break;
     }
     return -1;
   }
 
-  /** Compares bytes 4..19 of the id at `at` with those of `oid` (the first four were equal). */
-  private compareTail(oid: Uint8Array, at: number): number {
-    const data = this.data;
-    for (let i = 4; i < 20; i++) {
-      const a = data[at + i] as number;
-      const b = oid[i] as number;
+  /**
+   * The first row whose id starts with the same four bytes as `oid`, or -1: a binary search on
+   * those bytes as one integer. Later rows are candidates too while `hasHead` holds.
+   */
+  firstWithHead(oid: Uint8Array): number {
+    const first = oid[0] as number;
+    let lo = first === 0 ? 0 : (this.fanout[first - 1] as number);
+    let hi = this.fanout[first] as number;
+    const head = headOf(oid);
+    const heads = this.heads;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((heads[mid] as number) < head) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.count && heads[lo] === head ? lo : -1;
+  }
+
+  /** Whether the id at row `i` starts with the same four bytes as `oid`. */
+  hasHead(i: number, oid: Uint8Array): boolean {
+    return i < this.count && this.heads[i] === headOf(oid);
+  }
+
+  /** Compares bytes 4..19 of the id at row `i` with those of `oid` (the first four were equal). */
+  private compareTail(oid: Uint8Array, i: number): number {
+    let data: Uint8Array;
+    let at: number;
+    if (this.data) {
+      data = this.data;
+      at = this.oidsAt + i * 20;
+    } else {
+      data = this.tail;
+      readFully(this.file(), this.tail.subarray(4, 20), this.oidsAt + i * 20 + 4);
+      at = 0;
+    }
+    for (let k = 4; k < 20; k++) {
+      const a = data[at + k] as number;
+      const b = oid[k] as number;
       if (a !== b) return a > b ? 1 : -1;
     }
     return 0;
   }
 
-  /** The id at sorted position `i` (a view into the index, not a copy). */
+  /** The id at sorted position `i` (a view into a whole index, a copy from a compact one's file). */
   rawOidAt(i: number): Buffer {
-    return this.data.subarray(this.oidsAt + i * 20, this.oidsAt + i * 20 + 20);
+    if (this.data) return this.data.subarray(this.oidsAt + i * 20, this.oidsAt + i * 20 + 20);
+    const oid = Buffer.alloc(20);
+    readFully(this.file(), oid, this.oidsAt + i * 20);
+    return oid;
   }
 
   /** The id at sorted position `i` as hex. */
   oidAt(i: number): string {
-    return this.data.toString('hex', this.oidsAt + i * 20, this.oidsAt + i * 20 + 20);
+    return this.rawOidAt(i).toString('hex');
   }
 
   offsetAt(i: number): number {
-    const small = this.data.readUInt32BE(this.offsetsAt + i * 4);
+    const small = this.offsets ? (this.offsets[i] as number) : (this.data as Buffer).readUInt32BE(this.offsetsAt + i * 4);
     if ((small & 0x80000000) === 0) return small;
-    return Number(this.data.readBigUInt64BE(this.largeOffsetsAt + (small & 0x7fffffff) * 8));
+    return Number(this.largeOffsets.readBigUInt64BE((small & 0x7fffffff) * 8));
   }
 }
 

@@ -36,6 +36,12 @@ export interface PoolOptions {
   onProgress?: (progress: PoolProgress) => void;
   /** Caps each worker's V8 old generation (MB), so garbage is collected before memory grows. */
   maxOldGenerationSizeMb?: number;
+  /**
+   * Caps each worker's young generation (MB). Scans that turn every object read into short-lived
+   * garbage fill the default (48 MB) between collections; a smaller one is collected more often
+   * at about the same total cost, and each worker's memory stays lower.
+   */
+  maxYoungGenerationSizeMb?: number;
 }
 
 const progressChannel = channel('gatos:scheduler');
@@ -83,7 +89,10 @@ export class ComputePool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 1000,
-      ...(options.maxOldGenerationSizeMb ? { resourceLimits: { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb } } : {}),
+      resourceLimits: {
+        ...(options.maxOldGenerationSizeMb ? { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb } : {}),
+        ...(options.maxYoungGenerationSizeMb ? { maxYoungGenerationSizeMb: options.maxYoungGenerationSizeMb } : {}),
+      },
     });
   }
 

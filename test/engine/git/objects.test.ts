@@ -7,6 +7,7 @@ import { GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
+import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
@@ -252,6 +253,47 @@ describe('corrupt inputs give typed errors', () => {
     assert.equal(second.count, first.count);
   });
 
+  test('a compact index (heads and offsets only) finds what the whole index finds, and nothing else', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(60));
+    git(dir, ['gc', '--quiet', '--aggressive']);
+    const packDir = join(dir, '.git/objects/pack');
+    const idxPath = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string);
+    const whole = PackIndex.open(idxPath);
+    const compact = PackIndex.open(idxPath, { compactAbove: 0 });
+    assert.equal(whole.compact, false);
+    assert.equal(compact.compact, true);
+    assert.equal(compact.shared.data, undefined);
+    assert.ok(compact.count > 100);
+    for (let i = 0; i < whole.count; i++) {
+      const oid = whole.rawOidAt(i);
+      assert.deepEqual(compact.rawOidAt(i), oid);
+      assert.equal(compact.find(oid), whole.offsetAt(i));
+      // Same first four bytes, different tail: a candidate row, but not a match.
+      const near = Buffer.from(oid);
+      near[19] = (near[19] as number) ^ 0x01;
+      assert.equal(compact.hasHead(compact.firstWithHead(near), near), true);
+      assert.equal(compact.find(near), -1);
+      assert.equal(whole.find(near), -1);
+    }
+    compact.verify();
+    compact.close();
+    whole.close();
+
+    // Reads through a compact index are confirmed by hashing (delta chains included).
+    const pack = PackFile.open(idxPath, { compactIndexAbove: 0 });
+    assert.equal(pack.index.compact, true);
+    for (const { oid, type } of allObjects(dir)) {
+      const raw = Buffer.from(oid, 'hex');
+      const object = pack.read(raw);
+      assert.equal(object?.type, type, oid);
+      assert.deepEqual(Buffer.from(object?.body ?? []), gitBytes(dir, ['cat-file', type, oid]), oid);
+      raw[19] = (raw[19] as number) ^ 0x01;
+      assert.equal(pack.read(raw), undefined);
+    }
+    pack.close();
+  });
+
   test('a damaged index fails verify()', () => {
     const dir = repo();
     git(dir, ['fast-import', '--quiet'], history(60));
@@ -264,6 +306,10 @@ describe('corrupt inputs give typed errors', () => {
     writeFileSync(idxPath, bytes);
     assert.equal(
       codeOf(() => PackIndex.open(idxPath).verify()),
+      'corrupt_pack',
+    );
+    assert.equal(
+      codeOf(() => PackIndex.open(idxPath, { compactAbove: 0 }).verify()),
       'corrupt_pack',
     );
   });
