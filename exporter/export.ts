@@ -61,6 +61,13 @@ export interface ExportOptions {
   until?: Oid;
   /** Scan journals on this pool (needs `gitDir`); rows and bytes are the same as without. */
   pool?: ComputePool;
+  /**
+   * The pool serves this export only: close it once the journals are read, so its threads do
+   * not hold memory while the tables are sorted and written.
+   */
+  closePoolAfterScan?: boolean;
+  /** Called once extraction is over (the object store is not read again): a chance to free its caches. */
+  afterExtract?: () => void;
   gitDir?: string;
   /** table -> row predicate (`--where`); pushed down where it can prune, then run on every row. */
   where?: ReadonlyMap<string, Predicate>;
@@ -224,6 +231,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
           options.onProgress?.('extract', commits);
         }
       });
+      if (options.closePoolAfterScan) await options.pool.close();
     } else journalRows(source, facts.heads, window, stage);
     if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
     if (needs('state_nodes') || needs('pointers')) {
@@ -266,6 +274,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       });
 
     staging.flushAll();
+    options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
     if (sqlite) {
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);

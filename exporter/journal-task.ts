@@ -66,6 +66,8 @@ export function exportJournalRows(store: ObjectStore, task: ExportJournalTask): 
   if (shard) {
     // Committed before the result goes back: the exporting thread may read the file next.
     shard.flushAll();
+    // Its page cache is not needed between tasks (rows are only appended): an idle worker holds none.
+    shard.db.pragma('shrink_memory');
     return { kind: 'export-journal', ref: task.ref, count, frontier, rows: new Uint8Array(0), shard: shard.path };
   }
   return { kind: 'export-journal', ref: task.ref, count, frontier, rows: new TextEncoder().encode(JSON.stringify(rows)) };

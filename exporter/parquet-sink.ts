@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
-import { PARTITION_COLUMN, type Staging } from './staging.js';
+import type { Staging } from './staging.js';
 import type { Row, TableDef } from './tables.js';
 
 function arrowType(type: TableDef['columns'][number]['type']): arrow.DataType {
@@ -57,6 +57,11 @@ class Validity {
     else this.nulls++;
   }
 
+  reset(): void {
+    this.bits.fill(0);
+    this.nulls = 0;
+  }
+
   /** The bitmap Arrow wants, or nothing when every value is present. */
   bitmap(length: number): { nullBitmap?: Uint8Array } {
     return this.nulls > 0 ? { nullBitmap: this.bits.subarray(0, (length + 7) >> 3) } : {};
@@ -95,6 +100,12 @@ class Utf8Column {
       this.offsets = grown;
     }
     this.offsets[++this.length] = this.used;
+  }
+
+  reset(): void {
+    this.length = 0;
+    this.used = 0;
+    this.validity.reset();
   }
 
   vector(): arrow.Vector {
@@ -138,6 +149,11 @@ class Int64Column {
     this.length++;
   }
 
+  reset(): void {
+    this.length = 0;
+    this.validity.reset();
+  }
+
   vector(): arrow.Vector {
     // makeData's overloads cannot name "Int64 or timestamp"; the props are right for both.
     const make = arrow.makeData as unknown as (props: Record<string, unknown>) => arrow.Data;
@@ -160,7 +176,11 @@ function builderFor(type: TableDef['columns'][number]['type']): ColumnBuilder {
   return arrowed instanceof arrow.Utf8 ? new Utf8Column() : new Int64Column(arrowed as arrow.Int64);
 }
 
-/** The rows of one Parquet file, column by column: row objects are dropped as soon as they are read. */
+/**
+ * The rows of one Parquet file, column by column: row objects are dropped as soon as they are
+ * read. The buffers are reused from file to file (`reset`): a fresh set per file left the C
+ * heap fragmented by the large short-lived blocks (glibc keeps the holes), ~70 MB more RSS at 1M rows.
+ */
 class FileColumns {
   private readonly builders: ColumnBuilder[];
 
@@ -178,9 +198,14 @@ class FileColumns {
     return total;
   }
 
-  append(row: Row): void {
-    const { columns } = this.def;
-    for (let i = 0; i < columns.length; i++) (this.builders[i] as ColumnBuilder).append(row[(columns[i] as { name: string }).name]);
+  /** Appends one row given as values in column order, from `values[first]` on. */
+  append(values: readonly unknown[], first = 0): void {
+    const builders = this.builders;
+    for (let i = 0; i < builders.length; i++) (builders[i] as ColumnBuilder).append(values[first + i]);
+  }
+
+  reset(): void {
+    for (const builder of this.builders) builder.reset();
   }
 
   encode(): Uint8Array {
@@ -196,7 +221,7 @@ class FileColumns {
 /** Encodes rows (one table, one partition) as a Parquet file. */
 export function encodeParquet(def: TableDef, rows: Iterable<Row>): Uint8Array {
   const file = new FileColumns(def);
-  for (const row of rows) file.append(row);
+  for (const row of rows) file.append(def.columns.map((column) => row[column.name]));
   return file.encode();
 }
 
@@ -206,7 +231,7 @@ const PARTITION_SQL: Record<string, string> = { day: "strftime('%Y-%m-%d', \"ts\
  * A file is cut at this much column data even before `batchSize` rows, so large rows (big
  * payloads) cannot make one file, and the memory encoding it takes, grow without bound.
  */
-export const MAX_FILE_BYTES = 16 << 20;
+export const MAX_FILE_BYTES = 4 << 20;
 
 /**
  * Writes a staged table as a dataset in one ordered pass over the staging table: partition by
@@ -219,7 +244,7 @@ export function writeParquetTable(out: string, def: TableDef, staging: Staging, 
   const partitionSql = def.partition ? PARTITION_SQL[def.partition] : undefined;
   let dir: string | undefined;
   let part = 0;
-  let pending = new FileColumns(def);
+  const pending = new FileColumns(def);
   const flush = () => {
     if (dir === undefined) {
       dir = def.name;
@@ -229,11 +254,12 @@ export function writeParquetTable(out: string, def: TableDef, staging: Staging, 
     writeFileSync(join(out, file), pending.encode());
     files.push(file);
     rows += pending.rows;
-    pending = new FileColumns(def);
+    pending.reset();
   };
+  const first = partitionSql ? 1 : 0;
   for (const row of staging.ordered(def, partitionSql)) {
     if (partitionSql) {
-      const partition = `${def.name}${sep}${def.partition}=${row[PARTITION_COLUMN]}`;
+      const partition = `${def.name}${sep}${def.partition}=${row[0]}`;
       if (partition !== dir) {
         if (pending.rows > 0) flush();
         dir = partition;
@@ -241,7 +267,7 @@ export function writeParquetTable(out: string, def: TableDef, staging: Staging, 
         mkdirSync(join(out, dir), { recursive: true });
       }
     }
-    pending.append(row);
+    pending.append(row, first);
     if (pending.rows >= batchSize || pending.size >= MAX_FILE_BYTES) flush();
   }
   // An empty table (or partition-less one) still gets its dataset directory and one file.

@@ -11,9 +11,6 @@ import type { Row, TableDef } from './tables.js';
 
 const INSERT_BATCH = 5000;
 
-/** The column `ordered` names a row's partition value in. */
-export const PARTITION_COLUMN = 'gatos:partition';
-
 export class Staging {
   readonly db: Database.Database;
   /** Per table: writes one row's values with the prepared INSERT. */
@@ -92,17 +89,19 @@ export class Staging {
   }
 
   /**
-   * Rows of a table in key order, one at a time (so none outlives its use). With `partition` (a
-   * SQL expression), rows come partition by partition, its value in column PARTITION_COLUMN.
+   * Rows of a table in key order, one at a time (so none outlives its use), as arrays of values
+   * in `def`'s column order. With `partition` (a SQL expression), rows come partition by
+   * partition, each array starting with the row's partition value.
    */
-  ordered(def: TableDef, partition?: string): IterableIterator<Row> {
+  ordered(def: TableDef, partition?: string): IterableIterator<unknown[]> {
     this.flushAll();
     const key = (this.defs.get(def.name) as TableDef).columns[0]?.name as string;
     const columns = def.columns.map((col) => `"${col.name}"`).join(', ');
     const select = partition
-      ? `SELECT ${partition} AS "${PARTITION_COLUMN}", ${columns} FROM "${def.name}" ORDER BY 1, "${key}"`
+      ? `SELECT ${partition}, ${columns} FROM "${def.name}" ORDER BY 1, "${key}"`
       : `SELECT ${columns} FROM "${def.name}" ORDER BY "${key}"`;
-    return this.db.prepare(select).iterate() as IterableIterator<Row>;
+    // Arrays, not objects: no property names to build per row.
+    return this.db.prepare(select).raw(true).iterate() as IterableIterator<unknown[]>;
   }
 
   close(): void {

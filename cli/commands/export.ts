@@ -163,7 +163,9 @@ export const exportCommand: Command = {
           out: requiredFlag(ctx, 'out', USAGE),
           columns: columnsFlag(ctx),
           where: whereFlag(ctx),
-          ...(pool ? { pool } : {}),
+          ...(pool ? { pool, closePoolAfterScan: true } : {}),
+          // Pack indexes and read windows are not needed while tables are sorted and written.
+          afterExtract: () => repo.objects.close(),
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),
