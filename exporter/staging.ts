@@ -29,7 +29,7 @@ export class Staging {
     this.db.pragma('journal_mode = OFF');
     this.db.pragma('synchronous = OFF');
     if (!options.shared) this.db.pragma('locking_mode = EXCLUSIVE');
-    this.db.pragma('cache_size = -16384');
+    this.db.pragma('cache_size = -8192');
     this.db.pragma('temp_store = FILE');
     // Sorting a large table must not grow with it: one sorter thread, SQLite's heap kept small.
     this.db.pragma('threads = 0');
