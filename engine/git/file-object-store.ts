@@ -27,7 +27,11 @@ export class FileObjectStore implements ObjectStore {
   private readonly inSmallPack = new Map<string, PackFile>();
   private packsLoaded = false;
 
-  constructor(gitDir: string) {
+  /** `compactIndexAbove`: object count above which pack indexes are held compact (tests lower it). */
+  constructor(
+    gitDir: string,
+    private readonly options: { compactIndexAbove?: number } = {},
+  ) {
     this.objectsDir = join(gitDir, 'objects');
   }
 
@@ -42,7 +46,7 @@ export class FileObjectStore implements ObjectStore {
       if (!existsSync(join(dir, name.replace(/\.idx$/, '.pack')))) continue;
       let pack: PackFile;
       try {
-        pack = PackFile.open(join(dir, name));
+        pack = PackFile.open(join(dir, name), this.options);
       } catch (err) {
         // A concurrent `git gc`/`git repack` removed it after the listing: its objects are in the new pack.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
