@@ -5,6 +5,7 @@
  * this thread's staging file, so the exporting thread never handles them one by one.
  */
 
+import { existsSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import type { Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
@@ -50,6 +51,13 @@ const KEPT_SHARDS = 4;
 
 function shardOf(prefix: string): Staging {
   let shard = shards.get(prefix);
+  // A shard whose file is gone was absorbed by an export that has ended: a new export to the
+  // same output starts a new one (writing on would hit the removed file).
+  if (shard && !existsSync(shard.path)) {
+    shard.db.close();
+    shards.delete(prefix);
+    shard = undefined;
+  }
   if (!shard) {
     // The oldest shard belongs to an export that has long absorbed it (and removed its file).
     const oldest = shards.keys().next();

@@ -136,6 +136,20 @@ describe('pushdown', () => {
     );
   });
 
+  test('one pool serves consecutive exports to the same output (each with fresh staging shards)', async () => {
+    const repo = openRepository(root);
+    const pool = new ComputePool({ threads: 2 });
+    const out = `${newDir()}/same.sqlite`;
+    try {
+      const first = await runExport(repo, { format: 'sqlite', out, clock: () => 0, pool, gitDir, full: true });
+      const second = await runExport(repo, { format: 'sqlite', out, clock: () => 0, pool, gitDir, full: true });
+      assert.deepEqual(second.row_counts, first.row_counts);
+      assert.ok((first.row_counts.events as number) > 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('1 thread and 2 threads give the same bytes, filters applied in the workers included', async () => {
     const repo = openRepository(root);
     const where = new Map([['events', parseFilter('payload.n > 10 or ns = "ops"')]]);
