@@ -219,10 +219,10 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     };
     if (options.pool && options.gitDir && !options.since && !options.until) {
       // Journal filters run in the workers; the rows that come back are staged as they are.
-      const where = {
-        ...(plan.filters.commits ? { commits: plan.filters.commits } : {}),
-        ...(plan.filters.events ? { events: plan.filters.events } : {}),
-      };
+      // Filters travel parsed (plain data): workers compile them without loading the parser.
+      const commits = options.where?.get('commits');
+      const events = options.where?.get('events');
+      const where = { ...(commits ? { commits } : {}), ...(events ? { events } : {}) };
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
       await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, counted, staging, (commits) => {

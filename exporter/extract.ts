@@ -8,6 +8,7 @@
 
 import { rmSync } from 'node:fs';
 import { join, sep } from 'node:path';
+import type { Predicate } from '../dsl/ast.js';
 import { canonicalize, parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
@@ -127,7 +128,7 @@ export async function journalRowsOnPool(
   gitDir: string,
   heads: readonly RefEntry[],
   window: JournalWindow,
-  where: { commits?: string; events?: string },
+  where: { commits?: Predicate; events?: Predicate },
   emit: Emit,
   staging?: Staging,
   progress?: (commits: number) => void,

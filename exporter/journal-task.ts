@@ -7,7 +7,7 @@
 
 import { existsSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
-import type { Predicate } from '../dsl/ast.js';
+import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
 import type { ObjectStore } from '../engine/git/ports.js';
 import { visitRows } from '../engine/scan/scan-range.js';
@@ -18,28 +18,12 @@ import { type Row, tableDef } from './tables.js';
 
 const compiled = new Map<string, RowTest>();
 
-/**
- * The filter parser is loaded only by threads that get a filter: Chevrotain takes ~0.3 s of
- * CPU to load, which every worker of every pool would otherwise pay at start.
- */
-let parseFilter: ((text: string) => Predicate) | undefined;
-
-/** Whether a task needs `loadFilterParser()` before `exportJournalRows`. */
-export function needsFilterParser(task: ExportJournalTask): boolean {
-  return parseFilter === undefined && (task.where.commits !== undefined || task.where.events !== undefined);
-}
-
-export async function loadFilterParser(): Promise<void> {
-  parseFilter ??= (await import('../dsl/parse.js')).parseFilter;
-}
-
-function testFor(table: 'commits' | 'events', text: string | undefined): RowTest | undefined {
-  if (text === undefined) return undefined;
-  const key = `${table}:${text}`;
+function testFor(table: 'commits' | 'events', predicate: Predicate | undefined): RowTest | undefined {
+  if (predicate === undefined) return undefined;
+  const key = `${table}:${canonicalText(predicate)}`;
   let test = compiled.get(key);
   if (!test) {
-    if (!parseFilter) throw new Error('exportJournalRows: a filter arrived before loadFilterParser()');
-    test = compileFilter(parseFilter(text), tableDef(table));
+    test = compileFilter(predicate, tableDef(table));
     compiled.set(key, test);
   }
   return test;

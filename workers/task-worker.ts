@@ -16,7 +16,7 @@ import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
-import { exportJournalRows, loadFilterParser, needsFilterParser } from '../exporter/journal-task.js';
+import { exportJournalRows } from '../exporter/journal-task.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
@@ -107,11 +107,6 @@ function transferables(result: TaskResult): ArrayBuffer[] {
 }
 
 export default function run(task: Task): unknown {
-  if (task.kind === 'export-journal' && needsFilterParser(task)) return loadFilterParser().then(() => reply(task));
-  return reply(task);
-}
-
-function reply(task: Task): unknown {
   let reply: WorkerReply;
   try {
     reply = { ok: true, result: execute(task) };

@@ -3,6 +3,7 @@
  * data; large results travel as transferable byte arrays (moved, not copied).
  */
 
+import type { Predicate } from '../../dsl/ast.js';
 import type { SerializedError } from '../errors.js';
 import type { SharedIndex } from '../git/pack-index.js';
 import type { FrontierEntry } from '../git/walk.js';
@@ -108,8 +109,8 @@ export interface PrepareObjectsResult {
 
 /**
  * Export rows of up to `limit` commits of one journal's range: the `commits` and `events` rows
- * the export wants, with each table's filter (canonical text) applied in the worker, so rows
- * that cannot match never cross the thread boundary.
+ * the export wants, with each table's filter (parsed, as plain data) applied in the worker, so
+ * rows that cannot match never cross the thread boundary.
  */
 export interface ExportJournalTask {
   kind: 'export-journal';
@@ -119,7 +120,7 @@ export interface ExportJournalTask {
   limit: number;
   ns: string;
   take: { commits: boolean; events: boolean };
-  where: { commits?: string; events?: string };
+  where: { commits?: Predicate; events?: Predicate };
   /**
    * When set, the worker appends its rows to its own staging file `<shard>-<thread>.sqlite`
    * (tables `commits` and `events`) instead of returning them; the result names that file.
