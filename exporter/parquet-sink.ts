@@ -12,7 +12,7 @@ import { join, sep } from 'node:path';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import type { Staging } from './staging.js';
-import type { Row, TableDef } from './tables.js';
+import type { TableDef } from './tables.js';
 
 function arrowType(type: TableDef['columns'][number]['type']): arrow.DataType {
   switch (type) {
@@ -216,13 +216,6 @@ class FileColumns {
     const wasmTable = parquet.Table.fromIPCStream(arrow.tableToIPC(new arrow.Table(vectors), 'stream'));
     return parquet.writeParquet(wasmTable, writerProperties(this.def));
   }
-}
-
-/** Encodes rows (one table, one partition) as a Parquet file. */
-export function encodeParquet(def: TableDef, rows: Iterable<Row>): Uint8Array {
-  const file = new FileColumns(def);
-  for (const row of rows) file.append(def.columns.map((column) => row[column.name]));
-  return file.encode();
 }
 
 const PARTITION_SQL: Record<string, string> = { day: "strftime('%Y-%m-%d', \"ts\", 'unixepoch')", state_ref: '"state_ref"' };
