@@ -62,12 +62,10 @@ export interface ExportOptions {
   /** Scan journals on this pool (needs `gitDir`); rows and bytes are the same as without. */
   pool?: ComputePool;
   /**
-   * The pool serves this export only: close it once the journals are read, so its threads do
-   * not hold memory while the tables are sorted and written.
+   * Awaited once extraction is over (neither the object store nor the pool is used again): a
+   * chance to free caches and threads before the tables are sorted and written.
    */
-  closePoolAfterScan?: boolean;
-  /** Called once extraction is over (the object store is not read again): a chance to free its caches. */
-  afterExtract?: () => void;
+  afterExtract?: () => void | Promise<void>;
   gitDir?: string;
   /** table -> row predicate (`--where`); pushed down where it can prune, then run on every row. */
   where?: ReadonlyMap<string, Predicate>;
@@ -231,7 +229,6 @@ export async function runExport(source: Source, options: ExportOptions): Promise
           options.onProgress?.('extract', commits);
         }
       });
-      if (options.closePoolAfterScan) await options.pool.close();
     } else journalRows(source, facts.heads, window, stage);
     if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
     if (needs('state_nodes') || needs('pointers')) {
@@ -274,7 +271,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       });
 
     staging.flushAll();
-    options.afterExtract?.();
+    await options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
     if (sqlite) {
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);

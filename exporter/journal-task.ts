@@ -29,26 +29,19 @@ function testFor(table: 'commits' | 'events', predicate: Predicate | undefined):
   return test;
 }
 
-/** This thread's staging shards by export (a few, in case exports overlap in one process). */
+/** This thread's staging shards by export (several when exports overlap in one process). */
 const shards = new Map<string, Staging>();
-const KEPT_SHARDS = 4;
 
 function shardOf(prefix: string): Staging {
-  let shard = shards.get(prefix);
-  // A shard whose file is gone was absorbed by an export that has ended: a new export to the
-  // same output starts a new one (writing on would hit the removed file).
-  if (shard && !existsSync(shard.path)) {
-    shard.db.close();
-    shards.delete(prefix);
-    shard = undefined;
+  // A shard lives as long as its file: the exporting thread removes the file once the export
+  // has absorbed it (or failed), and a later export to the same output starts a new one.
+  for (const [key, open] of shards) {
+    if (existsSync(open.path)) continue;
+    open.db.close();
+    shards.delete(key);
   }
+  let shard = shards.get(prefix);
   if (!shard) {
-    // The oldest shard belongs to an export that has long absorbed it (and removed its file).
-    const oldest = shards.keys().next();
-    if (shards.size >= KEPT_SHARDS && !oldest.done) {
-      shards.get(oldest.value)?.db.close();
-      shards.delete(oldest.value);
-    }
     shard = new Staging(`${prefix}-${threadId}.sqlite`, { shared: true });
     shard.create(tableDef('commits'));
     shard.create(tableDef('events'));

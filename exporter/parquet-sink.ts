@@ -128,7 +128,12 @@ class Int64Column {
   private values = new BigInt64Array(1024);
   private readonly validity = new Validity();
 
-  constructor(private readonly type: arrow.Int64 | arrow.TimestampMillisecond) {}
+  /** Timestamps arrive in seconds and are stored in milliseconds. */
+  private readonly scale: number;
+
+  constructor(private readonly type: arrow.Int64 | arrow.TimestampMillisecond) {
+    this.scale = type instanceof arrow.TimestampMillisecond ? 1000 : 1;
+  }
 
   get size(): number {
     return this.length * 8;
@@ -142,8 +147,7 @@ class Int64Column {
       this.values = grown;
     }
     if (present) {
-      const n = Number(value);
-      this.values[this.length] = BigInt(this.type instanceof arrow.TimestampMillisecond ? n * 1000 : n);
+      this.values[this.length] = BigInt(Number(value) * this.scale);
     } else this.values[this.length] = 0n;
     this.validity.set(this.length, present);
     this.length++;

@@ -171,9 +171,12 @@ export const exportCommand: Command = {
           out: requiredFlag(ctx, 'out', USAGE),
           columns: columnsFlag(ctx),
           where: await whereFlag(ctx),
-          ...(pool ? { pool, closePoolAfterScan: true } : {}),
-          // Pack indexes and read windows are not needed while tables are sorted and written.
-          afterExtract: () => repo.objects.close(),
+          ...(pool ? { pool } : {}),
+          // Worker threads, pack indexes and read windows are not needed while tables are sorted and written.
+          afterExtract: async () => {
+            await pool?.close();
+            repo.objects.close();
+          },
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),

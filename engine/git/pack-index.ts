@@ -195,10 +195,13 @@ export class PackIndex {
   static open(path: string, options: { compactAbove?: number } = {}): PackIndex {
     const compactAbove = options.compactAbove ?? COMPACT_INDEX_ABOVE;
     const adopted = sharedIndexes.get(path)?.deref();
-    const now = adopted && statSync(path);
-    const wantCompact = adopted !== undefined && adopted.heads.byteLength / 4 > compactAbove;
-    const sameForm = adopted && (adopted.data === undefined) === wantCompact;
-    if (adopted && now && sameForm && adopted.size === now.size && adopted.mtimeMs === now.mtimeMs) return new PackIndex(path, adopted);
+    if (adopted) {
+      // Reused when the file is unchanged and held in the form asked for.
+      const now = statSync(path);
+      const compact = adopted.heads.byteLength / 4 > compactAbove;
+      if ((adopted.data === undefined) === compact && adopted.size === now.size && adopted.mtimeMs === now.mtimeMs)
+        return new PackIndex(path, adopted);
+    }
     const shared = load(path, compactAbove);
     remember(path, shared);
     return new PackIndex(path, shared);
