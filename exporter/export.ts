@@ -26,18 +26,17 @@ import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
 import {
   ancestry,
+  extractOnPool,
   governanceRows,
   type JournalWindow,
   jobRows,
   journalRefs,
   journalRows,
-  journalRowsOnPool,
   messageRows,
   type Source,
   stateRows,
 } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
-import { writeParquetTable } from './parquet-sink.js';
 import { SqliteSink } from './sqlite-sink.js';
 import { Staging } from './staging.js';
 import { type Row, selectColumns, TABLE_NAMES, tableDef } from './tables.js';
@@ -191,6 +190,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   const sqlite = options.format === 'sqlite';
   const parquetFiles: string[] = [];
   const counts: Record<string, number> = {};
+  let pooled: Promise<void> | undefined;
   try {
     const needs = (name: string) => defs.some((d) => d.name === name);
     // Rows go to the staging area as they are extracted (filtered there); sinks read them back in key order.
@@ -215,22 +215,29 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       ...(options.since ? { after: options.since } : {}),
       ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
     };
+    const topics = needs('messages') ? plan.messages.read : [];
     if (options.pool && options.gitDir && !options.since && !options.until) {
-      // Journal filters run in the workers; the rows that come back are staged as they are.
-      // Filters travel parsed (plain data): workers compile them without loading the parser.
-      const commits = options.where?.get('commits');
-      const events = options.where?.get('events');
-      const where = { ...(commits ? { commits } : {}), ...(events ? { events } : {}) };
+      // Journals and topics are read on the pool, filters applied in the workers (they travel
+      // parsed, as plain data: workers compile them without loading the parser).
+      const where = Object.fromEntries(
+        (['commits', 'events', 'messages'] as const).flatMap((t) => (options.where?.has(t) ? [[t, options.where.get(t)]] : [])),
+      );
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
-      await journalRowsOnPool(options.pool, options.gitDir, facts.heads, window, where, counted, staging, (commits) => {
+      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, topics }, where, staging, (commits) => {
         if (performance.now() - reported >= 2000) {
           reported = performance.now();
           options.onProgress?.('extract', commits);
         }
       });
-    } else journalRows(source, facts.heads, window, stage);
-    if (needs('messages')) messageRows(source, plan.messages.read, (row) => stage('messages', row));
+      // Failures surface where it is awaited; the snapshot tables below are read meanwhile.
+      pooled.catch(() => undefined);
+      // One turn of the event loop, so the first tasks reach the workers before this thread is busy.
+      await new Promise((resolve) => setImmediate(resolve));
+    } else {
+      journalRows(source, facts.heads, window, stage);
+      messageRows(source, topics, (row) => stage('messages', row));
+    }
     if (needs('state_nodes') || needs('pointers')) {
       const state = stateRows(source);
       for (const table of ['state_nodes', 'pointers'] as const) if (needs(table)) for (const row of state[table]) stage(table, row);
@@ -270,6 +277,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         updated_ts: now,
       });
 
+    await pooled;
     staging.flushAll();
     await options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
@@ -282,6 +290,8 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         options.onProgress?.(def.name, counts[def.name] as number);
       }
     } else {
+      // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
+      const { writeParquetTable } = await import('./parquet-sink.js');
       for (const def of defs) {
         const files = writeParquetTable(partial, def, staging, options.batchSize ?? 50_000);
         parquetFiles.push(...files.files);
@@ -330,11 +340,9 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     writeFileSync(manifestPath, `${canonicalize(manifest)}\n`);
     return manifest;
   } catch (err) {
-    try {
-      staging.close();
-    } catch {
-      // already closed
-    }
+    // Workers may still be appending to their shards: let them finish before the files go.
+    await Promise.allSettled([pooled]);
+    staging.close();
     rmSync(partial, { recursive: true, force: true });
     throw err;
   }

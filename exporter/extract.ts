@@ -6,7 +6,6 @@
  * hold now. Pointers are exported as metadata only, never dereferenced.
  */
 
-import { rmSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Predicate } from '../dsl/ast.js';
 import { canonicalize, parseJson } from '../engine/codec/canonical-json.js';
@@ -118,24 +117,37 @@ export function journalRows(source: Source, heads: readonly RefEntry[], window: 
 }
 
 /**
- * The same rows, built in parallel on the compute pool (task `export-journal`), each table's
- * filter applied in the workers; rows arrive in no particular order. With `staging`, each worker
- * appends its rows to a staging shard of its own, absorbed here at the end (SQL only), so this
- * thread's cost does not grow with the rows; `progress` then counts commits read.
+ * The journal rows (as `journalRows` reads them) and the rows of the given message topics, built
+ * in parallel on the compute pool (tasks `export-journal`, one per slice of a journal, and
+ * `export-messages`, one per topic), each table's filter applied in the workers. Each worker
+ * appends its rows to a staging shard of its own, which `staging` adopts at the end, so this
+ * thread's cost does not grow with the rows; `progress` counts journal commits read.
  */
-export async function journalRowsOnPool(
+export async function extractOnPool(
   pool: ComputePool,
   gitDir: string,
-  heads: readonly RefEntry[],
-  window: JournalWindow,
-  where: { commits?: Predicate; events?: Predicate },
-  emit: Emit,
-  staging?: Staging,
+  reads: { heads: readonly RefEntry[]; window: JournalWindow; topics: readonly string[] },
+  where: { commits?: Predicate; events?: Predicate; messages?: Predicate },
+  staging: Staging,
   progress?: (commits: number) => void,
 ): Promise<void> {
-  if (window.after !== undefined || window.until !== undefined) throw new Error('journalRowsOnPool takes no --since/--until window');
+  const { heads, window, topics } = reads;
+  if (window.after !== undefined || window.until !== undefined) throw new Error('extractOnPool takes no --since/--until window');
   // The workers read the pack indexes this thread already holds instead of loading their own.
   const indexes = sharedIndexesUnder(join(gitDir, 'objects', 'pack', sep));
+  const shards = new Set<string>();
+  const { commits, events, messages } = where;
+  const journalWhere = { ...(commits ? { commits } : {}), ...(events ? { events } : {}) };
+  // Topics are submitted first: each is one long task, which the journal slices then fill around.
+  const topicsDone = Promise.all(
+    topics.map((topic) =>
+      pool
+        .run({ kind: 'export-messages', gitDir, topic, ...(messages ? { where: messages } : {}), shard: staging.path, indexes })
+        .then((result) => shards.add(result.shard)),
+    ),
+  );
+  // Awaited below; a failure while the journals are still read must not count as unhandled.
+  topicsDone.catch(() => undefined);
   const batches = scanRefsWith(
     pool,
     refsToRead(heads, window),
@@ -148,32 +160,24 @@ export async function journalRowsOnPool(
       limit,
       ns: parseJournalRef(ref)?.ns ?? '',
       take: takeOf(window, ref),
-      where,
-      ...(staging ? { shard: staging.path } : {}),
+      where: journalWhere,
+      shard: staging.path,
       indexes,
     }),
   );
-  const shards = new Set<string>();
+  let read = 0;
   try {
-    let read = 0;
     for await (const batch of batches) {
       read += batch.count;
       progress?.(read);
-      if (batch.shard !== undefined) {
-        shards.add(batch.shard);
-        continue;
-      }
-      const rows = JSON.parse(decoder.decode(batch.rows)) as { commits: Row[]; events: Row[] };
-      for (const row of rows.commits) emit('commits', row);
-      for (const row of rows.events) emit('events', row);
+      shards.add(batch.shard);
     }
-    for (const shard of [...shards].sort()) staging?.absorb(shard);
   } finally {
-    for (const shard of shards) rmSync(shard, { force: true });
+    await Promise.allSettled([topicsDone]);
   }
+  await topicsDone;
+  staging.adopt([...shards].sort());
 }
-
-const decoder = new TextDecoder();
 
 /** Every message of the given topics, a page at a time. */
 export function messageRows(source: Source, topics: readonly string[], emit: (row: Row) => void): void {

@@ -64,7 +64,7 @@ export class SqliteSink {
       staging.db.pragma('out.journal_mode = OFF');
       staging.db.pragma('out.synchronous = OFF');
       staging.db.exec(
-        `INSERT INTO out."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM main."${def.name}" WHERE true ORDER BY ${key}${conflict}`,
+        `INSERT INTO out."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${staging.source(def.name)} WHERE true ORDER BY ${key}${conflict}`,
       );
       return (staging.db.prepare(`SELECT count(*) AS n FROM out."${def.name}"`).get() as { n: number }).n;
     } finally {

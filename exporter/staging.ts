@@ -5,11 +5,17 @@
  * SQLite's page cache plus one batch whatever the repository's size, and the order rows arrive
  * in (threads, scheduling) cannot change a byte of the output.
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Row, TableDef } from './tables.js';
 
 const INSERT_BATCH = 5000;
+/**
+ * Shards read in place (attached). SQLite attaches at most 10 files, and a sink attaches its
+ * output too; shards past this many are copied into the main file instead.
+ */
+const ATTACHED_SHARDS = 8;
 
 export class Staging {
   readonly db: Database.Database;
@@ -18,6 +24,8 @@ export class Staging {
   private readonly defs = new Map<string, TableDef>();
   /** Rows written in the open transaction (committed every INSERT_BATCH rows). */
   private uncommitted = 0;
+  /** Per table: the attached shards that hold it. */
+  private readonly shardsOf = new Map<string, string[]>();
 
   /** `shared`: another connection (the exporting thread) reads the file while this one stays open. */
   constructor(
@@ -70,22 +78,34 @@ export class Staging {
   }
 
   /**
-   * Appends every row of a shard written by a worker (`shared` staging file with tables of the
-   * same names): one SQL statement per table, no row crosses into JavaScript.
+   * Takes in the shards written by workers (`shared` staging files named `<path>-<thread>.sqlite`
+   * with tables of the same names and columns): their rows count as this area's rows from now
+   * on, read in place — no row is copied, none crosses into JavaScript.
    */
-  absorb(shardPath: string): void {
+  adopt(shardPaths: readonly string[]): void {
     this.flushAll();
-    this.db.prepare('ATTACH DATABASE ? AS shard').run(shardPath);
-    try {
+    for (const [i, path] of shardPaths.entries()) {
+      const schema = i < ATTACHED_SHARDS ? `shard${i}` : 'extra';
+      this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
       const present = new Set(
-        (this.db.prepare("SELECT name FROM shard.sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name),
+        (this.db.prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'table'`).all() as Array<{ name: string }>).map(
+          (r) => r.name,
+        ),
       );
       for (const table of this.defs.keys()) {
-        if (present.has(table)) this.db.exec(`INSERT INTO main."${table}" SELECT * FROM shard."${table}"`);
+        if (!present.has(table)) continue;
+        if (schema === 'extra') this.db.exec(`INSERT INTO main."${table}" SELECT * FROM extra."${table}"`);
+        else this.shardsOf.set(table, [...(this.shardsOf.get(table) ?? []), schema]);
       }
-    } finally {
-      this.db.exec('DETACH DATABASE shard');
+      if (schema === 'extra') this.db.exec('DETACH DATABASE extra');
     }
+  }
+
+  /** A table's rows as a SQL source: the main file's and those of the shards that hold it. */
+  source(table: string): string {
+    const shards = this.shardsOf.get(table) ?? [];
+    if (shards.length === 0) return `main."${table}"`;
+    return `(${['main', ...shards].map((schema) => `SELECT * FROM ${schema}."${table}"`).join(' UNION ALL ')})`;
   }
 
   /**
@@ -97,15 +117,20 @@ export class Staging {
     this.flushAll();
     const key = (this.defs.get(def.name) as TableDef).columns[0]?.name as string;
     const columns = def.columns.map((col) => `"${col.name}"`).join(', ');
+    const from = this.source(def.name);
     const select = partition
-      ? `SELECT ${partition}, ${columns} FROM "${def.name}" ORDER BY 1, "${key}"`
-      : `SELECT ${columns} FROM "${def.name}" ORDER BY "${key}"`;
+      ? `SELECT ${partition}, ${columns} FROM ${from} ORDER BY 1, "${key}"`
+      : `SELECT ${columns} FROM ${from} ORDER BY "${key}"`;
     // Arrays, not objects: no property names to build per row.
     return this.db.prepare(select).raw(true).iterate() as IterableIterator<unknown[]>;
   }
 
+  /** Closes and removes the staging file and every shard written for it. */
   close(): void {
-    this.db.close();
+    if (this.db.open) this.db.close();
     rmSync(this.path, { force: true });
+    const prefix = `${basename(this.path)}-`;
+    for (const name of readdirSync(dirname(this.path)))
+      if (name.startsWith(prefix) && name.endsWith('.sqlite')) rmSync(join(dirname(this.path), name), { force: true });
   }
 }

@@ -10,7 +10,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { parseFilter } from '../dsl/parse.js';
 import { blake3HexOfFile } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
@@ -18,7 +17,6 @@ import { GatosError } from '../engine/errors.js';
 import { repoFacts, runExport } from './export.js';
 import type { Source } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
-import { parquetRowCount } from './parquet-sink.js';
 
 export interface ExportFailure {
   code:
@@ -78,6 +76,8 @@ async function deepCheck(
   const scratch = mkdtempSync(join(tmpdir(), 'gatos-verify-'));
   const out = join(scratch, basename(path.replace(/\.manifest\.json$/, '')));
   try {
+    // Loaded on use: the parser and the Parquet reader are ~0.3 s of start-up a plain verify never needs.
+    const { parseFilter } = await import('../dsl/parse.js');
     const again = await runExport(repo, {
       format: manifest.format,
       out,
@@ -141,6 +141,7 @@ export async function verifyExport(
   const data = manifest.files[0] ? join(dir, manifest.files[0].path) : undefined;
   if (filesOk && manifest.format === 'parquet') {
     const counted: Record<string, number> = {};
+    const { parquetRowCount } = await import('./parquet-sink.js');
     for (const file of manifest.files) {
       if (!file.path.endsWith('.parquet')) continue;
       const table = file.path.split('/')[1] as string;

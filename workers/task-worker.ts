@@ -8,7 +8,6 @@ import { Piscina } from 'piscina';
 import { blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
-import type { FileObjectStore } from '../engine/git/file-object-store.js';
 import { adoptSharedIndexes } from '../engine/git/pack-index.js';
 import { type PreparedObject, packPrepared, prepareRaw, unpackRawObjects } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
@@ -16,20 +15,20 @@ import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
-import { exportJournalRows } from '../exporter/journal-task.js';
+import { exportJournalRows, exportMessageRows } from '../exporter/shard-tasks.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
 
 /** Repositories stay open between tasks: pack indexes are parsed once per worker. */
 const repositories = new Map<string, Repository>();
-function objectsOf(gitDir: string): FileObjectStore {
+function repositoryOf(gitDir: string): Repository {
   let repo = repositories.get(gitDir);
   if (!repo) {
     repo = openRepository(gitDir);
     repositories.set(gitDir, repo);
   }
-  return repo.objects;
+  return repo;
 }
 
 function canonicalize(documents: string[]): CanonicalizeResult {
@@ -54,7 +53,7 @@ function canonicalize(documents: string[]): CanonicalizeResult {
 }
 
 function scan(task: Extract<Task, { kind: 'scan' }>): ScanResult {
-  const step = scanRangeEncoded(objectsOf(task.gitDir), task.ref, task.frontier, task.limit);
+  const step = scanRangeEncoded(repositoryOf(task.gitDir).objects, task.ref, task.frontier, task.limit);
   return { kind: 'scan', ref: task.ref, count: step.count, frontier: step.frontier, rows: step.rows };
 }
 
@@ -89,7 +88,10 @@ function execute(task: Task): TaskResult {
       };
     case 'export-journal':
       if (task.indexes) adoptSharedIndexes(task.indexes);
-      return exportJournalRows(objectsOf(task.gitDir), task);
+      return exportJournalRows(repositoryOf(task.gitDir), task);
+    case 'export-messages':
+      if (task.indexes) adoptSharedIndexes(task.indexes);
+      return exportMessageRows(repositoryOf(task.gitDir), task);
   }
 }
 
@@ -98,7 +100,7 @@ function transferables(result: TaskResult): ArrayBuffer[] {
   const views: Uint8Array[] = [];
   if (result.kind === 'hash') views.push(result.digests);
   if (result.kind === 'canonicalize') views.push(result.canonical, new Uint8Array(result.offsets.buffer));
-  if (result.kind === 'scan' || result.kind === 'export-journal') views.push(result.rows);
+  if (result.kind === 'scan') views.push(result.rows);
   if (result.kind === 'fixture-chunk' || result.kind === 'seal-events' || result.kind === 'prepare-objects') views.push(result.objects);
   // Only whole, unshared buffers can move; anything else is copied.
   return views

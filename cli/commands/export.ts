@@ -1,7 +1,7 @@
 import type { Predicate } from '../../dsl/ast.js';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
-import { openRepository } from '../../engine/git/repository.js';
+import { openRepository, type Repository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
@@ -99,16 +99,10 @@ export const exportCommand: Command = {
   },
   allowPositionals: true,
   async run(ctx) {
-    await blake3Ready();
-    // Loaded here, not with the CLI: the exporter brings Arrow, Parquet and the filter parser,
-    // ~0.5 s of start-up that every other command would pay.
-    const [{ planExport, runExport }, { verifyExport }] = await Promise.all([
-      import('../../exporter/export.js'),
-      import('../../exporter/verify.js'),
-    ]);
     const [sub, target] = ctx.positionals;
     if (sub === 'verify') {
       if (!target) throw new GatosError('usage', USAGE);
+      const [{ verifyExport }] = await Promise.all([import('../../exporter/verify.js'), blake3Ready()]);
       const repo = ctx.values.repo !== undefined ? openRepository(ctx.repo) : undefined;
       try {
         if (ctx.values.deep === true && !repo) throw new GatosError('usage', `--deep needs --repo\n\n${USAGE}`);
@@ -124,6 +118,7 @@ export const exportCommand: Command = {
       }
     }
     if (sub === 'plan') {
+      const [{ planExport }] = await Promise.all([import('../../exporter/export.js'), blake3Ready()]);
       const repo = openRepository(ctx.repo);
       try {
         const tables = list(stringFlag(ctx, 'tables'));
@@ -149,23 +144,28 @@ export const exportCommand: Command = {
     }
     const format = sub ?? stringFlag(ctx, 'format');
     if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
-    const repo = openRepository(ctx.repo);
     const threadsFlag = stringFlag(ctx, 'threads');
     const threads = threadsFlag ? parseThreads(threadsFlag) : undefined;
     // One thread runs the export here: a single worker would only add a hand-off (measured:
     // 100k events 4.3 s here vs 5.5 s through one worker). Export tasks are small batches, so a
-    // tight heap per worker keeps a large export's memory flat.
+    // tight heap per worker keeps a large export's memory flat. The pool starts first, so the
+    // workers load their code while this thread loads the exporter.
     const pool =
       threads === 1
         ? undefined
         : new ComputePool({ ...(threads ? { threads } : {}), maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 });
+    let repo: Repository | undefined;
     try {
+      // Loaded here, not with the CLI: the exporter is start-up that every other command would pay.
+      const [{ runExport }] = await Promise.all([import('../../exporter/export.js'), blake3Ready()]);
+      repo = openRepository(ctx.repo);
+      const objects = repo.objects;
       const batchSize = intFlag(ctx, 'batch-size');
       if (batchSize !== undefined && batchSize < 1) throw new GatosError('invalid_argument', '--batch-size must be at least 1');
       const tables = list(stringFlag(ctx, 'tables'));
       const state = stringFlag(ctx, 'state');
       const manifest = await runExport(
-        { objects: repo.objects, refs: repo.refs },
+        { objects, refs: repo.refs },
         {
           format,
           out: requiredFlag(ctx, 'out', USAGE),
@@ -175,7 +175,7 @@ export const exportCommand: Command = {
           // Worker threads, pack indexes and read windows are not needed while tables are sorted and written.
           afterExtract: async () => {
             await pool?.close();
-            repo.objects.close();
+            objects.close();
           },
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
@@ -196,7 +196,7 @@ export const exportCommand: Command = {
       return 0;
     } finally {
       await pool?.close();
-      repo.close();
+      repo?.close();
     }
   },
 };

@@ -110,7 +110,8 @@ export interface PrepareObjectsResult {
 /**
  * Export rows of up to `limit` commits of one journal's range: the `commits` and `events` rows
  * the export wants, with each table's filter (parsed, as plain data) applied in the worker, so
- * rows that cannot match never cross the thread boundary.
+ * rows that cannot match never cross the thread boundary. The worker appends them to its own
+ * staging shard `<shard>-<thread>.sqlite` (tables `commits`, `events`, `messages`).
  */
 export interface ExportJournalTask {
   kind: 'export-journal';
@@ -121,11 +122,7 @@ export interface ExportJournalTask {
   ns: string;
   take: { commits: boolean; events: boolean };
   where: { commits?: Predicate; events?: Predicate };
-  /**
-   * When set, the worker appends its rows to its own staging file `<shard>-<thread>.sqlite`
-   * (tables `commits` and `events`) instead of returning them; the result names that file.
-   */
-  shard?: string;
+  shard: string;
   /** Pack indexes the exporting thread already holds in shared memory (one copy for all threads). */
   indexes?: Record<string, SharedIndex>;
 }
@@ -134,13 +131,35 @@ export interface ExportJournalResult {
   ref: string;
   count: number;
   frontier: FrontierEntry[];
-  /** `{"commits":[...],"events":[...]}` as UTF-8 JSON (empty when the rows went to a shard). */
-  rows: Uint8Array;
-  /** The staging shard the rows were appended to, when the task named one. */
-  shard?: string;
+  /** The staging shard the rows were appended to. */
+  shard: string;
 }
 
-export type Task = HashTask | CanonicalizeTask | ScanTask | FixtureChunkTask | SealEventsTask | PrepareObjectsTask | ExportJournalTask;
+/** Every message of one topic as `messages` rows, filtered and appended to the worker's shard. */
+export interface ExportMessagesTask {
+  kind: 'export-messages';
+  gitDir: string;
+  topic: string;
+  where?: Predicate;
+  shard: string;
+  indexes?: Record<string, SharedIndex>;
+}
+export interface ExportMessagesResult {
+  kind: 'export-messages';
+  topic: string;
+  count: number;
+  shard: string;
+}
+
+export type Task =
+  | HashTask
+  | CanonicalizeTask
+  | ScanTask
+  | FixtureChunkTask
+  | SealEventsTask
+  | PrepareObjectsTask
+  | ExportJournalTask
+  | ExportMessagesTask;
 export type TaskResult =
   | HashResult
   | CanonicalizeResult
@@ -148,7 +167,8 @@ export type TaskResult =
   | FixtureChunkResult
   | SealEventsResult
   | PrepareObjectsResult
-  | ExportJournalResult;
+  | ExportJournalResult
+  | ExportMessagesResult;
 export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
 
 /** What a worker sends back: a result, or an error that keeps its code across the boundary. */

@@ -14,6 +14,7 @@ import { runExport } from '../../exporter/export.js';
 import { journalRefs, journalRows } from '../../exporter/extract.js';
 import { type Row, tableDef } from '../../exporter/tables.js';
 import { generateFixture } from '../../fixtures/generate.js';
+import { populatePlanes } from '../../fixtures/planes.js';
 import { git, scratch } from '../helpers/git.js';
 
 const { dir: newDir } = scratch();
@@ -151,17 +152,28 @@ describe('pushdown', () => {
   });
 
   test('1 thread and 2 threads give the same bytes, filters applied in the workers included', async () => {
-    const repo = openRepository(root);
-    const where = new Map([['events', parseFilter('payload.n > 10 or ns = "ops"')]]);
-    const digests: string[] = [];
-    for (const threads of [1, 2]) {
-      const pool = new ComputePool({ threads });
-      const manifest = await runExport(repo, { format: 'parquet', out: `${newDir()}/t`, clock: () => 0, pool, gitDir, where });
-      await pool.close();
-      digests.push(manifest.files.map((f) => f.blake3).join());
+    // Journals, message topics, state, jobs and governance: every table, both formats.
+    const dir = newDir();
+    const planesGitDir = (await generateFixture({ events: 400, seed: 6, out: dir, namespaces: 3, actors: 2 })).gitDir;
+    await populatePlanes(dir, { seed: 6, messages: 90, jobs: 1 });
+    const repo = openRepository(dir);
+    const where = new Map([
+      ['events', parseFilter('payload.n > 10 or ns = "ops"')],
+      ['messages', parseFilter('topic != "alerts"')],
+    ]);
+    for (const format of ['sqlite', 'parquet'] as const) {
+      const digests: string[] = [];
+      for (const threads of [1, 2]) {
+        const pool = new ComputePool({ threads });
+        const manifest = await runExport(repo, { format, out: `${newDir()}/t`, clock: () => 0, pool, gitDir: planesGitDir, where });
+        await pool.close();
+        assert.ok((manifest.row_counts.messages as number) > 0 && (manifest.row_counts.events as number) > 0);
+        digests.push(manifest.files.map((f) => f.blake3).join());
+      }
+      const inThread = await runExport(repo, { format, out: `${newDir()}/t`, clock: () => 0, where });
+      assert.equal(digests[0], digests[1], format);
+      assert.equal(inThread.files.map((f) => f.blake3).join(), digests[0], format);
     }
-    const inThread = await runExport(repo, { format: 'parquet', out: `${newDir()}/t`, clock: () => 0, where });
-    assert.equal(digests[0], digests[1]);
-    assert.equal(inThread.files.map((f) => f.blake3).join(), digests[0]);
+    repo.close();
   });
 });

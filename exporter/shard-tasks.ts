@@ -1,0 +1,88 @@
+/**
+ * The worker side of a parallel export (tasks `export-journal` and `export-messages`): read a
+ * slice of the repository, build its rows and keep only those the table's filter accepts — the
+ * residual predicate runs next to the decoding. Rows go straight into this thread's staging
+ * shard, which the exporting thread reads (never row by row in JavaScript) when it writes the
+ * tables.
+ */
+
+import { existsSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+import { canonicalText, type Predicate } from '../dsl/ast.js';
+import { compileFilter, type RowTest } from '../dsl/evaluate.js';
+import type { Repository } from '../engine/git/repository.js';
+import { visitRows } from '../engine/scan/scan-range.js';
+import type { ExportJournalResult, ExportJournalTask, ExportMessagesResult, ExportMessagesTask } from '../engine/scheduler/tasks.js';
+import { addJournalRow, messageRows } from './extract.js';
+import { Staging } from './staging.js';
+import { type Row, tableDef } from './tables.js';
+
+const compiled = new Map<string, RowTest>();
+
+function testFor(table: string, predicate: Predicate | undefined): RowTest | undefined {
+  if (predicate === undefined) return undefined;
+  const key = `${table}:${canonicalText(predicate)}`;
+  let test = compiled.get(key);
+  if (!test) {
+    test = compileFilter(predicate, tableDef(table));
+    compiled.set(key, test);
+  }
+  return test;
+}
+
+/** The tables a shard holds: those the workers fill. */
+export const SHARD_TABLES = ['commits', 'events', 'messages'] as const;
+
+/** This thread's staging shards by export (several when exports overlap in one process). */
+const shards = new Map<string, Staging>();
+
+function shardOf(prefix: string): Staging {
+  // A shard lives as long as its file: the exporting thread removes the file once the export
+  // is written (or failed), and a later export to the same output starts a new one.
+  for (const [key, open] of shards) {
+    if (existsSync(open.path)) continue;
+    open.db.close();
+    shards.delete(key);
+  }
+  let shard = shards.get(prefix);
+  if (!shard) {
+    shard = new Staging(`${prefix}-${threadId}.sqlite`, { shared: true });
+    for (const table of SHARD_TABLES) shard.create(tableDef(table));
+    shards.set(prefix, shard);
+  }
+  return shard;
+}
+
+/** Commits the task's rows before the result goes back: the exporting thread may read the file next. */
+function settle(shard: Staging): void {
+  shard.flushAll();
+  // Its page cache is not needed between tasks (rows are only appended): an idle worker holds none.
+  shard.db.pragma('shrink_memory');
+}
+
+export function exportJournalRows(repo: Repository, task: ExportJournalTask): ExportJournalResult {
+  const shard = shardOf(task.shard);
+  const tests = { commits: testFor('commits', task.where.commits), events: testFor('events', task.where.events) };
+  let count = 0;
+  const frontier = visitRows(repo.objects, task.ref, task.frontier, task.limit, (row) => {
+    count++;
+    addJournalRow(row, task.ns, task.take, (table, out) => {
+      const test = tests[table];
+      if (!test || test(out)) shard.insert(table, out);
+    });
+  });
+  settle(shard);
+  return { kind: 'export-journal', ref: task.ref, count, frontier, shard: shard.path };
+}
+
+export function exportMessageRows(repo: Repository, task: ExportMessagesTask): ExportMessagesResult {
+  const shard = shardOf(task.shard);
+  const test = testFor('messages', task.where);
+  let count = 0;
+  messageRows(repo, [task.topic], (row: Row) => {
+    count++;
+    if (!test || test(row)) shard.insert('messages', row);
+  });
+  settle(shard);
+  return { kind: 'export-messages', topic: task.topic, count, shard: shard.path };
+}
