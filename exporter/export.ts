@@ -58,13 +58,18 @@ export interface ExportOptions {
   since?: Oid;
   /** Window end: only commits reachable from this one. */
   until?: Oid;
-  /** Scan journals on this pool (needs `gitDir`); rows and bytes are the same as without. */
+  /**
+   * Read journals and topics on this pool (needs `gitDir`), and write Parquet tables on it; rows
+   * and bytes are the same as without.
+   */
   pool?: ComputePool;
   /**
-   * Awaited once extraction is over (neither the object store nor the pool is used again): a
-   * chance to free caches and threads before the tables are sorted and written.
+   * Awaited once extraction is over (the object store is not used again): a chance to free its
+   * caches before the tables are sorted and written.
    */
   afterExtract?: () => void | Promise<void>;
+  /** Awaited once the pool is not used again (after extraction for SQLite, after the tables for Parquet). */
+  afterPool?: () => void | Promise<void>;
   gitDir?: string;
   /** table -> row predicate (`--where`); pushed down where it can prune, then run on every row. */
   where?: ReadonlyMap<string, Predicate>;
@@ -186,7 +191,8 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   if (incremental) copyFileSync(options.out, partial);
   // From here on the old manifest no longer describes what is at `out`.
   rmSync(manifestPath, { force: true });
-  const staging = new Staging(`${options.out}.staging`);
+  // Shared when workers read it too (Parquet tables written on the pool).
+  const staging = new Staging(`${options.out}.staging`, { shared: options.pool !== undefined });
   const sqlite = options.format === 'sqlite';
   const parquetFiles: string[] = [];
   const counts: Record<string, number> = {};
@@ -282,6 +288,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     await options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
     if (sqlite) {
+      await options.afterPool?.();
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
       for (const def of defs) sink.prepare(def, !journalTable(def.name));
       sink.close();
@@ -290,14 +297,32 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         options.onProgress?.(def.name, counts[def.name] as number);
       }
     } else {
-      // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
-      const { writeParquetTable } = await import('./parquet-sink.js');
-      for (const def of defs) {
-        const files = writeParquetTable(partial, def, staging, options.batchSize ?? 50_000);
-        parquetFiles.push(...files.files);
-        counts[def.name] = files.rows;
-        options.onProgress?.(def.name, files.rows);
+      const batchSize = options.batchSize ?? 50_000;
+      const settled = await Promise.allSettled(
+        defs.map(async (def) => {
+          let files: { files: string[]; rows: number };
+          if (options.pool) {
+            // Tables are independent datasets: the workers write them side by side.
+            const columns = options.columns?.get(def.name);
+            const task = { kind: 'export-parquet-table', staging: staging.view(), out: partial, table: def.name, batchSize } as const;
+            files = await options.pool.run(columns ? { ...task, columns: [...columns] } : task);
+          } else {
+            // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
+            const { writeParquetTable } = await import('./parquet-sink.js');
+            files = writeParquetTable(partial, def, staging, batchSize);
+          }
+          options.onProgress?.(def.name, files.rows);
+          return files;
+        }),
+      );
+      // Every table settles before a failure is reported, so nothing writes into a removed directory.
+      for (const [i, def] of defs.entries()) {
+        const result = settled[i] as PromiseSettledResult<{ files: string[]; rows: number }>;
+        if (result.status === 'rejected') throw result.reason;
+        parquetFiles.push(...result.value.files);
+        counts[def.name] = result.value.rows;
       }
+      await options.afterPool?.();
     }
     staging.close();
     rmSync(options.out, { recursive: true, force: true });

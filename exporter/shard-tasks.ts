@@ -1,9 +1,9 @@
 /**
- * The worker side of a parallel export (tasks `export-journal` and `export-messages`): read a
+ * The worker side of a parallel export. Tasks `export-journal` and `export-messages` read a
  * slice of the repository, build its rows and keep only those the table's filter accepts — the
  * residual predicate runs next to the decoding. Rows go straight into this thread's staging
  * shard, which the exporting thread reads (never row by row in JavaScript) when it writes the
- * tables.
+ * tables. Task `export-parquet-table` writes one table's dataset from the staging area.
  */
 
 import { existsSync } from 'node:fs';
@@ -12,10 +12,17 @@ import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
 import type { Repository } from '../engine/git/repository.js';
 import { visitRows } from '../engine/scan/scan-range.js';
-import type { ExportJournalResult, ExportJournalTask, ExportMessagesResult, ExportMessagesTask } from '../engine/scheduler/tasks.js';
+import type {
+  ExportJournalResult,
+  ExportJournalTask,
+  ExportMessagesResult,
+  ExportMessagesTask,
+  ExportParquetTableResult,
+  ExportParquetTableTask,
+} from '../engine/scheduler/tasks.js';
 import { addJournalRow, messageRows } from './extract.js';
 import { Staging } from './staging.js';
-import { type Row, tableDef } from './tables.js';
+import { type Row, selectColumns, tableDef } from './tables.js';
 
 const compiled = new Map<string, RowTest>();
 
@@ -85,4 +92,16 @@ export function exportMessageRows(repo: Repository, task: ExportMessagesTask): E
   });
   settle(shard);
   return { kind: 'export-messages', topic: task.topic, count, shard: shard.path };
+}
+
+export async function exportParquetTable(task: ExportParquetTableTask): Promise<ExportParquetTableResult> {
+  // Loaded on use: Arrow and parquet-wasm are most of a worker's start-up otherwise.
+  const { writeParquetTable } = await import('./parquet-sink.js');
+  const staging = Staging.openView(task.staging);
+  try {
+    const def = selectColumns(tableDef(task.table), task.columns);
+    return { kind: 'export-parquet-table', ...writeParquetTable(task.out, def, staging, task.batchSize) };
+  } finally {
+    staging.close();
+  }
 }

@@ -8,7 +8,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Row, TableDef } from './tables.js';
+import { type Row, type TableDef, tableDef } from './tables.js';
 
 const INSERT_BATCH = 5000;
 /**
@@ -17,8 +17,18 @@ const INSERT_BATCH = 5000;
  */
 const ATTACHED_SHARDS = 8;
 
+/** What another thread needs to read a staging area (plain data, for a task). */
+export interface StagingView {
+  path: string;
+  tables: string[];
+  /** The attached shards, in order. */
+  shards: string[];
+}
+
 export class Staging {
   readonly db: Database.Database;
+  /** Whether this connection created the file (and removes it, with its shards, on close). */
+  private readonly owner: boolean;
   /** Per table: writes one row's values with the prepared INSERT. */
   private readonly inserts = new Map<string, (row: Row) => void>();
   private readonly defs = new Map<string, TableDef>();
@@ -26,22 +36,45 @@ export class Staging {
   private uncommitted = 0;
   /** Per table: the attached shards that hold it. */
   private readonly shardsOf = new Map<string, string[]>();
+  private readonly attached: string[] = [];
 
-  /** `shared`: another connection (the exporting thread) reads the file while this one stays open. */
+  /**
+   * Creates a staging file. `shared`: other connections (another thread) read the file while
+   * this one stays open.
+   */
   constructor(
     readonly path: string,
     options: { shared?: boolean } = {},
+    view?: Database.Database,
   ) {
-    rmSync(path, { force: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = OFF');
-    this.db.pragma('synchronous = OFF');
-    if (!options.shared) this.db.pragma('locking_mode = EXCLUSIVE');
+    this.owner = view === undefined;
+    if (view) this.db = view;
+    else {
+      rmSync(path, { force: true });
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = OFF');
+      this.db.pragma('synchronous = OFF');
+      if (!options.shared) this.db.pragma('locking_mode = EXCLUSIVE');
+    }
     this.db.pragma('cache_size = -8192');
     this.db.pragma('temp_store = FILE');
     // Sorting a large table must not grow with it: one sorter thread, SQLite's heap kept small.
     this.db.pragma('threads = 0');
     this.db.pragma('soft_heap_limit = 67108864');
+  }
+
+  /** A read-only connection to a staging area another thread wrote (and still owns). */
+  static openView(view: StagingView): Staging {
+    const staging = new Staging(view.path, {}, new Database(view.path, { readonly: true, fileMustExist: true }));
+    for (const name of view.tables) staging.defs.set(name, tableDef(name));
+    for (const [i, path] of view.shards.entries()) staging.attachShard(path, `shard${i}`);
+    return staging;
+  }
+
+  /** What `openView` needs, once every row is committed. */
+  view(): StagingView {
+    this.flushAll();
+    return { path: this.path, tables: [...this.defs.keys()], shards: [...this.attached] };
   }
 
   /** Creates the staging table for a (full) table definition. */
@@ -85,20 +118,35 @@ export class Staging {
   adopt(shardPaths: readonly string[]): void {
     this.flushAll();
     for (const [i, path] of shardPaths.entries()) {
-      const schema = i < ATTACHED_SHARDS ? `shard${i}` : 'extra';
-      this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
-      const present = new Set(
-        (this.db.prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'table'`).all() as Array<{ name: string }>).map(
-          (r) => r.name,
-        ),
-      );
-      for (const table of this.defs.keys()) {
-        if (!present.has(table)) continue;
-        if (schema === 'extra') this.db.exec(`INSERT INTO main."${table}" SELECT * FROM extra."${table}"`);
-        else this.shardsOf.set(table, [...(this.shardsOf.get(table) ?? []), schema]);
+      if (i < ATTACHED_SHARDS) {
+        this.attachShard(path, `shard${i}`);
+        continue;
       }
-      if (schema === 'extra') this.db.exec('DETACH DATABASE extra');
+      this.db.prepare('ATTACH DATABASE ? AS extra').run(path);
+      try {
+        for (const table of this.tablesIn('extra')) this.db.exec(`INSERT INTO main."${table}" SELECT * FROM extra."${table}"`);
+      } finally {
+        this.db.exec('DETACH DATABASE extra');
+      }
     }
+  }
+
+  private attachShard(path: string, schema: string): void {
+    this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
+    // Shards are read once, in order: a page cache would only hold memory (16 MB each by default).
+    this.db.pragma(`${schema}.cache_size = -1024`);
+    this.attached.push(path);
+    for (const table of this.tablesIn(schema)) this.shardsOf.set(table, [...(this.shardsOf.get(table) ?? []), schema]);
+  }
+
+  /** This area's tables that an attached file holds too. */
+  private tablesIn(schema: string): string[] {
+    const present = new Set(
+      (this.db.prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'table'`).all() as Array<{ name: string }>).map(
+        (r) => r.name,
+      ),
+    );
+    return [...this.defs.keys()].filter((table) => present.has(table));
   }
 
   /** A table's rows as a SQL source: the main file's and those of the shards that hold it. */
@@ -125,9 +173,10 @@ export class Staging {
     return this.db.prepare(select).raw(true).iterate() as IterableIterator<unknown[]>;
   }
 
-  /** Closes and removes the staging file and every shard written for it. */
+  /** Closes; the owner also removes the staging file and every shard written for it. */
   close(): void {
     if (this.db.open) this.db.close();
+    if (!this.owner) return;
     rmSync(this.path, { force: true });
     const prefix = `${basename(this.path)}-`;
     for (const name of readdirSync(dirname(this.path)))

@@ -15,7 +15,7 @@ import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
-import { exportJournalRows, exportMessageRows } from '../exporter/shard-tasks.js';
+import { exportJournalRows, exportMessageRows, exportParquetTable } from '../exporter/shard-tasks.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
@@ -69,7 +69,7 @@ function sealEvents(task: Extract<Task, { kind: 'seal-events' }>): SealEventsRes
   };
 }
 
-function execute(task: Task): TaskResult {
+function execute(task: Task): TaskResult | Promise<TaskResult> {
   switch (task.kind) {
     case 'hash':
       return { kind: 'hash', digests: hashBatch(task.algo, task.data, task.offsets) };
@@ -92,6 +92,12 @@ function execute(task: Task): TaskResult {
     case 'export-messages':
       if (task.indexes) adoptSharedIndexes(task.indexes);
       return exportMessageRows(repositoryOf(task.gitDir), task);
+    case 'export-parquet-table':
+      // Writing tables comes after reading: pack windows and shared indexes are let go (a later
+      // read reopens them), so they do not add to the memory the table's encoding needs.
+      for (const repo of repositories.values()) repo.close();
+      repositories.clear();
+      return exportParquetTable(task);
   }
 }
 
@@ -108,10 +114,10 @@ function transferables(result: TaskResult): ArrayBuffer[] {
     .map((view) => view.buffer as ArrayBuffer);
 }
 
-export default function run(task: Task): unknown {
+export default async function run(task: Task): Promise<unknown> {
   let reply: WorkerReply;
   try {
-    reply = { ok: true, result: execute(task) };
+    reply = { ok: true, result: await execute(task) };
   } catch (err) {
     const error =
       err instanceof GatosError

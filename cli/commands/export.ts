@@ -20,7 +20,8 @@ const USAGE = [
   '  SQLite: PATH is one file; an existing export there is continued from the journal heads it recorded',
   '  (--full: start over). Parquet: PATH is a directory of Hive-partitioned datasets, rewritten whole,',
   '  one file per --batch-size rows (default 50000) or 4 MiB of column data.',
-  '  --threads N: journals read on N worker threads (default: one per CPU; 1 = no worker at all).',
+  '  --threads N: journals and topics read, Parquet tables written, on N worker threads',
+  '  (default: one per CPU; 1 = no worker at all).',
   '  Writes PATH, PATH.explorer-root.txt and, last, PATH.manifest.json.',
   '',
   '  EXPR: ns = "shop" and ts >= 2025-01-01 and kind in ("a", "b") and payload.n > 3 (also not, or,',
@@ -172,11 +173,9 @@ export const exportCommand: Command = {
           columns: columnsFlag(ctx),
           where: await whereFlag(ctx),
           ...(pool ? { pool } : {}),
-          // Worker threads, pack indexes and read windows are not needed while tables are sorted and written.
-          afterExtract: async () => {
-            await pool?.close();
-            objects.close();
-          },
+          // Pack indexes, read windows and worker threads are released as soon as they are done with.
+          afterExtract: () => objects.close(),
+          afterPool: () => pool?.close(),
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),

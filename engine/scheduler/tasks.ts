@@ -151,6 +151,28 @@ export interface ExportMessagesResult {
   shard: string;
 }
 
+/**
+ * One table of a Parquet export, written by a worker from the staging area (read-only, with
+ * the shards it attached): the same function and rows as in the exporting thread, so the same
+ * bytes. Tables are independent files, so they are written side by side.
+ */
+export interface ExportParquetTableTask {
+  kind: 'export-parquet-table';
+  staging: { path: string; tables: string[]; shards: string[] };
+  /** The dataset directory (the export's partial output). */
+  out: string;
+  table: string;
+  /** The exported columns (all when absent). */
+  columns?: string[];
+  batchSize: number;
+}
+export interface ExportParquetTableResult {
+  kind: 'export-parquet-table';
+  /** Files written, relative to `out`. */
+  files: string[];
+  rows: number;
+}
+
 export type Task =
   | HashTask
   | CanonicalizeTask
@@ -159,7 +181,8 @@ export type Task =
   | SealEventsTask
   | PrepareObjectsTask
   | ExportJournalTask
-  | ExportMessagesTask;
+  | ExportMessagesTask
+  | ExportParquetTableTask;
 export type TaskResult =
   | HashResult
   | CanonicalizeResult
@@ -168,7 +191,8 @@ export type TaskResult =
   | SealEventsResult
   | PrepareObjectsResult
   | ExportJournalResult
-  | ExportMessagesResult;
+  | ExportMessagesResult
+  | ExportParquetTableResult;
 export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
 
 /** What a worker sends back: a result, or an error that keeps its code across the boundary. */

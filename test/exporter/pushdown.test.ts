@@ -161,16 +161,26 @@ describe('pushdown', () => {
       ['events', parseFilter('payload.n > 10 or ns = "ops"')],
       ['messages', parseFilter('topic != "alerts"')],
     ]);
+    // Parquet tables are written on the pool too, with the columns asked for.
+    const columns = new Map([['messages', ['topic', 'kind']]]);
     for (const format of ['sqlite', 'parquet'] as const) {
       const digests: string[] = [];
       for (const threads of [1, 2]) {
         const pool = new ComputePool({ threads });
-        const manifest = await runExport(repo, { format, out: `${newDir()}/t`, clock: () => 0, pool, gitDir: planesGitDir, where });
+        const manifest = await runExport(repo, {
+          format,
+          out: `${newDir()}/t`,
+          clock: () => 0,
+          pool,
+          gitDir: planesGitDir,
+          where,
+          columns,
+        });
         await pool.close();
         assert.ok((manifest.row_counts.messages as number) > 0 && (manifest.row_counts.events as number) > 0);
         digests.push(manifest.files.map((f) => f.blake3).join());
       }
-      const inThread = await runExport(repo, { format, out: `${newDir()}/t`, clock: () => 0, where });
+      const inThread = await runExport(repo, { format, out: `${newDir()}/t`, clock: () => 0, where, columns });
       assert.equal(digests[0], digests[1], format);
       assert.equal(inThread.files.map((f) => f.blake3).join(), digests[0], format);
     }
