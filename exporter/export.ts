@@ -203,16 +203,14 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     for (const def of defs) staging.create(tableDef(def.name));
     let extracted = 0;
     let reported = performance.now();
-    const counted = (table: string, row: Row) => {
+    const stage = (table: string, row: Row) => {
+      const test = tests.get(table);
+      if (test && !test(row)) return;
       staging.insert(table, row);
       if (++extracted % 1000 === 0 && performance.now() - reported >= 2000) {
         reported = performance.now();
         options.onProgress?.('extract', extracted);
       }
-    };
-    const stage = (table: string, row: Row) => {
-      const test = tests.get(table);
-      if (!test || test(row)) counted(table, row);
     };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
     const window: JournalWindow = {
@@ -225,9 +223,11 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     if (options.pool && options.gitDir && !options.since && !options.until) {
       // Journals and topics are read on the pool, filters applied in the workers (they travel
       // parsed, as plain data: workers compile them without loading the parser).
-      const where = Object.fromEntries(
-        (['commits', 'events', 'messages'] as const).flatMap((t) => (options.where?.has(t) ? [[t, options.where.get(t)]] : [])),
-      );
+      const where: { commits?: Predicate; events?: Predicate; messages?: Predicate } = {};
+      for (const table of ['commits', 'events', 'messages'] as const) {
+        const predicate = options.where?.get(table);
+        if (predicate) where[table] = predicate;
+      }
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
       pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, topics }, where, staging, (commits) => {

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Staging } from '../../exporter/staging.js';
+import { type Row, tableDef } from '../../exporter/tables.js';
+import { scratch } from '../helpers/git.js';
+
+const { dir: newDir } = scratch();
+const commits = tableDef('commits');
+
+const commitRow = (id: string): Row => ({
+  id,
+  parent_id: null,
+  ref: 'refs/gatos/journal/ns/actor',
+  author: 'a <a@a>',
+  ts: 1,
+  message: `m ${id}`,
+  trailers: '[]',
+  shape_root: null,
+  created_ts: 1,
+  updated_ts: 1,
+});
+
+/** Ten shards (more than can be attached): ids spread over them out of order. */
+function stagingWithShards(): { staging: Staging; ids: string[] } {
+  const dir = newDir();
+  const staging = new Staging(join(dir, 'x.staging'), { shared: true });
+  staging.create(commits);
+  const ids: string[] = [];
+  staging.insert('commits', commitRow('main-0'));
+  ids.push('main-0');
+  const shards: string[] = [];
+  for (let s = 0; s < 10; s++) {
+    const shard = new Staging(`${staging.path}-${s}.sqlite`, { shared: true });
+    shard.create(commits);
+    for (let r = 0; r < 3; r++) {
+      const id = `${String.fromCharCode(122 - r * 10 - s)}-${s}`;
+      shard.insert('commits', commitRow(id));
+      ids.push(id);
+    }
+    shard.flushAll();
+    shard.db.close();
+    shards.push(shard.path);
+  }
+  staging.adopt(shards);
+  return { staging, ids: ids.sort() };
+}
+
+describe('staging shards', () => {
+  test('adopted shards are read in key order with the main rows, past the attach limit too', () => {
+    const { staging, ids } = stagingWithShards();
+    const read = [...staging.ordered(commits)].map((row) => row[0]);
+    assert.deepEqual(read, ids);
+    staging.close();
+  });
+
+  test('a read-only view sees the same rows; only the owner removes the files', () => {
+    const { staging, ids } = stagingWithShards();
+    const view = Staging.openView(staging.view());
+    assert.deepEqual(
+      [...view.ordered(commits)].map((row) => row[0]),
+      ids,
+    );
+    view.close();
+    assert.ok(existsSync(staging.path), 'a view leaves the files alone');
+    staging.close();
+    const dir = join(staging.path, '..');
+    assert.deepEqual(readdirSync(dir), [], 'the owner removes the staging file and every shard');
+  });
+});
