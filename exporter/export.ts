@@ -37,9 +37,9 @@ import {
   stateRows,
 } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
-import { SqliteSink } from './sqlite-sink.js';
+import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
-import { type Row, selectColumns, TABLE_NAMES, tableDef } from './tables.js';
+import { type Row, SHARD_TABLES, selectColumns, TABLE_NAMES, type TableDef, tableDef } from './tables.js';
 
 export const EXTRACTOR_VERSION = packageVersion();
 export const EXTRACTOR = `gatos-exporter/${EXTRACTOR_VERSION}`;
@@ -164,6 +164,17 @@ const fileEntry = (full: string, path: string) => {
   return { path, blake3: `blake3:${hex}`, size };
 };
 
+/**
+ * Waits for every table being written, then fails with the first failure, if any: once this
+ * settles nothing writes into the files the caller may remove.
+ */
+async function settled<T>(writes: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(writes);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
   const wanted = options.tables ?? TABLE_NAMES;
   if (wanted.length === 0) throw new GatosError('invalid_argument', `--tables names no table; tables: ${TABLE_NAMES.join(', ')}`);
@@ -191,8 +202,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   if (incremental) copyFileSync(options.out, partial);
   // From here on the old manifest no longer describes what is at `out`.
   rmSync(manifestPath, { force: true });
-  // Shared when workers read it too (Parquet tables written on the pool).
-  const staging = new Staging(`${options.out}.staging`, { shared: options.pool !== undefined });
+  const staging = new Staging(`${options.out}.staging`);
   const sqlite = options.format === 'sqlite';
   const parquetFiles: string[] = [];
   const counts: Record<string, number> = {};
@@ -288,17 +298,53 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     await options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
     if (sqlite) {
-      await options.afterPool?.();
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
       for (const def of defs) sink.prepare(def, !journalTable(def.name));
       sink.close();
-      for (const def of defs) {
-        counts[def.name] = SqliteSink.copy(staging, partial, def, incremental && journalTable(def.name));
-        options.onProgress?.(def.name, counts[def.name] as number);
+      const view = staging.view();
+      // The tables workers fill (journals, messages) are the large ones: the first is written
+      // into the output, each other one into a file of its own, then moved in as it is. The
+      // same steps in any thread, side by side on the pool, so the same bytes.
+      const large = incremental ? [] : defs.filter((def) => SHARD_TABLES.includes(def.name));
+      const sideFile = (i: number, def: TableDef) => (i === 0 ? partial : `${partial}.${def.name}`);
+      const written = await settled(
+        large.map(async (def, i) => {
+          const rows = options.pool
+            ? (
+                await options.pool.run({
+                  kind: 'export-sqlite-table',
+                  staging: view,
+                  path: sideFile(i, def),
+                  table: def.name,
+                  ...(options.columns?.has(def.name) ? { columns: [...(options.columns.get(def.name) ?? [])] } : {}),
+                  create: i > 0,
+                })
+              ).rows
+            : writeSqliteTable(sideFile(i, def), view, def, i > 0);
+          options.onProgress?.(def.name, rows);
+          return rows;
+        }),
+      );
+      await options.afterPool?.();
+      const out = new SqliteSink(partial).attach(view);
+      try {
+        for (const [i, def] of large.entries()) {
+          counts[def.name] = written[i] as number;
+          if (i === 0) continue;
+          out.transfer(sideFile(i, def), def.name);
+          rmSync(sideFile(i, def), { force: true });
+        }
+        for (const def of defs) {
+          if (large.includes(def)) continue;
+          counts[def.name] = out.fill(def, incremental && journalTable(def.name));
+          options.onProgress?.(def.name, counts[def.name] as number);
+        }
+      } finally {
+        out.close();
       }
     } else {
       const batchSize = options.batchSize ?? 50_000;
-      const settled = await Promise.allSettled(
+      const written = await settled(
         defs.map(async (def) => {
           let files: { files: string[]; rows: number };
           if (options.pool) {
@@ -315,12 +361,10 @@ export async function runExport(source: Source, options: ExportOptions): Promise
           return files;
         }),
       );
-      // Every table settles before a failure is reported, so nothing writes into a removed directory.
       for (const [i, def] of defs.entries()) {
-        const result = settled[i] as PromiseSettledResult<{ files: string[]; rows: number }>;
-        if (result.status === 'rejected') throw result.reason;
-        parquetFiles.push(...result.value.files);
-        counts[def.name] = result.value.rows;
+        const result = written[i] as { files: string[]; rows: number };
+        parquetFiles.push(...result.files);
+        counts[def.name] = result.rows;
       }
       await options.afterPool?.();
     }
@@ -369,6 +413,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     await Promise.allSettled([pooled]);
     staging.close();
     rmSync(partial, { recursive: true, force: true });
+    for (const table of SHARD_TABLES) rmSync(`${partial}.${table}`, { force: true });
     throw err;
   }
 }

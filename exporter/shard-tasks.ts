@@ -3,7 +3,8 @@
  * slice of the repository, build its rows and keep only those the table's filter accepts — the
  * residual predicate runs next to the decoding. Rows go straight into this thread's staging
  * shard, which the exporting thread reads (never row by row in JavaScript) when it writes the
- * tables. Task `export-parquet-table` writes one table's dataset from the staging area.
+ * tables. Tasks `export-parquet-table` and `export-sqlite-table` write one table from the staging
+ * area, side by side with other tables.
  */
 
 import { existsSync } from 'node:fs';
@@ -19,10 +20,13 @@ import type {
   ExportMessagesTask,
   ExportParquetTableResult,
   ExportParquetTableTask,
+  ExportSqliteTableResult,
+  ExportSqliteTableTask,
 } from '../engine/scheduler/tasks.js';
 import { addJournalRow, messageRows } from './extract.js';
+import { writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
-import { type Row, selectColumns, tableDef } from './tables.js';
+import { type Row, SHARD_TABLES, selectColumns, tableDef } from './tables.js';
 
 const compiled = new Map<string, RowTest>();
 
@@ -37,9 +41,6 @@ function testFor(table: string, predicate: Predicate | undefined): RowTest | und
   return test;
 }
 
-/** The tables a shard holds: those the workers fill. */
-export const SHARD_TABLES = ['commits', 'events', 'messages'] as const;
-
 /** This thread's staging shards by export (several when exports overlap in one process). */
 const shards = new Map<string, Staging>();
 
@@ -53,7 +54,7 @@ function shardOf(prefix: string): Staging {
   }
   let shard = shards.get(prefix);
   if (!shard) {
-    shard = new Staging(`${prefix}-${threadId}.sqlite`, { shared: true });
+    shard = new Staging(`${prefix}-${threadId}.sqlite`);
     for (const table of SHARD_TABLES) shard.create(tableDef(table));
     shards.set(prefix, shard);
   }
@@ -104,4 +105,9 @@ export async function exportParquetTable(task: ExportParquetTableTask): Promise<
   } finally {
     staging.close();
   }
+}
+
+export function exportSqliteTable(task: ExportSqliteTableTask): ExportSqliteTableResult {
+  const def = selectColumns(tableDef(task.table), task.columns);
+  return { kind: 'export-sqlite-table', rows: writeSqliteTable(task.path, task.staging, def, task.create) };
 }

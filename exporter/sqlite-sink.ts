@@ -1,11 +1,12 @@
 /**
  * The SQLite sink: STRICT tables from the table definitions, NOT NULL where a column is not
- * optional, indexes on join keys, rows copied in primary-key order from the staging area, `PRAGMA user_version` = the exporter version
- * (major*1e6 + minor*1e3 + patch). Upserts on the primary key, so re-exporting an overlapping
- * window never duplicates a row.
+ * optional, indexes on join keys, rows copied in primary-key order from the staging area,
+ * `PRAGMA user_version` = the exporter version (major*1e6 + minor*1e3 + patch). Upserts on the
+ * primary key, so re-exporting an overlapping window never duplicates a row. Large tables can be
+ * written in files of their own, side by side, and moved into the output as they are.
  */
 import Database from 'better-sqlite3';
-import type { Staging } from './staging.js';
+import { attachStaging, type StagingView } from './staging.js';
 import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
@@ -17,16 +18,18 @@ export function userVersion(version: string): number {
 
 export class SqliteSink {
   private readonly db: Database.Database;
+  private source: ((table: string) => string) | undefined;
 
-  constructor(path: string, version: string) {
+  /** Opens (or creates) a SQLite file to write; `version` sets `PRAGMA user_version`. */
+  constructor(path: string, version?: string) {
     this.db = new Database(path);
     // The file is a private temporary until it is renamed into place, so no journal and no
     // syncs: a crash leaves a `.partial` that the next export discards.
     this.db.pragma('journal_mode = OFF');
     this.db.pragma('synchronous = OFF');
     this.db.pragma('locking_mode = EXCLUSIVE');
-    this.db.pragma('cache_size = -65536');
-    this.db.pragma(`user_version = ${userVersion(version)}`);
+    this.db.pragma('cache_size = -16384');
+    if (version !== undefined) this.db.pragma(`user_version = ${userVersion(version)}`);
   }
 
   /** Creates the table (and its indexes) when missing; `replace` empties it first (snapshot tables). */
@@ -45,12 +48,19 @@ export class SqliteSink {
     if (replace) this.db.exec(`DELETE FROM "${def.name}"`);
   }
 
+  /** Reads staged rows from this staging area (attached read-only) from now on. */
+  attach(view: StagingView): this {
+    this.source = attachStaging(this.db, view);
+    return this;
+  }
+
   /**
-   * Copies a staged table in key order into this file, through the staging connection (SQLite
-   * does the ordering and the inserts in one statement). `upsert` when the table may already
-   * hold some of the rows (incremental exports). Call after `close()`: the file is attached.
+   * Writes a staged table into this file in key order: SQLite sorts and inserts in one
+   * statement. `upsert` when the table may already hold some of the rows (incremental exports).
+   * Returns the table's row count.
    */
-  static copy(staging: Staging, path: string, def: TableDef, upsert: boolean): number {
+  fill(def: TableDef, upsert: boolean): number {
+    if (!this.source) throw new Error('SqliteSink.fill before attach');
     const names = def.columns.map((col) => `"${col.name}"`);
     const key = names[0] as string;
     const updates = names.slice(1).map((n) => `${n} = excluded.${n}`);
@@ -59,20 +69,41 @@ export class SqliteSink {
       : updates.length > 0
         ? ` ON CONFLICT(${key}) DO UPDATE SET ${updates.join(', ')}`
         : ` ON CONFLICT(${key}) DO NOTHING`;
-    staging.db.prepare('ATTACH DATABASE ? AS out').run(path);
+    this.db.exec(
+      `INSERT INTO main."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${this.source(def.name)} WHERE true ORDER BY ${key}${conflict}`,
+    );
+    return (this.db.prepare(`SELECT count(*) AS n FROM main."${def.name}"`).get() as { n: number }).n;
+  }
+
+  /**
+   * Moves in a table written in another file with the same definition (this one's table empty):
+   * SQLite's transfer optimisation copies its records and index entries in order, as they are,
+   * without sorting or re-encoding anything.
+   */
+  transfer(from: string, table: string): void {
+    this.db.prepare('ATTACH DATABASE ? AS side').run(from);
     try {
-      staging.db.pragma('out.journal_mode = OFF');
-      staging.db.pragma('out.synchronous = OFF');
-      staging.db.exec(
-        `INSERT INTO out."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${staging.source(def.name)} WHERE true ORDER BY ${key}${conflict}`,
-      );
-      return (staging.db.prepare(`SELECT count(*) AS n FROM out."${def.name}"`).get() as { n: number }).n;
+      this.db.exec(`INSERT INTO main."${table}" SELECT * FROM side."${table}"`);
     } finally {
-      staging.db.exec('DETACH DATABASE out');
+      this.db.exec('DETACH DATABASE side');
     }
   }
 
   close(): void {
     this.db.close();
+  }
+}
+
+/**
+ * Writes one staged table into `path` (created there first with `create`): what a worker does
+ * for one large table while others are written alongside. Returns the row count.
+ */
+export function writeSqliteTable(path: string, view: StagingView, def: TableDef, create: boolean): number {
+  const sink = new SqliteSink(path);
+  try {
+    if (create) sink.prepare(def, false);
+    return sink.attach(view).fill(def, false);
+  } finally {
+    sink.close();
   }
 }

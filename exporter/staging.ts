@@ -17,6 +17,30 @@ const INSERT_BATCH = 5000;
  */
 const ATTACHED_SHARDS = 8;
 
+const unionOf = (table: string, schemas: readonly string[]) =>
+  schemas.length === 1
+    ? `${schemas[0]}."${table}"`
+    : `(${schemas.map((schema) => `SELECT * FROM ${schema}."${table}"`).join(' UNION ALL ')})`;
+
+/** The schemas of `db` that hold a table of this name. */
+function holding(db: Database.Database, schemas: readonly string[], table: string): string[] {
+  return schemas.filter((schema) => db.prepare(`SELECT 1 FROM ${schema}.sqlite_master WHERE type = 'table' AND name = ?`).get(table));
+}
+
+/**
+ * Attaches a staging area and its shards to another database (`st`, `st0`, `st1`, …), so that
+ * database can be written from the staged rows in one statement; they are only read. Returns
+ * each table's SQL source.
+ */
+export function attachStaging(db: Database.Database, view: StagingView): (table: string) => string {
+  const schemas = ['st', ...view.shards.map((_, i) => `st${i}`)];
+  for (const [i, path] of [view.path, ...view.shards].entries()) {
+    db.prepare(`ATTACH DATABASE ? AS ${schemas[i]}`).run(path);
+    db.pragma(`${schemas[i]}.cache_size = ${i === 0 ? -8192 : -1024}`);
+  }
+  return (table) => unionOf(table, holding(db, schemas, table));
+}
+
 /** What another thread needs to read a staging area (plain data, for a task). */
 export interface StagingView {
   path: string;
@@ -39,12 +63,12 @@ export class Staging {
   private readonly attached: string[] = [];
 
   /**
-   * Creates a staging file. `shared`: other connections (another thread) read the file while
-   * this one stays open.
+   * Creates a staging file (or, with `view`, wraps a read-only connection to one). Other
+   * connections, in this thread or another, may read the file while this one stays open: it
+   * holds no lock between transactions.
    */
   constructor(
     readonly path: string,
-    options: { shared?: boolean } = {},
     view?: Database.Database,
   ) {
     this.owner = view === undefined;
@@ -54,7 +78,6 @@ export class Staging {
       this.db = new Database(path);
       this.db.pragma('journal_mode = OFF');
       this.db.pragma('synchronous = OFF');
-      if (!options.shared) this.db.pragma('locking_mode = EXCLUSIVE');
     }
     this.db.pragma('cache_size = -8192');
     this.db.pragma('temp_store = FILE');
@@ -65,7 +88,7 @@ export class Staging {
 
   /** A read-only connection to a staging area another thread wrote (and still owns). */
   static openView(view: StagingView): Staging {
-    const staging = new Staging(view.path, {}, new Database(view.path, { readonly: true, fileMustExist: true }));
+    const staging = new Staging(view.path, new Database(view.path, { readonly: true, fileMustExist: true }));
     for (const name of view.tables) staging.defs.set(name, tableDef(name));
     for (const [i, path] of view.shards.entries()) staging.attachShard(path, `shard${i}`);
     return staging;
@@ -111,7 +134,7 @@ export class Staging {
   }
 
   /**
-   * Takes in the shards written by workers (`shared` staging files named `<path>-<thread>.sqlite`
+   * Takes in the shards written by workers (staging files named `<path>-<thread>.sqlite`
    * with tables of the same names and columns): their rows count as this area's rows from now
    * on, read in place — no row is copied, none crosses into JavaScript.
    */
@@ -151,9 +174,7 @@ export class Staging {
 
   /** A table's rows as a SQL source: the main file's and those of the shards that hold it. */
   source(table: string): string {
-    const shards = this.shardsOf.get(table) ?? [];
-    if (shards.length === 0) return `main."${table}"`;
-    return `(${['main', ...shards].map((schema) => `SELECT * FROM ${schema}."${table}"`).join(' UNION ALL ')})`;
+    return unionOf(table, ['main', ...(this.shardsOf.get(table) ?? [])]);
   }
 
   /**

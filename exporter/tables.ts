@@ -178,5 +178,8 @@ export function selectColumns(def: TableDef, wanted: readonly string[] | undefin
   return { ...def, columns: def.columns.filter((col) => def.keys.includes(col.name) || wanted.includes(col.name)) };
 }
 
+/** The tables workers fill (each in a staging shard of its own): the large ones. */
+export const SHARD_TABLES: readonly string[] = ['commits', 'events', 'messages'];
+
 /** A row: column name -> value (strings, integers, null; json columns already canonical text). */
 export type Row = Record<string, string | number | null>;

@@ -15,7 +15,7 @@ import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
-import { exportJournalRows, exportMessageRows, exportParquetTable } from '../exporter/shard-tasks.js';
+import { exportJournalRows, exportMessageRows, exportParquetTable, exportSqliteTable } from '../exporter/shard-tasks.js';
 import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
@@ -93,11 +93,12 @@ function execute(task: Task): TaskResult | Promise<TaskResult> {
       if (task.indexes) adoptSharedIndexes(task.indexes);
       return exportMessageRows(repositoryOf(task.gitDir), task);
     case 'export-parquet-table':
+    case 'export-sqlite-table':
       // Writing tables comes after reading: pack windows and shared indexes are let go (a later
       // read reopens them), so they do not add to the memory the table's encoding needs.
       for (const repo of repositories.values()) repo.close();
       repositories.clear();
-      return exportParquetTable(task);
+      return task.kind === 'export-parquet-table' ? exportParquetTable(task) : exportSqliteTable(task);
   }
 }
 

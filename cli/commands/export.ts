@@ -20,7 +20,7 @@ const USAGE = [
   '  SQLite: PATH is one file; an existing export there is continued from the journal heads it recorded',
   '  (--full: start over). Parquet: PATH is a directory of Hive-partitioned datasets, rewritten whole,',
   '  one file per --batch-size rows (default 50000) or 4 MiB of column data.',
-  '  --threads N: journals and topics read, Parquet tables written, on N worker threads',
+  '  --threads N: journals and topics read, large tables written, on N worker threads',
   '  (default: one per CPU; 1 = no worker at all).',
   '  Writes PATH, PATH.explorer-root.txt and, last, PATH.manifest.json.',
   '',

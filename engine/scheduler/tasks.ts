@@ -173,6 +173,24 @@ export interface ExportParquetTableResult {
   rows: number;
 }
 
+/**
+ * One large table of a SQLite export written from the staging area into `path` (the output
+ * itself, or a file of its own to be moved in afterwards), while others are written alongside.
+ */
+export interface ExportSqliteTableTask {
+  kind: 'export-sqlite-table';
+  staging: { path: string; tables: string[]; shards: string[] };
+  path: string;
+  table: string;
+  columns?: string[];
+  /** Create the table in `path` first (a file of its own). */
+  create: boolean;
+}
+export interface ExportSqliteTableResult {
+  kind: 'export-sqlite-table';
+  rows: number;
+}
+
 export type Task =
   | HashTask
   | CanonicalizeTask
@@ -182,7 +200,8 @@ export type Task =
   | PrepareObjectsTask
   | ExportJournalTask
   | ExportMessagesTask
-  | ExportParquetTableTask;
+  | ExportParquetTableTask
+  | ExportSqliteTableTask;
 export type TaskResult =
   | HashResult
   | CanonicalizeResult
@@ -192,7 +211,8 @@ export type TaskResult =
   | PrepareObjectsResult
   | ExportJournalResult
   | ExportMessagesResult
-  | ExportParquetTableResult;
+  | ExportParquetTableResult
+  | ExportSqliteTableResult;
 export type ResultOf<T extends Task> = Extract<TaskResult, { kind: T['kind'] }>;
 
 /** What a worker sends back: a result, or an error that keeps its code across the boundary. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { canonicalText, type Literal, type Predicate } from '../../dsl/ast.js';
@@ -167,16 +168,11 @@ describe('pushdown', () => {
       const digests: string[] = [];
       for (const threads of [1, 2]) {
         const pool = new ComputePool({ threads });
-        const manifest = await runExport(repo, {
-          format,
-          out: `${newDir()}/t`,
-          clock: () => 0,
-          pool,
-          gitDir: planesGitDir,
-          where,
-          columns,
-        });
+        const outDir = newDir();
+        const manifest = await runExport(repo, { format, out: `${outDir}/t`, clock: () => 0, pool, gitDir: planesGitDir, where, columns });
         await pool.close();
+        // No staging file, shard or side table is left behind.
+        assert.deepEqual(readdirSync(outDir).sort(), ['t', 't.explorer-root.txt', 't.manifest.json']);
         assert.ok((manifest.row_counts.messages as number) > 0 && (manifest.row_counts.events as number) > 0);
         digests.push(manifest.files.map((f) => f.blake3).join());
       }

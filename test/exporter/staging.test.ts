@@ -25,14 +25,14 @@ const commitRow = (id: string): Row => ({
 /** Ten shards (more than can be attached): ids spread over them out of order. */
 function stagingWithShards(): { staging: Staging; ids: string[] } {
   const dir = newDir();
-  const staging = new Staging(join(dir, 'x.staging'), { shared: true });
+  const staging = new Staging(join(dir, 'x.staging'));
   staging.create(commits);
   const ids: string[] = [];
   staging.insert('commits', commitRow('main-0'));
   ids.push('main-0');
   const shards: string[] = [];
   for (let s = 0; s < 10; s++) {
-    const shard = new Staging(`${staging.path}-${s}.sqlite`, { shared: true });
+    const shard = new Staging(`${staging.path}-${s}.sqlite`);
     shard.create(commits);
     for (let r = 0; r < 3; r++) {
       const id = `${String.fromCharCode(122 - r * 10 - s)}-${s}`;
