@@ -19,9 +19,8 @@ import { startFrontier, walkCommits } from '../engine/git/walk.js';
 import { listJobs, readJob } from '../engine/jobs/store.js';
 import { readMessages } from '../engine/messages/read.js';
 import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
-import { scanRefsWith } from '../engine/scan/scan-refs.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
-import type { ExportJournalTask } from '../engine/scheduler/tasks.js';
+import type { ExportJournalTask, JournalSlice } from '../engine/scheduler/tasks.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
 import type { Staging } from './staging.js';
@@ -117,9 +116,17 @@ export function journalRows(source: Source, heads: readonly RefEntry[], window: 
 }
 
 /**
+ * Commits per journal task, and the most journals one task reads: small journals share a task,
+ * so the per-task hand-off (a round trip, a commit of the shard) is paid per 2,000 commits.
+ */
+const TASK_COMMITS = 2000;
+const TASK_SLICES = 16;
+
+/**
  * The journal rows (as `journalRows` reads them) and the rows of the given message topics, built
- * in parallel on the compute pool (tasks `export-journal`, one per slice of a journal, and
- * `export-messages`, one per topic), each table's filter applied in the workers. Each worker
+ * in parallel on the compute pool (tasks `export-journal`, each up to TASK_COMMITS commits of up
+ * to TASK_SLICES journals, and `export-messages`, one per topic), each table's filter applied in
+ * the workers. Each worker
  * appends its rows to a staging shard of its own, which `staging` adopts at the end, so this
  * thread's cost does not grow with the rows; `progress` counts journal commits read.
  */
@@ -148,32 +155,47 @@ export async function extractOnPool(
   );
   // Awaited below; a failure while the journals are still read must not count as unhandled.
   topicsDone.catch(() => undefined);
-  const batches = scanRefsWith(
-    pool,
-    refsToRead(heads, window),
-    { since: window.since },
-    (ref, frontier, limit): ExportJournalTask => ({
+  const queue: JournalSlice[] = refsToRead(heads, window).map((head) => {
+    const stop = window.since.get(head.name);
+    return {
+      ref: head.name,
+      ns: parseJournalRef(head.name)?.ns ?? '',
+      take: takeOf(window, head.name),
+      frontier: startFrontier([head.oid], stop ? [stop] : []),
+    };
+  });
+  const active = new Set<Promise<void>>();
+  let read = 0;
+  const submit = () => {
+    const task: ExportJournalTask = {
       kind: 'export-journal',
       gitDir,
-      ref,
-      frontier,
-      limit,
-      ns: parseJournalRef(ref)?.ns ?? '',
-      take: takeOf(window, ref),
+      slices: queue.splice(0, TASK_SLICES),
+      limit: TASK_COMMITS,
       where: journalWhere,
       shard: staging.path,
       indexes,
-    }),
-  );
-  let read = 0;
+    };
+    const running: Promise<void> = pool
+      .run(task)
+      .then((result) => {
+        read += result.count;
+        progress?.(read);
+        shards.add(result.shard);
+        // What the limit left is read next, so a long journal keeps its place.
+        queue.unshift(...result.rest);
+      })
+      .finally(() => active.delete(running));
+    active.add(running);
+  };
   try {
-    for await (const batch of batches) {
-      read += batch.count;
-      progress?.(read);
-      shards.add(batch.shard);
+    for (;;) {
+      while (active.size < pool.maxInFlight && queue.length > 0) submit();
+      if (active.size === 0) break;
+      await Promise.race(active);
     }
   } finally {
-    await Promise.allSettled([topicsDone]);
+    await Promise.allSettled([...active, topicsDone]);
   }
   await topicsDone;
   staging.adopt([...shards].sort());

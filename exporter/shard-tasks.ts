@@ -22,6 +22,7 @@ import type {
   ExportParquetTableTask,
   ExportSqliteTableResult,
   ExportSqliteTableTask,
+  JournalSlice,
 } from '../engine/scheduler/tasks.js';
 import { addJournalRow, messageRows } from './extract.js';
 import { writeSqliteTable } from './sqlite-sink.js';
@@ -72,15 +73,26 @@ export function exportJournalRows(repo: Repository, task: ExportJournalTask): Ex
   const shard = shardOf(task.shard);
   const tests = { commits: testFor('commits', task.where.commits), events: testFor('events', task.where.events) };
   let count = 0;
-  const frontier = visitRows(repo.objects, task.ref, task.frontier, task.limit, (row) => {
-    count++;
-    addJournalRow(row, task.ns, task.take, (table, out) => {
-      const test = tests[table];
-      if (!test || test(out)) shard.insert(table, out);
+  const rest: JournalSlice[] = [];
+  for (const [i, slice] of task.slices.entries()) {
+    if (count >= task.limit) {
+      rest.push(...task.slices.slice(i));
+      break;
+    }
+    const frontier = visitRows(repo.objects, slice.ref, slice.frontier, task.limit - count, (row) => {
+      count++;
+      addJournalRow(row, slice.ns, slice.take, (table, out) => {
+        const test = tests[table];
+        if (!test || test(out)) shard.insert(table, out);
+      });
     });
-  });
+    if (frontier.length > 0) {
+      rest.push({ ...slice, frontier }, ...task.slices.slice(i + 1));
+      break;
+    }
+  }
   settle(shard);
-  return { kind: 'export-journal', ref: task.ref, count, frontier, shard: shard.path };
+  return { kind: 'export-journal', count, rest, shard: shard.path };
 }
 
 export function exportMessageRows(repo: Repository, task: ExportMessagesTask): ExportMessagesResult {

@@ -107,20 +107,26 @@ export interface PrepareObjectsResult {
   objects: Uint8Array;
 }
 
+/** Part of one journal still to read: its ref, what its rows go to, and where the walk resumes. */
+export interface JournalSlice {
+  ref: string;
+  ns: string;
+  take: { commits: boolean; events: boolean };
+  frontier: FrontierEntry[];
+}
+
 /**
- * Export rows of up to `limit` commits of one journal's range: the `commits` and `events` rows
- * the export wants, with each table's filter (parsed, as plain data) applied in the worker, so
- * rows that cannot match never cross the thread boundary. The worker appends them to its own
- * staging shard `<shard>-<thread>.sqlite` (tables `commits`, `events`, `messages`).
+ * Export rows of up to `limit` commits, read from the slices in order (several small journals
+ * make one task): the `commits` and `events` rows the export wants, with each table's filter
+ * (parsed, as plain data) applied in the worker, so rows that cannot match never cross the
+ * thread boundary. The worker appends them to its own staging shard `<shard>-<thread>.sqlite`
+ * (tables `commits`, `events`, `messages`).
  */
 export interface ExportJournalTask {
   kind: 'export-journal';
   gitDir: string;
-  ref: string;
-  frontier: FrontierEntry[];
+  slices: JournalSlice[];
   limit: number;
-  ns: string;
-  take: { commits: boolean; events: boolean };
   where: { commits?: Predicate; events?: Predicate };
   shard: string;
   /** Pack indexes the exporting thread already holds in shared memory (one copy for all threads). */
@@ -128,9 +134,10 @@ export interface ExportJournalTask {
 }
 export interface ExportJournalResult {
   kind: 'export-journal';
-  ref: string;
+  /** Commits read. */
   count: number;
-  frontier: FrontierEntry[];
+  /** What the limit left: the slice being read (with its frontier) and those not started. */
+  rest: JournalSlice[];
   /** The staging shard the rows were appended to. */
   shard: string;
 }

@@ -152,6 +152,21 @@ describe('pushdown', () => {
     }
   });
 
+  test('journals longer than a task and tasks of several journals: the rows of an in-thread export', async () => {
+    // Two journals of 2,250 commits: each task starts on both, stops at its commit limit and
+    // hands the rest back; the walk resumes where it stopped.
+    const dir = newDir();
+    const longGitDir = (await generateFixture({ events: 4500, seed: 7, out: dir, namespaces: 1, actors: 2 })).gitDir;
+    const repo = openRepository(dir);
+    const pool = new ComputePool({ threads: 2 });
+    const pooled = await runExport(repo, { format: 'sqlite', out: `${newDir()}/t`, clock: () => 0, pool, gitDir: longGitDir });
+    await pool.close();
+    const inThread = await runExport(repo, { format: 'sqlite', out: `${newDir()}/t`, clock: () => 0 });
+    assert.equal(pooled.row_counts.commits, 4500);
+    assert.equal(pooled.files[0]?.blake3, inThread.files[0]?.blake3);
+    repo.close();
+  });
+
   test('1 thread and 2 threads give the same bytes, filters applied in the workers included', async () => {
     // Journals, message topics, state, jobs and governance: every table, both formats.
     const dir = newDir();
