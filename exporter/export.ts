@@ -198,7 +198,12 @@ export async function runExport(source: Source, options: ExportOptions): Promise
 
   const partial = `${options.out}.partial`;
   mkdirSync(dirname(options.out), { recursive: true });
-  rmSync(partial, { recursive: true, force: true });
+  // A crashed export's leftovers (the output so far, tables written apart) go first.
+  const removePartial = () => {
+    rmSync(partial, { recursive: true, force: true });
+    for (const table of SHARD_TABLES) rmSync(`${partial}.${table}`, { force: true });
+  };
+  removePartial();
   if (incremental) copyFileSync(options.out, partial);
   // From here on the old manifest no longer describes what is at `out`.
   rmSync(manifestPath, { force: true });
@@ -412,8 +417,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     // Workers may still be appending to their shards: let them finish before the files go.
     await Promise.allSettled([pooled]);
     staging.close();
-    rmSync(partial, { recursive: true, force: true });
-    for (const table of SHARD_TABLES) rmSync(`${partial}.${table}`, { force: true });
+    removePartial();
     throw err;
   }
 }
