@@ -128,8 +128,9 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   });
 
   const verifyStarted = performance.now();
-  await verifyExport(`${out}/all.sqlite`);
-  await verifyExport(`${out}/all-parquet`);
+  // As `gatos export verify` runs: files hashed on the pool.
+  await verifyExport(`${out}/all.sqlite`, undefined, { pool });
+  await verifyExport(`${out}/all-parquet`, undefined, { pool });
   const bytes =
     statSync(`${out}/all.sqlite`).size +
     JSON.parse(readFileSync(`${out}/all-parquet.manifest.json`, 'utf8')).files.reduce((n: number, f: { size: number }) => n + f.size, 0);

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,6 +14,7 @@ import { blake3HexOfFile } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
 import { GatosError } from '../engine/errors.js';
+import type { ComputePool } from '../engine/scheduler/pool.js';
 import { repoFacts, runExport } from './export.js';
 import type { Source } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
@@ -62,7 +63,7 @@ async function deepCheck(
   path: string,
   manifest: ExportManifest,
   repo: Source,
-  gitDir: string | undefined,
+  on: { gitDir?: string; pool?: ComputePool },
   fail: (code: ExportFailure['code'], detail: string) => void,
 ): Promise<void> {
   const filters = manifest.filters as {
@@ -89,7 +90,7 @@ async function deepCheck(
       ...(filters.since ? { since: filters.since } : {}),
       ...(filters.until ? { until: filters.until } : {}),
       ...(filters.state ? { stateNs: filters.state } : {}),
-      ...(gitDir ? { gitDir } : {}),
+      ...(on.gitDir ? { gitDir: on.gitDir, ...(on.pool ? { pool: on.pool } : {}) } : {}),
     });
     if (manifest.format === 'sqlite' && manifest.incremental) {
       const original = join(dirname(path), manifest.files[0]?.path ?? '');
@@ -109,11 +110,40 @@ async function deepCheck(
   }
 }
 
-/** `path` may be the export (`<out>`) or its manifest. `deep` needs `repo`. */
+/** Files per hashing task are grouped up to this many bytes, so small Parquet files share a task. */
+const HASH_TASK_BYTES = 16 << 20;
+
+/** BLAKE3 and size of each file: on the pool, the files spread over its workers; else here. */
+async function hashFiles(paths: string[], pool?: ComputePool): Promise<Array<{ hex: string; size: number }>> {
+  if (!pool) return paths.map((path) => blake3HexOfFile(path));
+  const groups: number[][] = [];
+  let bytes = HASH_TASK_BYTES;
+  for (const [i, path] of paths.entries()) {
+    if (bytes >= HASH_TASK_BYTES) {
+      groups.push([]);
+      bytes = 0;
+    }
+    groups[groups.length - 1]?.push(i);
+    bytes += statSync(path).size;
+  }
+  const hashed = new Array<{ hex: string; size: number }>(paths.length);
+  await Promise.all(
+    groups.map(async (group) => {
+      const { files } = await pool.run({ kind: 'hash-files', paths: group.map((i) => paths[i] as string) });
+      for (const [k, i] of group.entries()) hashed[i] = files[k] as { hex: string; size: number };
+    }),
+  );
+  return hashed;
+}
+
+/**
+ * `path` may be the export (`<out>`) or its manifest. `deep` needs `repo`. With `pool`, files are
+ * hashed on its workers (and `--deep` exports on it).
+ */
 export async function verifyExport(
   path: string,
   repo?: Source,
-  options: { deep?: boolean; gitDir?: string } = {},
+  options: { deep?: boolean; gitDir?: string; pool?: ComputePool } = {},
 ): Promise<ExportVerification> {
   const manifestPath = path.endsWith('.manifest.json') ? path : `${path}.manifest.json`;
   if (!existsSync(manifestPath)) throw new GatosError('invalid_export', `no export manifest at ${manifestPath}`, { path: manifestPath });
@@ -124,14 +154,18 @@ export async function verifyExport(
   if (manifest.sampling !== undefined) fail('sampled', 'the export is sampled');
   const dir = dirname(manifestPath);
   let filesOk = true;
-  for (const file of manifest.files) {
-    const full = join(dir, file.path);
-    if (!existsSync(full)) {
-      fail('file_missing', `${file.path} is missing`);
-      filesOk = false;
-      continue;
-    }
-    const { hex, size } = blake3HexOfFile(full);
+  const present = manifest.files.filter((file) => {
+    if (existsSync(join(dir, file.path))) return true;
+    fail('file_missing', `${file.path} is missing`);
+    filesOk = false;
+    return false;
+  });
+  const hashed = await hashFiles(
+    present.map((file) => join(dir, file.path)),
+    options.pool,
+  );
+  for (const [i, file] of present.entries()) {
+    const { hex, size } = hashed[i] as { hex: string; size: number };
     const digest = `blake3:${hex}`;
     if (digest !== file.blake3 || size !== file.size) {
       fail('file_mismatch', `${file.path} changed: hashes to ${digest}, the manifest says ${file.blake3}`);
@@ -179,7 +213,7 @@ export async function verifyExport(
     if (facts.ledgerHead !== manifest.ledger_head) fail('repo_moved', 'the ledger has moved on since the export (journal heads differ)');
     if (facts.policyRoot !== manifest.policy_root) fail('repo_moved', 'the active policy changed since the export');
     if ((facts.stateRoot ?? undefined) !== manifest.state_root) fail('repo_moved', 'the state checkpoint changed since the export');
-    if (options.deep && failures.length === 0) await deepCheck(manifestPath, manifest, repo, options.gitDir, fail);
+    if (options.deep && failures.length === 0) await deepCheck(manifestPath, manifest, repo, options, fail);
   }
   return { ok: failures.length === 0, manifest: manifestPath, explorer_root: root, failures };
 }

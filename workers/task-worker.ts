@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Piscina } from 'piscina';
-import { blake3Ready, contentId } from '../engine/codec/blake3.js';
+import { blake3HexOfFile, blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import { adoptSharedIndexes } from '../engine/git/pack-index.js';
@@ -73,6 +73,8 @@ function execute(task: Task): TaskResult | Promise<TaskResult> {
   switch (task.kind) {
     case 'hash':
       return { kind: 'hash', digests: hashBatch(task.algo, task.data, task.offsets) };
+    case 'hash-files':
+      return { kind: 'hash-files', files: task.paths.map((path) => blake3HexOfFile(path)) };
     case 'canonicalize':
       return canonicalize(task.documents);
     case 'scan':

@@ -22,6 +22,17 @@ export interface HashResult {
   digests: Uint8Array;
 }
 
+/** The BLAKE3 of whole files, read in chunks by the worker (export verify). */
+export interface HashFilesTask {
+  kind: 'hash-files';
+  paths: string[];
+}
+export interface HashFilesResult {
+  kind: 'hash-files';
+  /** Per path, in order: hex digest and size in bytes. */
+  files: Array<{ hex: string; size: number }>;
+}
+
 /** Canonicalize JSON documents (RFC 8785) and compute their `blake3:` content ids. */
 export interface CanonicalizeTask {
   kind: 'canonicalize';
@@ -200,6 +211,7 @@ export interface ExportSqliteTableResult {
 
 export type Task =
   | HashTask
+  | HashFilesTask
   | CanonicalizeTask
   | ScanTask
   | FixtureChunkTask
@@ -211,6 +223,7 @@ export type Task =
   | ExportSqliteTableTask;
 export type TaskResult =
   | HashResult
+  | HashFilesResult
   | CanonicalizeResult
   | ScanResult
   | FixtureChunkResult

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { parseFilter } from '../../dsl/parse.js';
@@ -15,6 +15,7 @@ import { runWorker } from '../../engine/jobs/worker.js';
 import type { Ledger } from '../../engine/ledger/context.js';
 import { appendEvents } from '../../engine/ledger/journal.js';
 import { publish } from '../../engine/messages/publish.js';
+import { ComputePool } from '../../engine/scheduler/pool.js';
 import { fold } from '../../engine/state/fold.js';
 import { checkFoldSpec } from '../../engine/state/fold-spec.js';
 import { type ExportOptions, runExport } from '../../exporter/export.js';
@@ -192,7 +193,13 @@ describe('export to SQLite', () => {
     await runExport(ctx, options(out));
     const manifestPath = `${out}.manifest.json`;
     const original = readFileSync(manifestPath, 'utf8');
-    const codes = async () => (await verifyExport(out, ctx)).failures.map((f) => f.code);
+    const pool = new ComputePool({ threads: 2 });
+    after(() => pool.close());
+    const codes = async () => {
+      const failures = (await verifyExport(out, ctx)).failures;
+      assert.deepEqual((await verifyExport(out, ctx, { pool })).failures, failures, 'files hashed on the pool give the same verdict');
+      return failures.map((f) => f.code);
+    };
     const edit = (change: (m: ExportManifest) => void) => {
       const manifest = JSON.parse(original) as ExportManifest;
       change(manifest);
@@ -263,10 +270,16 @@ describe('export to SQLite', () => {
     );
     const file = join(out, '..', manifest.files[0]?.path as string);
     writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('x')]));
+    const here = await verifyExport(out);
     assert.deepEqual(
-      (await verifyExport(out)).failures.map((f) => f.code),
+      here.failures.map((f) => f.code),
       ['file_mismatch'],
     );
+    // On the pool the dataset's files are spread over the workers: the same file is found.
+    const pool = new ComputePool({ threads: 2 });
+    const onPool = await verifyExport(out, undefined, { pool });
+    await pool.close();
+    assert.deepEqual(onPool.failures, here.failures);
   });
 
   test('verify --deep re-derives the rows: a consistent forgery (data and manifest) is caught', async () => {
