@@ -129,8 +129,8 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
 
   const verifyStarted = performance.now();
   // As `gatos export verify` runs: files hashed on the pool.
-  await verifyExport(`${out}/all.sqlite`, undefined, { pool });
-  await verifyExport(`${out}/all-parquet`, undefined, { pool });
+  await verifyExport(`${out}/all.sqlite`, undefined, { pool: () => pool });
+  await verifyExport(`${out}/all-parquet`, undefined, { pool: () => pool });
   const bytes =
     statSync(`${out}/all.sqlite`).size +
     JSON.parse(readFileSync(`${out}/all-parquet.manifest.json`, 'utf8')).files.reduce((n: number, f: { size: number }) => n + f.size, 0);
