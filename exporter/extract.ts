@@ -170,7 +170,9 @@ export async function extractOnPool(
     const task: ExportJournalTask = {
       kind: 'export-journal',
       gitDir,
-      slices: queue.splice(0, TASK_SLICES),
+      // Grouped only while there are enough journals to keep every slot busy: long journals
+      // each get a task of their own, so several are read at once.
+      slices: queue.splice(0, Math.max(1, Math.min(TASK_SLICES, Math.floor(queue.length / pool.maxInFlight)))),
       limit: TASK_COMMITS,
       where: journalWhere,
       shard: staging.path,
