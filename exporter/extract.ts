@@ -126,9 +126,9 @@ const TASK_SLICES = 16;
  * The journal rows (as `journalRows` reads them) and the rows of the given message topics, built
  * in parallel on the compute pool (tasks `export-journal`, each up to TASK_COMMITS commits of up
  * to TASK_SLICES journals, and `export-messages`, one per topic), each table's filter applied in
- * the workers. Each worker
- * appends its rows to a staging shard of its own, which `staging` adopts at the end, so this
- * thread's cost does not grow with the rows; `progress` counts journal commits read.
+ * the workers. Each worker appends its rows to a staging shard of its own, which `staging`
+ * adopts at the end, so this thread's cost does not grow with the rows; `progress` counts
+ * journal commits read.
  */
 export async function extractOnPool(
   pool: ComputePool,

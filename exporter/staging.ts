@@ -63,16 +63,16 @@ export class Staging {
   private readonly attached: string[] = [];
 
   /**
-   * Creates a staging file (or, with `view`, wraps a read-only connection to one). Other
+   * Creates a staging file (or, with `reader`, wraps a read-only connection to one). Other
    * connections, in this thread or another, may read the file while this one stays open: it
    * holds no lock between transactions.
    */
   constructor(
     readonly path: string,
-    view?: Database.Database,
+    reader?: Database.Database,
   ) {
-    this.owner = view === undefined;
-    if (view) this.db = view;
+    this.owner = reader === undefined;
+    if (reader) this.db = reader;
     else {
       rmSync(path, { force: true });
       this.db = new Database(path);
