@@ -48,7 +48,7 @@ export class SqliteSink {
     if (replace) this.db.exec(`DELETE FROM "${def.name}"`);
   }
 
-  /** Reads staged rows from this staging area (attached read-only) from now on. */
+  /** Reads staged rows from this staging area (attached; only read) from now on. */
   attach(view: StagingView): this {
     this.source = attachStaging(this.db, view);
     return this;
