@@ -349,13 +349,14 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       }
     } else {
       const batchSize = options.batchSize ?? 50_000;
+      const view = staging.view();
       const written = await settled(
         defs.map(async (def) => {
           let files: { files: string[]; rows: number };
           if (options.pool) {
             // Tables are independent datasets: the workers write them side by side.
             const columns = options.columns?.get(def.name);
-            const task = { kind: 'export-parquet-table', staging: staging.view(), out: partial, table: def.name, batchSize } as const;
+            const task = { kind: 'export-parquet-table', staging: view, out: partial, table: def.name, batchSize } as const;
             files = await options.pool.run(columns ? { ...task, columns: [...columns] } : task);
           } else {
             // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.

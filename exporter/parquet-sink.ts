@@ -14,16 +14,17 @@ import * as parquet from 'parquet-wasm';
 import type { Staging } from './staging.js';
 import type { TableDef } from './tables.js';
 
-function arrowType(type: TableDef['columns'][number]['type']): arrow.DataType {
-  switch (type) {
-    case 'integer':
-      return new arrow.Int64();
-    case 'timestamp':
-      return new arrow.TimestampMillisecond();
-    default:
-      return new arrow.Utf8();
-  }
+/** `array` with room for at least `needed` items: doubled (and copied) when it has less. */
+function roomFor<T extends Uint8Array | Int32Array | BigInt64Array>(array: T, needed: number, make: (length: number) => T): T {
+  if (needed <= array.length) return array;
+  const grown = make(Math.max(array.length * 2, needed));
+  grown.set(array as never);
+  return grown;
 }
+// Made once: `roomFor` runs for every value appended.
+const bytesOf = (n: number) => new Uint8Array(n);
+const int32sOf = (n: number) => new Int32Array(n);
+const int64sOf = (n: number) => new BigInt64Array(n);
 
 /**
  * Columns whose values are unique per row (ids, messages, payloads) gain nothing from a
@@ -48,11 +49,7 @@ class Validity {
   nulls = 0;
 
   set(i: number, present: boolean): void {
-    if (i >> 3 >= this.bits.length) {
-      const grown = new Uint8Array(this.bits.length * 2);
-      grown.set(this.bits);
-      this.bits = grown;
-    }
+    this.bits = roomFor(this.bits, (i >> 3) + 1, bytesOf);
     if (present) (this.bits[i >> 3] as number) |= 1 << (i & 7);
     else this.nulls++;
   }
@@ -94,11 +91,7 @@ class Utf8Column {
       this.used += this.bytes.write(text, this.used);
     }
     this.validity.set(this.length, present);
-    if (this.length + 1 >= this.offsets.length) {
-      const grown = new Int32Array(this.offsets.length * 2);
-      grown.set(this.offsets);
-      this.offsets = grown;
-    }
+    this.offsets = roomFor(this.offsets, this.length + 2, int32sOf);
     this.offsets[++this.length] = this.used;
   }
 
@@ -141,11 +134,7 @@ class Int64Column {
 
   append(value: unknown): void {
     const present = value !== null && value !== undefined;
-    if (this.length >= this.values.length) {
-      const grown = new BigInt64Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
-    }
+    this.values = roomFor(this.values, this.length + 1, int64sOf);
     if (present) {
       this.values[this.length] = BigInt(Number(value) * this.scale);
     } else this.values[this.length] = 0n;
@@ -175,9 +164,11 @@ class Int64Column {
 
 type ColumnBuilder = Utf8Column | Int64Column;
 
+/** Integers as INT64, times as millisecond timestamps, text and JSON as UTF-8. */
 function builderFor(type: TableDef['columns'][number]['type']): ColumnBuilder {
-  const arrowed = arrowType(type);
-  return arrowed instanceof arrow.Utf8 ? new Utf8Column() : new Int64Column(arrowed as arrow.Int64);
+  if (type === 'integer') return new Int64Column(new arrow.Int64());
+  if (type === 'timestamp') return new Int64Column(new arrow.TimestampMillisecond());
+  return new Utf8Column();
 }
 
 /**

@@ -6,7 +6,8 @@
  * written in files of their own, side by side, and moved into the output as they are.
  */
 import Database from 'better-sqlite3';
-import { attachStaging, type StagingView } from './staging.js';
+import type { StagingRef } from '../engine/scheduler/tasks.js';
+import { attachStaging } from './staging.js';
 import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
@@ -49,7 +50,7 @@ export class SqliteSink {
   }
 
   /** Reads staged rows from this staging area (attached; only read) from now on. */
-  attach(view: StagingView): this {
+  attach(view: StagingRef): this {
     this.source = attachStaging(this.db, view);
     return this;
   }
@@ -98,7 +99,7 @@ export class SqliteSink {
  * Writes one staged table into `path` (created there first with `create`): what a worker does
  * for one large table while others are written alongside. Returns the row count.
  */
-export function writeSqliteTable(path: string, view: StagingView, def: TableDef, create: boolean): number {
+export function writeSqliteTable(path: string, view: StagingRef, def: TableDef, create: boolean): number {
   const sink = new SqliteSink(path);
   try {
     if (create) sink.prepare(def, false);

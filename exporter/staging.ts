@@ -8,6 +8,7 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { StagingRef } from '../engine/scheduler/tasks.js';
 import { type Row, type TableDef, tableDef } from './tables.js';
 
 const INSERT_BATCH = 5000;
@@ -22,9 +23,10 @@ const unionOf = (table: string, schemas: readonly string[]) =>
     ? `${schemas[0]}."${table}"`
     : `(${schemas.map((schema) => `SELECT * FROM ${schema}."${table}"`).join(' UNION ALL ')})`;
 
-/** The schemas of `db` that hold a table of this name. */
-function holding(db: Database.Database, schemas: readonly string[], table: string): string[] {
-  return schemas.filter((schema) => db.prepare(`SELECT 1 FROM ${schema}.sqlite_master WHERE type = 'table' AND name = ?`).get(table));
+/** The tables a schema of `db` (main or attached) holds. */
+function tablesOf(db: Database.Database, schema: string): Set<string> {
+  const rows = db.prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'table'`).all() as Array<{ name: string }>;
+  return new Set(rows.map((r) => r.name));
 }
 
 /**
@@ -32,21 +34,18 @@ function holding(db: Database.Database, schemas: readonly string[], table: strin
  * database can be written from the staged rows in one statement; they are only read. Returns
  * each table's SQL source.
  */
-export function attachStaging(db: Database.Database, view: StagingView): (table: string) => string {
+export function attachStaging(db: Database.Database, view: StagingRef): (table: string) => string {
   const schemas = ['st', ...view.shards.map((_, i) => `st${i}`)];
   for (const [i, path] of [view.path, ...view.shards].entries()) {
     db.prepare(`ATTACH DATABASE ? AS ${schemas[i]}`).run(path);
     db.pragma(`${schemas[i]}.cache_size = ${i === 0 ? -8192 : -1024}`);
   }
-  return (table) => unionOf(table, holding(db, schemas, table));
-}
-
-/** What another thread needs to read a staging area (plain data, for a task). */
-export interface StagingView {
-  path: string;
-  tables: string[];
-  /** The attached shards, in order. */
-  shards: string[];
+  const held = schemas.map((schema) => tablesOf(db, schema));
+  return (table) =>
+    unionOf(
+      table,
+      schemas.filter((_, i) => held[i]?.has(table)),
+    );
 }
 
 export class Staging {
@@ -87,7 +86,7 @@ export class Staging {
   }
 
   /** A read-only connection to a staging area another thread wrote (and still owns). */
-  static openView(view: StagingView): Staging {
+  static openView(view: StagingRef): Staging {
     const staging = new Staging(view.path, new Database(view.path, { readonly: true, fileMustExist: true }));
     for (const name of view.tables) staging.defs.set(name, tableDef(name));
     for (const [i, path] of view.shards.entries()) staging.attachShard(path, `shard${i}`);
@@ -95,7 +94,7 @@ export class Staging {
   }
 
   /** What `openView` needs, once every row is committed. */
-  view(): StagingView {
+  view(): StagingRef {
     this.flushAll();
     return { path: this.path, tables: [...this.defs.keys()], shards: [...this.attached] };
   }
@@ -164,11 +163,7 @@ export class Staging {
 
   /** This area's tables that an attached file holds too. */
   private tablesIn(schema: string): string[] {
-    const present = new Set(
-      (this.db.prepare(`SELECT name FROM ${schema}.sqlite_master WHERE type = 'table'`).all() as Array<{ name: string }>).map(
-        (r) => r.name,
-      ),
-    );
+    const present = tablesOf(this.db, schema);
     return [...this.defs.keys()].filter((table) => present.has(table));
   }
 

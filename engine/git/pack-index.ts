@@ -112,16 +112,15 @@ function load(path: string, compactAbove: number): SharedIndex {
     const offsets = new Uint32Array(new SharedArrayBuffer(count * 4));
     // Streamed in chunks of whole rows, so loading never holds the file.
     const chunk = Buffer.alloc(20 * 65536);
-    for (let first = 0; first < count; first += 65536) {
-      const rows = Math.min(65536, count - first);
-      readFully(fd, chunk.subarray(0, rows * 20), oidsAt + first * 20);
-      for (let i = 0; i < rows; i++) heads[first + i] = chunk.readUInt32BE(i * 20);
-    }
-    for (let first = 0; first < count; first += 65536) {
-      const rows = Math.min(65536, count - first);
-      readFully(fd, chunk.subarray(0, rows * 4), offsetsAt + first * 4);
-      for (let i = 0; i < rows; i++) offsets[first + i] = chunk.readUInt32BE(i * 4);
-    }
+    const firstWords = (into: Uint32Array, at: number, width: number) => {
+      for (let first = 0; first < count; first += 65536) {
+        const rows = Math.min(65536, count - first);
+        readFully(fd, chunk.subarray(0, rows * width), at + first * width);
+        for (let i = 0; i < rows; i++) into[first + i] = chunk.readUInt32BE(i * width);
+      }
+    };
+    firstWords(heads, oidsAt, 20);
+    firstWords(offsets, offsetsAt, 4);
     return { heads: heads.buffer as SharedArrayBuffer, offsets: offsets.buffer as SharedArrayBuffer, size, mtimeMs };
   } finally {
     closeSync(fd);

@@ -169,6 +169,13 @@ export interface ExportMessagesResult {
   shard: string;
 }
 
+/** A staging area another thread reads (plain data): its file, its tables, its attached shards in order. */
+export interface StagingRef {
+  path: string;
+  tables: string[];
+  shards: string[];
+}
+
 /**
  * One table of a Parquet export, written by a worker from the staging area (read-only, with
  * the shards it attached): the same function and rows as in the exporting thread, so the same
@@ -176,7 +183,7 @@ export interface ExportMessagesResult {
  */
 export interface ExportParquetTableTask {
   kind: 'export-parquet-table';
-  staging: { path: string; tables: string[]; shards: string[] };
+  staging: StagingRef;
   /** The dataset directory (the export's partial output). */
   out: string;
   table: string;
@@ -197,7 +204,7 @@ export interface ExportParquetTableResult {
  */
 export interface ExportSqliteTableTask {
   kind: 'export-sqlite-table';
-  staging: { path: string; tables: string[]; shards: string[] };
+  staging: StagingRef;
   path: string;
   table: string;
   columns?: string[];
