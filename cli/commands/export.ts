@@ -88,14 +88,8 @@ function columnsFlag(ctx: CommandContext): Map<string, string[]> {
  * one worker). Export tasks are small batches, so a tight heap per worker keeps a large export's
  * memory flat.)
  */
-function exportPool(threads: number | undefined): ComputePool {
-  return new ComputePool({ ...(threads ? { threads } : {}), maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 });
-}
-
-/** `--threads`, validated (undefined: one per CPU). */
-function parseThreadsFlag(ctx: CommandContext): number | undefined {
-  const flag = stringFlag(ctx, 'threads');
-  return flag ? parseThreads(flag) : undefined;
+function exportPool(threads: number): ComputePool {
+  return new ComputePool({ threads, maxOldGenerationSizeMb: 128, maxYoungGenerationSizeMb: 8 });
 }
 
 export const exportCommand: Command = {
@@ -122,7 +116,7 @@ export const exportCommand: Command = {
       if (!target) throw new GatosError('usage', USAGE);
       if (ctx.values.deep === true && ctx.values.repo === undefined) throw new GatosError('usage', `--deep needs --repo\n\n${USAGE}`);
       // A dataset of many files is hashed on the pool, which a --deep export uses too: started on demand.
-      const threads = parseThreadsFlag(ctx);
+      const threads = parseThreads(stringFlag(ctx, 'threads'));
       let pool: ComputePool | undefined;
       const onDemand = threads === 1 ? undefined : () => (pool ??= exportPool(threads));
       let repo: Repository | undefined;
@@ -173,7 +167,7 @@ export const exportCommand: Command = {
     const format = sub ?? stringFlag(ctx, 'format');
     if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
     // The pool starts first, so the workers load their code while this thread loads the exporter.
-    const threads = parseThreadsFlag(ctx);
+    const threads = parseThreads(stringFlag(ctx, 'threads'));
     const pool = threads === 1 ? undefined : exportPool(threads);
     let repo: Repository | undefined;
     try {
