@@ -58,14 +58,14 @@ async function add(ctx: CommandContext): Promise<number> {
       if (actor) defaults.actor = actor;
       const ns = str(ctx, 'ns');
       if (ns) defaults.ns = ns;
-      const inputs = readLines(file, defaults);
       const batch = Number(str(ctx, 'batch-size') ?? 10_000);
       if (!Number.isInteger(batch) || batch < 1) throw new GatosError('invalid_argument', '--batch-size must be a positive integer');
       let appended = 0;
       let existing = 0;
-      // Large batches are signed and compressed on worker threads.
+      // Large batches are signed and compressed on worker threads, which start while the file is read.
       const pool = new ComputePool({ threads: parseThreads(str(ctx, 'threads')) });
       try {
+        const inputs = readLines(file, defaults);
         const batches = function* () {
           for (let start = 0; start < inputs.length; start += batch) yield inputs.slice(start, start + batch);
         };

@@ -10,7 +10,7 @@ import { readLoose, writeLoose } from './loose-objects.js';
 import { hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
 import { isPrepared, PackWriter, prepareObject } from './pack-writer.js';
-import type { GitObject, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
+import type { GitObject, ObjectBatch, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
 
 /**
  * Packs with at most this many objects have their ids in one map: group commits and small
@@ -131,11 +131,24 @@ export class FileObjectStore implements ObjectStore {
       writer.abort();
       throw err;
     }
+    this.finishPack(writer);
+    return oids;
+  }
+
+  openBatch(): ObjectBatch {
+    const writer = new PackWriter(this.objectsDir);
+    return {
+      add: (object) => writer.addPrepared(isPrepared(object) ? object : prepareObject(object.type, object.body, 1, object.oid)),
+      finish: () => this.finishPack(writer),
+      abort: () => writer.abort(),
+    };
+  }
+
+  private finishPack(writer: PackWriter): void {
     const written = writer.finish();
     this.loadPacks();
     // What was just written is what gets read next (a topic's head, a journal's tip).
     if (written) this.lastHit = this.packs.get(basename(written.idxPath)) ?? this.lastHit;
-    return oids;
   }
 
   /** Opens a streaming pack writer on this store (for bulk writers that prepare objects in workers). */

@@ -7,7 +7,7 @@ import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
 import { hashObject } from './oid.js';
 import { isPrepared } from './pack-writer.js';
-import type { GitObject, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
+import type { GitObject, ObjectBatch, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
 
 export class MemoryObjectStore implements ObjectStore {
   private readonly objects = new Map<Oid, GitObject>();
@@ -30,6 +30,17 @@ export class MemoryObjectStore implements ObjectStore {
 
   writeMany(objects: Iterable<GitObject | PreparedObject>): Oid[] {
     return Array.from(objects, (object) => this.write(object.type, isPrepared(object) ? inflateSync(object.deflated) : object.body));
+  }
+
+  openBatch(): ObjectBatch {
+    let pending: Array<GitObject | PreparedObject> = [];
+    return {
+      add: (object) => pending.push(object),
+      finish: () => this.writeMany(pending.splice(0)),
+      abort: () => {
+        pending = [];
+      },
+    };
   }
 
   get size(): number {

@@ -43,6 +43,18 @@ export interface ObjectStore {
    * compressed (`PreparedObject`, e.g. from worker threads). Returns their ids in input order.
    */
   writeMany(objects: Iterable<GitObject | PreparedObject>): Oid[];
+  /**
+   * `writeMany` for producers that await between objects (e.g. on worker threads): objects are
+   * added over time and become readable together at `finish()`; `abort()` drops them.
+   */
+  openBatch(): ObjectBatch;
+}
+
+/** Objects written as one unit (one packfile on disk); see `ObjectStore.openBatch`. */
+export interface ObjectBatch {
+  add(object: GitObject | PreparedObject): void;
+  finish(): void;
+  abort(): void;
 }
 
 export interface RefEntry {

@@ -371,6 +371,18 @@ function writeSymbols(w: BitWriter, count: number, lit: Uint8Array, litCode: Uin
   w.put(litCode[256] as number, lit[256] as number);
 }
 
+/** The code-length code lengths, then the run-length coded literal/distance code lengths. */
+function writeCodeLengths(w: BitWriter, hclen: number, pairs: number): void {
+  for (let k = 0; k < hclen; k++) w.put(clLengths[CL_ORDER[k] as number] as number, 3);
+  for (let k = 0; k < pairs; k++) {
+    const symbol = runs[k * 2] as number;
+    w.put(clCodes[symbol] as number, clLengths[symbol] as number);
+    if (symbol === 16) w.put(runs[k * 2 + 1] as number, 2);
+    else if (symbol === 17) w.put(runs[k * 2 + 1] as number, 3);
+    else if (symbol === 18) w.put(runs[k * 2 + 1] as number, 7);
+  }
+}
+
 /** A complete zlib stream of `data` (at most SMALL_DEFLATE_LIMIT bytes). */
 export function deflateSmall(data: Uint8Array): Uint8Array {
   if (data.length > SMALL_DEFLATE_LIMIT) throw new RangeError(`deflateSmall takes at most ${SMALL_DEFLATE_LIMIT} bytes`);
@@ -419,14 +431,7 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
     w.put(hlit - 257, 5);
     w.put(hdist - 1, 5);
     w.put(hclen - 4, 4);
-    for (let k = 0; k < hclen; k++) w.put(clLengths[CL_ORDER[k] as number] as number, 3);
-    for (let k = 0; k < pairs; k++) {
-      const symbol = runs[k * 2] as number;
-      w.put(clCodes[symbol] as number, clLengths[symbol] as number);
-      if (symbol === 16) w.put(runs[k * 2 + 1] as number, 2);
-      else if (symbol === 17) w.put(runs[k * 2 + 1] as number, 3);
-      else if (symbol === 18) w.put(runs[k * 2 + 1] as number, 7);
-    }
+    writeCodeLengths(w, hclen, pairs);
     writeSymbols(w, count, litLengths, litCodes, distLengths, distCodes);
   } else {
     w.put(1, 1);
@@ -436,6 +441,99 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
   const end = w.end();
   if (end + 4 !== out.length) throw new Error(`deflateSmall: wrote ${end + 4} bytes, planned ${out.length}`);
   writeAdler32(out, end, data);
+  return out;
+}
+
+/**
+ * A Huffman table settled once from sample objects of one kind and sent as a dynamic block.
+ * Objects of that kind (event commits: hex ids, base32 CIDs, fixed header words) all compress
+ * about as well under one table, so a call skips building its own and only runs LZ77 and writes
+ * symbols. Every symbol has a code, so any input can be coded; a worse fit is stored instead.
+ */
+export interface DeflatePreset {
+  readonly litLengths: Uint8Array;
+  readonly litCodes: Uint16Array;
+  readonly distLengths: Uint8Array;
+  readonly distCodes: Uint16Array;
+  /** The block header from the BFINAL bit up to the first data symbol, as written at offset 2. */
+  readonly header: Uint8Array;
+  readonly tailBits: number;
+  readonly tailCount: number;
+}
+
+/** Derives a preset from samples (deterministic: the same samples give the same table). */
+export function deflatePreset(samples: readonly Uint8Array[]): DeflatePreset {
+  // Printable ASCII, newline, every length and every distance up to 16 KiB have a code;
+  // an object needing another symbol falls back to its own table.
+  const lit = new Uint32Array(286).fill(1, 32, 127).fill(1, 256, 286);
+  lit[10] = 1;
+  const dist = new Uint32Array(30).fill(1, 0, 28);
+  for (const sample of samples) {
+    litFreq.fill(0);
+    distFreq.fill(0);
+    tokenize(sample.subarray(0, SMALL_DEFLATE_LIMIT));
+    for (let k = 0; k < 286; k++) bump(lit, k, litFreq[k] as number);
+    for (let k = 0; k < 30; k++) bump(dist, k, distFreq[k] as number);
+  }
+  bump(lit, 256, samples.length);
+  const litLengthsOut = new Uint8Array(286);
+  const distLengthsOut = new Uint8Array(30);
+  padTree(dist, 30);
+  huffmanLengths(lit, 286, 15, litLengthsOut);
+  huffmanLengths(dist, 30, 15, distLengthsOut);
+  let hdist = 30;
+  while (hdist > 1 && distLengthsOut[hdist - 1] === 0) hdist--;
+  const litCodesOut = new Uint16Array(286);
+  const distCodesOut = new Uint16Array(30);
+  canonicalCodes(litLengthsOut, 286, litCodesOut);
+  canonicalCodes(distLengthsOut, 30, distCodesOut);
+  allLengths.set(litLengthsOut, 0);
+  allLengths.set(distLengthsOut.subarray(0, hdist), 286);
+  const pairs = encodeRuns(allLengths, 286 + hdist);
+  padTree(clFreq, 19);
+  huffmanLengths(clFreq, 19, 7, clLengths);
+  canonicalCodes(clLengths, 19, clCodes);
+  let hclen = 19;
+  while (hclen > 4 && clLengths[CL_ORDER[hclen - 1] as number] === 0) hclen--;
+  const w = new BitWriter(new Uint8Array(2 + 320));
+  w.put(1, 1); // final block
+  w.put(2, 2); // dynamic Huffman
+  w.put(286 - 257, 5);
+  w.put(hdist - 1, 5);
+  w.put(hclen - 4, 4);
+  writeCodeLengths(w, hclen, pairs);
+  return {
+    litLengths: litLengthsOut,
+    litCodes: litCodesOut,
+    distLengths: distLengthsOut,
+    distCodes: distCodesOut,
+    header: w.out.slice(2, w.pos),
+    tailBits: w.bits,
+    tailCount: w.count,
+  };
+}
+
+/** `deflateSmall` with a preset table (at most SMALL_DEFLATE_LIMIT bytes). */
+export function deflateWithPreset(data: Uint8Array, preset: DeflatePreset): Uint8Array {
+  if (data.length > SMALL_DEFLATE_LIMIT) throw new RangeError(`deflateWithPreset takes at most ${SMALL_DEFLATE_LIMIT} bytes`);
+  litFreq.fill(0);
+  distFreq.fill(0);
+  const count = tokenize(data);
+  litFreq[256] = 1;
+  for (let k = 0; k < 256; k++) if ((litFreq[k] as number) > 0 && preset.litLengths[k] === 0) return deflateSmall(data);
+  for (let k = 0; k < 30; k++) if ((distFreq[k] as number) > 0 && preset.distLengths[k] === 0) return deflateSmall(data);
+  const bits = preset.header.length * 8 + preset.tailCount + dataBits(preset.litLengths, preset.distLengths);
+  if (Math.ceil(bits / 8) >= data.length + 5) return deflateStored(data);
+  const out = new Uint8Array(2 + Math.ceil(bits / 8) + 4);
+  out[0] = 0x78;
+  out[1] = 0x01;
+  out.set(preset.header, 2);
+  const w = new BitWriter(out);
+  w.pos = 2 + preset.header.length;
+  w.bits = preset.tailBits;
+  w.count = preset.tailCount;
+  writeSymbols(w, count, preset.litLengths, preset.litCodes, preset.distLengths, preset.distCodes);
+  writeAdler32(out, w.end(), data);
   return out;
 }
 

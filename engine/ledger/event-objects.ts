@@ -6,11 +6,13 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { isUlid } from '../codec/ulid.js';
+import { seededRandom } from '../codec/random.js';
+import { createUlidFactory, isUlid } from '../codec/ulid.js';
 import { type Commit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import { prepareObject } from '../git/pack-writer.js';
 import type { GitObject, Oid, PreparedObject } from '../git/ports.js';
+import { type DeflatePreset, deflatePreset, deflateWithPreset } from '../git/small-deflate.js';
 import { type Trailer, withTrailers } from '../git/trailers.js';
 import { type EventEnvelope, envelopeBytes } from './envelope.js';
 import { signBytes } from './keys.js';
@@ -57,6 +59,44 @@ export function eventCommit(header: EventHeader, root: Oid, parent: Oid, seconds
     committer: who,
     message: withTrailers(`${header.type} ${header.ulid}`, trailers),
   });
+}
+
+let commitTable: DeflatePreset | undefined;
+
+/**
+ * The deflate table event commits share, settled from sample commits made here with a fixed
+ * seed (so every run compresses alike). Measured on 485-byte commits: 4.6 µs and 344 bytes each
+ * against 9.3 µs and 324 bytes with a table of their own.
+ */
+function eventCommitTable(): DeflatePreset {
+  if (!commitTable) {
+    const random = seededRandom(0x6a7e);
+    const digits = (n: number, alphabet: string): string =>
+      Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    const hex = (n: number): string => digits(n, '0123456789abcdef');
+    const nextUlid = createUlidFactory(() => 1_764_000_000_000, random);
+    const samples = Array.from({ length: 32 }, (_, i) =>
+      eventCommit(
+        {
+          type: 'sample',
+          ulid: nextUlid(),
+          actor: 'user:sample',
+          cid: `bafyrei${digits(52, 'abcdefghijklmnopqrstuvwxyz234567')}`,
+          signature: `ed25519:${hex(128)}`,
+        },
+        hex(40),
+        i === 0 ? ZERO_OID : hex(40),
+        1_764_000_000 + i,
+      ),
+    );
+    commitTable = deflatePreset(samples);
+  }
+  return commitTable;
+}
+
+/** An event commit hashed and compressed for a pack, with the table event commits share. */
+export function prepareEventCommit(body: Uint8Array, oid: Oid): PreparedObject {
+  return { oid: Buffer.from(oid, 'hex'), type: 'commit', size: body.length, deflated: deflateWithPreset(body, eventCommitTable()) };
 }
 
 /** An event encoded, signed and given its tree: everything that does not depend on the tip. */

@@ -22,7 +22,7 @@ import type { ComputePool } from '../scheduler/pool.js';
 import { type Clock, rfc3339 } from './clock.js';
 import type { Ledger } from './context.js';
 import { checkEventFields, type EventEnvelope } from './envelope.js';
-import { eventCommit, type SealedEvent, sealEvent, subjectUlid } from './event-objects.js';
+import { eventCommit, prepareEventCommit, type SealedEvent, sealEvent, subjectUlid } from './event-objects.js';
 import { gate } from './gate.js';
 import { loadPrivateKey, publicKeyId } from './keys.js';
 import { keysOf, readTrust } from './trust.js';
@@ -153,21 +153,55 @@ interface Sealed extends SealedEvent {
   seconds: number;
 }
 
-/** Seals every event: on the worker pool for large batches, here otherwise. */
-async function sealAll(
+/**
+ * A batch's sealed events, chunk by chunk as the pool finishes them: commits are built from the
+ * first chunk while later ones are still being signed.
+ */
+class SealedBatch {
+  private readonly ready: Array<Sealed[] | undefined>;
+
+  constructor(
+    private readonly chunks: Array<Promise<Sealed[]>>,
+    private readonly chunkSize: number,
+  ) {
+    this.ready = chunks.map(() => undefined);
+    for (const [i, chunk] of chunks.entries()) {
+      chunk.then(
+        (sealed) => {
+          this.ready[i] = sealed;
+        },
+        () => {}, // raised to whoever awaits the chunk
+      );
+    }
+  }
+
+  /** The sealed event at `index` if its chunk is done (no await on the hot path). */
+  peek(index: number): Sealed | undefined {
+    return this.ready[Math.floor(index / this.chunkSize)]?.[index % this.chunkSize];
+  }
+
+  async get(index: number): Promise<Sealed> {
+    const chunk = await this.chunks[Math.floor(index / this.chunkSize)];
+    return chunk?.[index % this.chunkSize] as Sealed;
+  }
+}
+
+/** Seals every event: on the worker pool for large batches (in chunks), here otherwise. */
+function sealAll(
   prepared: Prepared[],
   policyRoot: string,
   keys: Map<string, KeyObject>,
   clock: Clock,
   pool: ComputePool | undefined,
   level: number,
-): Promise<Sealed[]> {
+): SealedBatch {
   const stamped = prepared.map(({ input }) => {
     const now = clock();
     return { envelope: envelopeOf(input, policyRoot, now), seconds: Math.floor(now / 1000) };
   });
   if (!pool || prepared.length < POOL_THRESHOLD) {
-    return stamped.map(({ envelope, seconds }) => ({ ...sealEvent(envelope, keys.get(envelope.actor) as KeyObject), seconds }));
+    const sealed = stamped.map(({ envelope, seconds }) => ({ ...sealEvent(envelope, keys.get(envelope.actor) as KeyObject), seconds }));
+    return new SealedBatch([Promise.resolve(sealed)], Math.max(1, sealed.length));
   }
   const pems = Object.fromEntries([...keys].map(([actor, key]) => [actor, key.export({ format: 'pem', type: 'pkcs8' }).toString()]));
   const chunks: Array<Promise<Sealed[]>> = [];
@@ -186,7 +220,7 @@ async function sealAll(
       }),
     );
   }
-  return (await Promise.all(chunks)).flat();
+  return new SealedBatch(chunks, POOL_CHUNK);
 }
 
 /**
@@ -224,14 +258,14 @@ export async function* appendBatches(
   while (current) {
     const { prepared, sealed } = await current;
     const following = begin();
-    yield await commitWithRetry(ledger, prepared, await sealed, settings);
+    yield await commitWithRetry(ledger, prepared, sealed, settings);
     current = following;
   }
 }
 
 interface Staged {
   prepared: Prepared[];
-  sealed: Promise<Sealed[]>;
+  sealed: SealedBatch;
 }
 
 /** Validates a batch, checks keys and the gate, and starts sealing it. */
@@ -256,15 +290,13 @@ async function stage(ledger: Ledger, inputs: readonly EventInput[], options: App
     prepared.map(({ input, ref }) => ({ ...input, ref })),
     graph,
   );
-  const sealed = sealAll(prepared, policyRoot, keys, ledger.clock, options.pool, options.compression ?? 1);
-  sealed.catch(() => {});
-  return { prepared, sealed };
+  return { prepared, sealed: sealAll(prepared, policyRoot, keys, ledger.clock, options.pool, options.compression ?? 1) };
 }
 
-async function commitWithRetry(ledger: Ledger, prepared: Prepared[], sealed: Sealed[], settings: Settings): Promise<AppendedEvent[]> {
+async function commitWithRetry(ledger: Ledger, prepared: Prepared[], sealed: SealedBatch, settings: Settings): Promise<AppendedEvent[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return commitEvents(ledger, prepared, sealed, settings);
+      return await commitEvents(ledger, prepared, sealed, settings);
     } catch (err) {
       if (!(hasCode(err, 'HEAD_CONFLICT') || hasCode(err, 'ref_locked')) || attempt >= settings.attempts) throw err;
       const ceiling = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** (attempt - 1));
@@ -273,61 +305,63 @@ async function commitWithRetry(ledger: Ledger, prepared: Prepared[], sealed: Sea
   }
 }
 
-function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: Sealed[], settings: Settings): AppendedEvent[] {
-  const sealedOf = new Map(prepared.map((item, i) => [item, sealed[i] as Sealed]));
-  const byRef = new Map<string, Prepared[]>();
-  for (const item of prepared) {
+/**
+ * Builds each journal's commits on its tip as the events' chunks come back sealed, streaming the
+ * objects into one batch (a pack; loose objects for a few events), then moves every touched
+ * journal ref in one transaction.
+ */
+async function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: SealedBatch, settings: Settings): Promise<AppendedEvent[]> {
+  const byRef = new Map<string, number[]>();
+  prepared.forEach((item, index) => {
     const list = byRef.get(item.ref);
-    if (list) list.push(item);
-    else byRef.set(item.ref, [item]);
-  }
-  const results = new Map<Prepared, AppendedEvent>();
+    if (list) list.push(index);
+    else byRef.set(item.ref, [index]);
+  });
+  const results: AppendedEvent[] = new Array(prepared.length);
   const transaction = ledger.refs.transaction();
   const tips: Array<[string, Oid, Map<string, Oid>]> = [];
   let written = 0;
-
-  // Objects are produced one event at a time and streamed to the store, so a large batch never
-  // holds all of its objects in memory.
-  function* build(): Generator<GitObject | PreparedObject> {
-    for (const [ref, items] of byRef) {
+  // A pack per event would pile up files: loose objects for a few events, one pack for many.
+  const batch = prepared.length >= 16 ? ledger.objects.openBatch() : undefined;
+  const store = (object: GitObject | PreparedObject): void => {
+    if (batch) batch.add(object);
+    else if (!isPrepared(object)) ledger.objects.write(object.type, object.body, object.oid);
+  };
+  try {
+    for (const [ref, indexes] of byRef) {
       const tip = ledger.refs.resolve(ref) ?? ZERO_OID;
       let oldest = Number.POSITIVE_INFINITY;
-      for (const item of items) oldest = Math.min(oldest, ulidTime(item.input.ulid));
+      for (const index of indexes) oldest = Math.min(oldest, ulidTime((prepared[index] as Prepared).input.ulid));
       const known = recentUlids(ledger, ref, tip, oldest, settings);
       let parent = tip;
-      for (const item of items) {
-        const existing = known.get(item.input.ulid);
+      for (const index of indexes) {
+        const { input } = prepared[index] as Prepared;
+        const existing = known.get(input.ulid);
         if (existing) {
-          results.set(item, {
-            commit: existing,
-            event_cid: cidOfCommit(ledger.objects, existing),
-            ulid: item.input.ulid,
-            ref,
-            existing: true,
-          });
+          results[index] = { commit: existing, event_cid: cidOfCommit(ledger.objects, existing), ulid: input.ulid, ref, existing: true };
           continue;
         }
-        const seal = sealedOf.get(item) as Sealed;
-        const body = eventCommit({ ...item.input, cid: seal.cid, signature: seal.signature }, seal.root, parent, seal.seconds);
+        const seal = sealed.peek(index) ?? (await sealed.get(index));
+        const body = eventCommit({ ...input, cid: seal.cid, signature: seal.signature }, seal.root, parent, seal.seconds);
         const commit = hashObject('commit', body);
         written++;
-        yield* seal.objects;
-        yield { type: 'commit', body };
-        known.set(item.input.ulid, commit);
-        results.set(item, { commit, event_cid: seal.cid, ulid: item.input.ulid, ref, existing: false });
+        for (const object of seal.objects) store(object);
+        store(batch ? prepareEventCommit(body, commit) : { type: 'commit', body, oid: commit });
+        known.set(input.ulid, commit);
+        results[index] = { commit, event_cid: seal.cid, ulid: input.ulid, ref, existing: false };
         parent = commit;
       }
       if (parent !== tip) transaction.update(ref, parent, tip);
       tips.push([ref, parent, known]);
     }
+  } catch (err) {
+    batch?.abort();
+    throw err;
   }
-
-  // Loose objects for a few events, one pack for many (a pack per event would pile up files).
-  if (prepared.length >= 16) ledger.objects.writeMany(build());
-  else for (const object of build()) if (!isPrepared(object)) ledger.objects.write(object.type, object.body);
+  batch?.finish();
   if (written > 0) transaction.commit();
   for (const [ref, tip, known] of tips) remember(ledger, ref, tip, known, settings.duplicateDepth);
-  return prepared.map((item) => results.get(item) as AppendedEvent);
+  return results;
 }
 
 function cidOfCommit(objects: ObjectStore, commit: Oid): string {

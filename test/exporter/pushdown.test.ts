@@ -109,6 +109,7 @@ describe('pushdown', () => {
       has: (oid) => repo.objects.has(oid),
       write: (type, body) => repo.objects.write(type, body),
       writeMany: (objects) => repo.objects.writeMany(objects),
+      openBatch: () => repo.objects.openBatch(),
     };
     const p = parseFilter('ns = "ops"');
     const heads = journalRefs(repo.refs);

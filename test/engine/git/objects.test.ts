@@ -101,6 +101,32 @@ describe('FileObjectStore writes what git reads', () => {
   });
 });
 
+describe('object batches', () => {
+  test('objects added over time become readable together at finish; an aborted batch leaves nothing', async () => {
+    const dir = repo();
+    for (const store of [new FileObjectStore(join(dir, '.git')), new MemoryObjectStore()]) {
+      const bodies = Array.from({ length: 30 }, (_, i) => Buffer.from(`batched ${i}\n`));
+      const expected = bodies.map((body) => new MemoryObjectStore().write('blob', body));
+      const aborted = store.openBatch();
+      aborted.add({ type: 'blob', body: Buffer.from('never written\n') });
+      aborted.abort();
+      const batch = store.openBatch();
+      for (const [i, body] of bodies.entries()) {
+        batch.add({ type: 'blob', body });
+        if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(store.has(expected[0] as string), false, 'nothing visible before finish');
+      batch.finish();
+      for (const [i, oid] of expected.entries()) assert.deepEqual(Buffer.from(store.read(oid).body), bodies[i]);
+      assert.equal(store.has(new MemoryObjectStore().write('blob', Buffer.from('never written\n'))), false);
+    }
+    const packDir = join(dir, '.git/objects/pack');
+    assert.equal(readdirSync(packDir).filter((f) => f.endsWith('.pack')).length, 1);
+    assert.equal(readdirSync(packDir).filter((f) => f.startsWith('tmp_')).length, 0);
+    fsckStrict(dir);
+  });
+});
+
 describe('many packs', () => {
   test('ids in many small packs and a large one are all found, by this store and a fresh one', () => {
     const dir = repo();

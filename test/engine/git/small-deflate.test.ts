@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { deflateSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { initRepository, openRepository } from '../../../engine/git/repository.js';
-import { deflateObject, deflateSmall, SMALL_DEFLATE_LIMIT } from '../../../engine/git/small-deflate.js';
+import { deflateObject, deflatePreset, deflateSmall, deflateWithPreset, SMALL_DEFLATE_LIMIT } from '../../../engine/git/small-deflate.js';
 
 /** Bytes with structure: runs, repeats at random distances, small alphabets, noise. */
 const structured = fc
@@ -61,6 +61,26 @@ describe('small-object deflate', () => {
     const ours = deflateSmall(text).length;
     const zlib = deflateSync(text, { level: 1 }).length;
     assert.ok(ours <= zlib * 1.1, `${ours} bytes vs zlib's ${zlib}`);
+  });
+
+  test('a preset table codes any input: its own symbols, others by fallback, never larger than stored (property)', () => {
+    const sample = (i: number): Buffer => Buffer.from(`tree ${'ab12'.repeat(10)}\nparent ${'cd34'.repeat(10)}\nsubject ${i}\n`);
+    const preset = deflatePreset([sample(1), sample(2), sample(3)]);
+    assert.deepEqual(deflatePreset([sample(1), sample(2), sample(3)]), preset, 'same samples, same table');
+    const text = Buffer.from(`tree ${'ef56'.repeat(10)}\nparent ${'0789'.repeat(10)}\nauthor Zoë ~ {x} 9\n`.repeat(3));
+    for (const data of [sample(9), text, Buffer.alloc(0), Buffer.from('\u00e9t\u00e9 \u0001\u0002 binary')]) {
+      assert.deepEqual(inflateSync(deflateWithPreset(data, preset)), data);
+    }
+    fc.assert(
+      fc.property(structured, (data) => {
+        const z = deflateWithPreset(data, preset);
+        assert.deepEqual(new Uint8Array(inflateSync(z)), data);
+        assert.ok(z.length <= data.length + 11, `${z.length} bytes for ${data.length}`);
+      }),
+      { numRuns: 200 },
+    );
+    // On text like its samples it stays close to a table of the object's own.
+    assert.ok(deflateWithPreset(text, preset).length <= deflateSmall(text).length * 1.15);
   });
 
   test('deflateObject stores tiny objects and level 0, and hands large ones to zlib', () => {
