@@ -27,14 +27,16 @@ export interface EnvelopeTree {
 export function envelopeTree(bytes: Uint8Array, level?: number): EnvelopeTree {
   const blobOid = hashObject('blob', bytes);
   const sub = serializeTree([{ mode: '100644', name: 'envelope.cbor', oid: blobOid }]);
-  const root = serializeTree([{ mode: '40000', name: 'event', oid: hashObject('tree', sub) }]);
+  const subOid = hashObject('tree', sub);
+  const root = serializeTree([{ mode: '40000', name: 'event', oid: subOid }]);
+  const rootOid = hashObject('tree', root);
   const raw: GitObject[] = [
-    { type: 'blob', body: bytes },
-    { type: 'tree', body: sub },
-    { type: 'tree', body: root },
+    { type: 'blob', body: bytes, oid: blobOid },
+    { type: 'tree', body: sub, oid: subOid },
+    { type: 'tree', body: root, oid: rootOid },
   ];
-  const objects = level === undefined ? raw : raw.map((object) => prepareObject(object.type, object.body, level));
-  return { objects, root: hashObject('tree', root) };
+  const objects = level === undefined ? raw : raw.map((object) => prepareObject(object.type, object.body, level, object.oid));
+  return { objects, root: rootOid };
 }
 
 export interface EventHeader {

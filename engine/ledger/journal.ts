@@ -57,7 +57,11 @@ export interface AppendOptions {
   duplicateDepth?: number;
   /** Worker pool for sealing large batches (signing and compression in parallel). */
   pool?: ComputePool;
-  /** zlib level of objects sealed on the pool (default 1; 0 stores them, faster and larger). */
+  /**
+   * zlib level of envelope blobs sealed on the pool. Default 0 (stored): an envelope is mostly
+   * ids, timestamps and signatures-to-be, so compressing saved 5-28 of ~175 bytes for 6.5 µs of
+   * CPU per event (measured); trees are always stored and commits share a preset table.
+   */
   compression?: number;
 }
 
@@ -290,7 +294,7 @@ async function stage(ledger: Ledger, inputs: readonly EventInput[], options: App
     prepared.map(({ input, ref }) => ({ ...input, ref })),
     graph,
   );
-  return { prepared, sealed: sealAll(prepared, policyRoot, keys, ledger.clock, options.pool, options.compression ?? 1) };
+  return { prepared, sealed: sealAll(prepared, policyRoot, keys, ledger.clock, options.pool, options.compression ?? 0) };
 }
 
 async function commitWithRetry(ledger: Ledger, prepared: Prepared[], sealed: SealedBatch, settings: Settings): Promise<AppendedEvent[]> {
