@@ -96,18 +96,21 @@ export function packRawObjects(objects: readonly GitObject[]): Uint8Array {
 /** The objects of a `packRawObjects` buffer; `deflated` holds the raw body. */
 export const unpackRawObjects = unpackPrepared;
 
-function entryHeader(type: ObjectType, size: number): Buffer {
-  const bytes: number[] = [];
+/** Writes a pack entry's type-and-size header at `pos`; returns the position after it. */
+function writeEntryHeader(out: Uint8Array, pos: number, type: ObjectType, size: number): number {
   let byte = (TYPE_CODE[type] << 4) | (size & 0x0f);
   let rest = Math.floor(size / 16);
   while (rest > 0) {
-    bytes.push(byte | 0x80);
+    out[pos++] = byte | 0x80;
     byte = rest & 0x7f;
     rest = Math.floor(rest / 128);
   }
-  bytes.push(byte);
-  return Buffer.from(bytes);
+  out[pos++] = byte;
+  return pos;
 }
+
+/** An entry header takes at most this many bytes (sizes below 2^53). */
+const MAX_ENTRY_HEADER = 10;
 
 export interface WrittenPack {
   packPath: string;
@@ -121,7 +124,8 @@ export class PackWriter {
   private readonly table = new IndexTable();
   /** Ids already in this pack; undefined when the caller vouches that ids are unique. */
   private readonly seen: Set<string> | undefined;
-  private pending: Buffer[] = [];
+  /** Entries not yet written, back to back. */
+  private readonly pending = Buffer.allocUnsafe(FLUSH_BYTES);
   private pendingBytes = 0;
   private offset = 12;
   private done = false;
@@ -147,30 +151,40 @@ export class PackWriter {
 
   /** Appends a prepared object; a second copy of the same id is skipped. */
   addPrepared(object: PreparedObject): void {
-    const oid = Buffer.from(object.oid.buffer, object.oid.byteOffset, 20);
+    const oid = object.oid.subarray(0, 20);
     if (this.seen) {
-      const key = oid.toString('latin1');
+      const key = Buffer.from(oid.buffer, oid.byteOffset, 20).toString('latin1');
       if (this.seen.has(key)) return;
       this.seen.add(key);
     }
-    const header = entryHeader(object.type, object.size);
-    const crc = crc32(object.deflated, crc32(header));
+    const { deflated } = object;
+    const room = MAX_ENTRY_HEADER + deflated.length;
+    if (this.pendingBytes + room > FLUSH_BYTES) this.flush();
+    let length: number;
+    let crc: number;
+    if (room > FLUSH_BYTES) {
+      const header = Buffer.allocUnsafe(MAX_ENTRY_HEADER);
+      const end = writeEntryHeader(header, 0, object.type, object.size);
+      writeSync(this.fd, header, 0, end);
+      writeSync(this.fd, deflated);
+      crc = crc32(deflated, crc32(header.subarray(0, end)));
+      length = end + deflated.length;
+    } else {
+      // Header and body side by side in the buffer: one copy, one CRC call.
+      const start = this.pendingBytes;
+      const body = writeEntryHeader(this.pending, start, object.type, object.size);
+      this.pending.set(deflated, body);
+      this.pendingBytes = body + deflated.length;
+      crc = crc32(this.pending.subarray(start, this.pendingBytes));
+      length = this.pendingBytes - start;
+    }
     this.table.add(oid, this.offset, crc);
-    this.push(header);
-    this.push(object.deflated);
-  }
-
-  private push(bytes: Uint8Array): void {
-    this.pending.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-    this.pendingBytes += bytes.byteLength;
-    this.offset += bytes.byteLength;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    this.offset += length;
   }
 
   private flush(): void {
     if (this.pendingBytes === 0) return;
-    writeSync(this.fd, Buffer.concat(this.pending, this.pendingBytes));
-    this.pending = [];
+    writeSync(this.fd, this.pending, 0, this.pendingBytes);
     this.pendingBytes = 0;
   }
 

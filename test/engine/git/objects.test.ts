@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -102,6 +103,18 @@ describe('FileObjectStore writes what git reads', () => {
 });
 
 describe('object batches', () => {
+  test('objects larger than the write buffer go straight to the pack between small ones', () => {
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const big = randomBytes(3 << 20); // incompressible: its zlib stream exceeds the 1 MiB buffer
+    const objects = [Buffer.from('before\n'), big, Buffer.from('after\n')].map((body) => ({ type: 'blob' as const, body }));
+    const oids = store.writeMany(objects);
+    const packDir = join(dir, '.git/objects/pack');
+    for (const idx of readdirSync(packDir).filter((f) => f.endsWith('.idx'))) git(dir, ['verify-pack', join(packDir, idx)]);
+    assert.deepEqual(gitBytes(dir, ['cat-file', 'blob', oids[1] as string]), big);
+    assert.equal(git(dir, ['cat-file', 'blob', oids[2] as string]), 'after\n');
+  });
+
   test('objects added over time become readable together at finish; an aborted batch leaves nothing', async () => {
     const dir = repo();
     for (const store of [new FileObjectStore(join(dir, '.git')), new MemoryObjectStore()]) {
