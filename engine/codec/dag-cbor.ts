@@ -8,15 +8,16 @@
  *   eventCid(bytes); // 'bafyr4i...'
  */
 import { decode, encode } from '@ipld/dag-cbor';
-import { CID } from 'multiformats/cid';
-import * as Digest from 'multiformats/hashes/digest';
 import { GatosError } from '../errors.js';
 import { blake3Bytes } from './blake3.js';
+import { encodeJsonDagCbor } from './dag-cbor-json.js';
 
 export const DAG_CBOR_CODE = 0x71;
 export const BLAKE3_MULTIHASH_CODE = 0x1e;
 
 export function encodeDagCbor(value: unknown): Uint8Array {
+  const json = encodeJsonDagCbor(value);
+  if (json) return json;
   try {
     return encode(value);
   } catch (err) {
@@ -32,7 +33,26 @@ export function decodeDagCbor(bytes: Uint8Array): unknown {
   }
 }
 
-/** The CID of DAG-CBOR bytes with a BLAKE3 multihash (requires `blake3Ready()`). */
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+/** CIDv1 prefix: version 1, codec dag-cbor, multihash blake3 with a 32-byte digest (one-byte varints). */
+const CID_PREFIX = [0x01, DAG_CBOR_CODE, BLAKE3_MULTIHASH_CODE, 0x20];
+
+/** The CID of DAG-CBOR bytes with a BLAKE3 multihash (requires `blake3Ready()`), in multibase base32. */
 export function eventCid(bytes: Uint8Array): string {
-  return CID.createV1(DAG_CBOR_CODE, Digest.create(BLAKE3_MULTIHASH_CODE, blake3Bytes(bytes))).toString();
+  const cid = new Uint8Array(36);
+  cid.set(CID_PREFIX);
+  cid.set(blake3Bytes(bytes), 4);
+  let text = 'b';
+  let value = 0;
+  let bits = 0;
+  for (const byte of cid) {
+    value = ((value << 8) | byte) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      text += BASE32[(value >>> bits) & 31];
+    }
+  }
+  if (bits > 0) text += BASE32[(value << (5 - bits)) & 31];
+  return text;
 }

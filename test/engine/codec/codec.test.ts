@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { encode as libraryEncode } from '@ipld/dag-cbor';
+import fc from 'fast-check';
 import { CID } from 'multiformats/cid';
+import * as Digest from 'multiformats/hashes/digest';
 import { blake3Hex, blake3Ready, contentId, contentIdOfJson, isContentId } from '../../../engine/codec/blake3.js';
 import { canonicalize, parseJson } from '../../../engine/codec/canonical-json.js';
 import { decodeDagCbor, encodeDagCbor, eventCid } from '../../../engine/codec/dag-cbor.js';
+import { encodeJsonDagCbor } from '../../../engine/codec/dag-cbor-json.js';
 import { explorerRoot, explorerRootBytes } from '../../../engine/codec/explorer-root.js';
 import { seededRandom } from '../../../engine/codec/random.js';
 import { assertUlid, createUlidFactory, isUlid, ulidTime } from '../../../engine/codec/ulid.js';
@@ -151,6 +155,50 @@ describe('DAG-CBOR and event CIDs', () => {
     assert.equal(cid.multihash.code, 0x1e);
     assert.equal(Buffer.from(cid.multihash.digest).toString('hex'), blake3Hex(bytes));
     assert.ok(eventCid(bytes).startsWith('b'));
+  });
+
+  test('the JSON encoder writes the bytes @ipld/dag-cbor writes (property), and declines what it does not cover', () => {
+    const key = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary', maxLength: 6 }),
+      fc.constantFrom('a', 'b', 'aa', 'é', '\u{1F600}', '\uffff', '__proto__'),
+    );
+    const leaf = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.constantFrom('\ud800', 'a\udfff', '\u{10FFFF}'),
+      fc.string({ minLength: 250, maxLength: 300 }),
+      fc.maxSafeInteger(),
+      fc.integer(),
+      fc.constantFrom(0, -0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -24, -25, -(2 ** 32), Number.MIN_SAFE_INTEGER),
+      fc.boolean(),
+      fc.constant(null),
+    );
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object')),
+      array: fc.array(tie('value'), { maxLength: 30 }),
+      object: fc.dictionary(key, tie('value'), { maxKeys: 24 }),
+    })).value;
+    fc.assert(
+      fc.property(json, (value) => {
+        assert.deepEqual(Buffer.from(encodeJsonDagCbor(value) as Uint8Array), Buffer.from(libraryEncode(value)));
+      }),
+      { numRuns: 500 },
+    );
+    for (const other of [1.5, Number.NaN, 2 ** 53, { a: undefined }, new Uint8Array(2), [new Date(0)], { a: () => 1 }]) {
+      assert.equal(encodeJsonDagCbor(other), undefined, String(other));
+    }
+    assert.deepEqual(decodeDagCbor(encodeDagCbor({ b: new Uint8Array([1, 2]), f: 1.5 })), { b: new Uint8Array([1, 2]), f: 1.5 });
+  });
+
+  test('event CIDs render as multiformats renders them (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const expected = CID.createV1(0x71, Digest.create(0x1e, Buffer.from(blake3Hex(bytes), 'hex'))).toString();
+        assert.equal(eventCid(bytes), expected);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test('garbage is invalid_object', () => {
