@@ -24,19 +24,9 @@ import { listTopics } from '../engine/messages/topics.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
-import {
-  ancestry,
-  extractOnPool,
-  governanceRows,
-  type JournalWindow,
-  jobRows,
-  journalRefs,
-  journalRows,
-  messageRows,
-  type Source,
-  stateRows,
-} from './extract.js';
+import { ancestry, extractOnPool, type JournalWindow, journalRefs, journalRows, messageRows, type Source } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
+import { governanceRows, jobRows, stateRows } from './snapshots.js';
 import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
 import { type Row, SHARD_TABLES, selectColumns, TABLE_NAMES, type TableDef, tableDef } from './tables.js';

@@ -11,14 +11,20 @@ import { GatosError } from '../engine/errors.js';
 import { adoptSharedIndexes } from '../engine/git/pack-index.js';
 import { type PreparedObject, packPrepared, prepareRaw, unpackRawObjects } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
-import { sealEvent } from '../engine/ledger/event-objects.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
-import { exportJournalRows, exportMessageRows, exportParquetTable, exportSqliteTable } from '../exporter/shard-tasks.js';
-import { buildFixtureChunk } from '../fixtures/journal-chain.js';
 
 await blake3Ready();
+
+/** Loads a module on first use: a worker pays only for the task kinds it runs (exports load no ledger code). */
+function lazily<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+}
+const exporterTasks = lazily(() => import('../exporter/shard-tasks.js'));
+const eventObjects = lazily(() => import('../engine/ledger/event-objects.js'));
+const fixtureChains = lazily(() => import('../fixtures/journal-chain.js'));
 
 /** Repositories stay open between tasks: pack indexes are parsed once per worker. */
 const repositories = new Map<string, Repository>();
@@ -57,7 +63,8 @@ function scan(task: Extract<Task, { kind: 'scan' }>): ScanResult {
   return { kind: 'scan', ref: task.ref, count: step.count, frontier: step.frontier, rows: step.rows };
 }
 
-function sealEvents(task: Extract<Task, { kind: 'seal-events' }>): SealEventsResult {
+async function sealEvents(task: Extract<Task, { kind: 'seal-events' }>): Promise<SealEventsResult> {
+  const { sealEvent } = await eventObjects();
   const keys = new Map(Object.entries(task.keys).map(([actor, pem]) => [actor, createPrivateKey(pem)]));
   const sealed = task.envelopes.map((envelope) => sealEvent(envelope, keys.get(envelope.actor) as KeyObject, task.level));
   return {
@@ -69,7 +76,7 @@ function sealEvents(task: Extract<Task, { kind: 'seal-events' }>): SealEventsRes
   };
 }
 
-function execute(task: Task): TaskResult | Promise<TaskResult> {
+async function execute(task: Task): Promise<TaskResult> {
   switch (task.kind) {
     case 'hash':
       return { kind: 'hash', digests: hashBatch(task.algo, task.data, task.offsets) };
@@ -80,7 +87,7 @@ function execute(task: Task): TaskResult | Promise<TaskResult> {
     case 'scan':
       return scan(task);
     case 'fixture-chunk':
-      return buildFixtureChunk(task);
+      return (await fixtureChains()).buildFixtureChunk(task);
     case 'seal-events':
       return sealEvents(task);
     case 'prepare-objects':
@@ -89,18 +96,21 @@ function execute(task: Task): TaskResult | Promise<TaskResult> {
         objects: packPrepared(Array.from(unpackRawObjects(task.objects), (raw) => prepareRaw(raw, task.level))),
       };
     case 'export-journal':
+    case 'export-messages': {
+      const tasks = await exporterTasks();
       if (task.indexes) adoptSharedIndexes(task.indexes);
-      return exportJournalRows(repositoryOf(task.gitDir), task);
-    case 'export-messages':
-      if (task.indexes) adoptSharedIndexes(task.indexes);
-      return exportMessageRows(repositoryOf(task.gitDir), task);
+      const repo = repositoryOf(task.gitDir);
+      return task.kind === 'export-journal' ? tasks.exportJournalRows(repo, task) : tasks.exportMessageRows(repo, task);
+    }
     case 'export-parquet-table':
-    case 'export-sqlite-table':
+    case 'export-sqlite-table': {
+      const tasks = await exporterTasks();
       // Writing tables comes after reading: pack windows and shared indexes are let go (a later
       // read reopens them), so they do not add to the memory the table's encoding needs.
       for (const repo of repositories.values()) repo.close();
       repositories.clear();
-      return task.kind === 'export-parquet-table' ? exportParquetTable(task) : exportSqliteTable(task);
+      return task.kind === 'export-parquet-table' ? tasks.exportParquetTable(task) : tasks.exportSqliteTable(task);
+    }
   }
 }
 
