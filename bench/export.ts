@@ -18,13 +18,11 @@ import { type ExportOptions, runExport } from '../exporter/export.js';
 import { verifyExport } from '../exporter/verify.js';
 import { generateFixture } from '../fixtures/generate.js';
 import { populatePlanes } from '../fixtures/planes.js';
-import type { BenchRow } from './row.js';
+import { type BenchRow, median } from './row.js';
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const GATOS = fileURLToPath(new URL('../cli/gatos.js', import.meta.url));
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /** Runs the CLI in a process of its own; throws with its stderr when it fails. */
 function cli(args: string[]): void {

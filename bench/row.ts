@@ -9,7 +9,7 @@ export interface BenchRow {
   met?: boolean;
 }
 
-/** p50 of a list of milliseconds. */
+/** p50 of a list of figures (milliseconds, seconds). */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
