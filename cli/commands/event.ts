@@ -62,7 +62,7 @@ async function add(ctx: CommandContext): Promise<number> {
       if (!Number.isInteger(batch) || batch < 1) throw new GatosError('invalid_argument', '--batch-size must be a positive integer');
       let appended = 0;
       let existing = 0;
-      // Large batches are signed and compressed on worker threads, which start while the file is read.
+      // Large batches are sealed (encoded, signed, hashed) on worker threads, which start while the file is read.
       const pool = new ComputePool({ threads: parseThreads(str(ctx, 'threads')) });
       try {
         const inputs = readLines(file, defaults);

@@ -448,7 +448,8 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
  * A Huffman table settled once from sample objects of one kind and sent as a dynamic block.
  * Objects of that kind (event commits: hex ids, base32 CIDs, fixed header words) all compress
  * about as well under one table, so a call skips building its own and only runs LZ77 and writes
- * symbols. Every symbol has a code, so any input can be coded; a worse fit is stored instead.
+ * symbols. Text (printable ASCII and newlines) always has codes; an object with other bytes gets
+ * a table of its own (`deflateSmall`), and one the preset would not shrink is stored.
  */
 export interface DeflatePreset {
   readonly litLengths: Uint8Array;

@@ -12,7 +12,7 @@ import { type Commit, serializeCommit, serializeTree } from '../git/object-codec
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import { prepareObject } from '../git/pack-writer.js';
 import type { GitObject, Oid, PreparedObject } from '../git/ports.js';
-import { type DeflatePreset, deflatePreset, deflateWithPreset } from '../git/small-deflate.js';
+import { type DeflatePreset, deflatePreset, deflateWithPreset, SMALL_DEFLATE_LIMIT } from '../git/small-deflate.js';
 import { type Trailer, withTrailers } from '../git/trailers.js';
 import { type EventEnvelope, envelopeBytes } from './envelope.js';
 import { signBytes } from './keys.js';
@@ -83,7 +83,7 @@ function eventCommitTable(): DeflatePreset {
           type: 'sample',
           ulid: nextUlid(),
           actor: 'user:sample',
-          cid: `bafyrei${digits(52, 'abcdefghijklmnopqrstuvwxyz234567')}`,
+          cid: `bafyr4i${digits(52, 'abcdefghijklmnopqrstuvwxyz234567')}`,
           signature: `ed25519:${hex(128)}`,
         },
         hex(40),
@@ -98,6 +98,7 @@ function eventCommitTable(): DeflatePreset {
 
 /** An event commit hashed and compressed for a pack, with the table event commits share. */
 export function prepareEventCommit(body: Uint8Array, oid: Oid): PreparedObject {
+  if (body.length > SMALL_DEFLATE_LIMIT) return prepareObject('commit', body, 1, oid);
   return { oid: Buffer.from(oid, 'hex'), type: 'commit', size: body.length, deflated: deflateWithPreset(body, eventCommitTable()) };
 }
 

@@ -55,7 +55,7 @@ export interface AppendOptions {
   duplicateHorizonMs?: number;
   /** At most this many commits are read back when looking for duplicates. */
   duplicateDepth?: number;
-  /** Worker pool for sealing large batches (signing and compression in parallel). */
+  /** Worker pool for sealing large batches (encoding, signing and hashing in parallel). */
   pool?: ComputePool;
   /**
    * zlib level of envelope blobs sealed on the pool. Default 0 (stored): an envelope is mostly
