@@ -152,6 +152,8 @@ function envelopeOf(input: Prepared['input'], policyRoot: string, now: number): 
 /** Batches at least this large are sealed (encoded, signed, hashed, compressed) on the pool. */
 const POOL_THRESHOLD = 256;
 const POOL_CHUNK = 1000;
+/** Batches at least this large go to one pack; fewer events become loose objects. */
+const PACK_THRESHOLD = 16;
 
 interface Sealed extends SealedEvent {
   seconds: number;
@@ -204,7 +206,12 @@ function sealAll(
     return { envelope: envelopeOf(input, policyRoot, now), seconds: Math.floor(now / 1000) };
   });
   if (!pool || prepared.length < POOL_THRESHOLD) {
-    const sealed = stamped.map(({ envelope, seconds }) => ({ ...sealEvent(envelope, keys.get(envelope.actor) as KeyObject), seconds }));
+    // Objects bound for a pack are prepared as the pool prepares them: the same pack bytes either way.
+    const packLevel = prepared.length >= PACK_THRESHOLD ? level : undefined;
+    const sealed = stamped.map(({ envelope, seconds }) => ({
+      ...sealEvent(envelope, keys.get(envelope.actor) as KeyObject, packLevel),
+      seconds,
+    }));
     return new SealedBatch([Promise.resolve(sealed)], Math.max(1, sealed.length));
   }
   const pems = Object.fromEntries([...keys].map(([actor, key]) => [actor, key.export({ format: 'pem', type: 'pkcs8' }).toString()]));
@@ -326,7 +333,7 @@ async function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: Sealed
   const tips: Array<[string, Oid, Map<string, Oid>]> = [];
   let written = 0;
   // A pack per event would pile up files: loose objects for a few events, one pack for many.
-  const batch = prepared.length >= 16 ? ledger.objects.openBatch() : undefined;
+  const batch = prepared.length >= PACK_THRESHOLD ? ledger.objects.openBatch() : undefined;
   const store = (object: GitObject | PreparedObject): void => {
     if (batch) batch.add(object);
     else if (!isPrepared(object)) ledger.objects.write(object.type, object.body, object.oid);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +167,41 @@ describe('appendEvents', () => {
       assert.equal(git(dir, ['rev-list', '--count', 'refs/gatos/journal/pool/user/alice']).trim(), '300');
       assert.equal(git(dir, ['rev-list', '--merges', '--count', '--all']).trim(), '0');
       fsckStrict(dir);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('the same batch with the same keys gives byte-identical packs, sealed on the pool or in this thread', async () => {
+    const keyDir = join(newDir(), 'keys');
+    const keys = ['user:alice', 'user:bob'].map((actor) => [actor, createKey(keyDir, actor).publicKey] as const);
+    const inputs = Array.from({ length: 400 }, (_, i) => ({
+      ns: 'same',
+      type: 'n',
+      actor: i % 3 ? 'user:alice' : 'user:bob',
+      payload: { i, note: 'x'.repeat(i % 7) },
+      ulid: `01KB${String(i).padStart(22, '0')}`,
+    }));
+    const packsAfter = async (pool?: ComputePool): Promise<{ packs: string[]; commits: string[] }> => {
+      const dir = newRepo();
+      const repo = openRepository(dir);
+      const ledger: Ledger = { objects: repo.objects, refs: repo.refs, keyDir, clock: CLOCK };
+      for (const [actor, publicKey] of keys)
+        updateTrust(ledger.objects, ledger.refs, CLOCK, `add ${actor}`, (g) => addActorKey(g, actor, publicKey));
+      const before = new Set(readdirSync(join(dir, '.git/objects/pack')));
+      const results = await appendEvents(ledger, inputs, pool ? { pool } : {});
+      fsckStrict(dir);
+      const packs = readdirSync(join(dir, '.git/objects/pack')).filter((f) => f.endsWith('.pack') && !before.has(f));
+      return { packs, commits: results.map((r) => r.commit) };
+    };
+    const pool = new ComputePool({ threads: 2 });
+    try {
+      const pooled = await packsAfter(pool);
+      const inThread = await packsAfter();
+      assert.equal(pooled.packs.length, 1);
+      assert.deepEqual(inThread.commits, pooled.commits);
+      // A pack is named by the checksum of its bytes.
+      assert.deepEqual(inThread.packs, pooled.packs);
     } finally {
       await pool.close();
     }
