@@ -6,8 +6,9 @@
  * Macro: scan of a seeded journal fixture (100k events; 20k with --quick) through the worker
  * pool, against baselines run in this same invocation on the same refs: stock `git log`, and
  * isomorphic-git walking the refs; 1 vs N worker threads; fixture generation speed (1M events
- * without --quick); message and job plane rates and latencies (bench/jobs.ts); full and incremental folds
- * (bench/state.ts); exports and verify (bench/export.ts).
+ * without --quick); journal appends (`gatos event add --file` as a whole process, and one event
+ * per CAS); message and job plane rates and latencies (bench/jobs.ts); full and incremental
+ * folds (bench/state.ts); exports and verify (bench/export.ts).
  */
 import { spawnSync } from 'node:child_process';
 import fs, { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
