@@ -99,7 +99,9 @@ function findDuplicateKeys(text: string): void {
       while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
       const top = stack[stack.length - 1];
       if (expectKey && top) {
-        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        // Only a key with escapes needs decoding to compare ("\u0061" repeats "a").
+        const raw = text.slice(i + 1, end);
+        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
         if (top.has(key)) throw invalid(`duplicate key ${JSON.stringify(key)} at position ${i}`, { key, position: i });
         top.add(key);
       }

@@ -87,6 +87,8 @@ describe('RFC 8785 canonical JSON', () => {
     assert.throws(() => parseJson('{"a":1,"a":2}'), isCode('invalid_json'));
     assert.throws(() => parseJson('{"x":{"a":1,"b":[{"a":1}],"a":2}}'), isCode('invalid_json'));
     assert.throws(() => parseJson('{"a":1,}'), isCode('invalid_json'));
+    assert.throws(() => parseJson('{"a":1,"\\u0061":2}'), isCode('invalid_json'), 'an escaped repeat is a repeat');
+    assert.deepEqual(parseJson('{"a\\"b":1,"a":2}'), { 'a"b': 1, a: 2 });
     assert.deepEqual(parseJson('{"a":{"a":1},"b":["a","a"],"c":"a\\"a"}'), { a: { a: 1 }, b: ['a', 'a'], c: 'a"a' });
   });
 });
