@@ -7,7 +7,7 @@
 
 import { join, sep } from 'node:path';
 import type { Predicate } from '../dsl/ast.js';
-import { canonicalize, parseJson } from '../engine/codec/canonical-json.js';
+import { parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
 import { sharedIndexesUnder } from '../engine/git/pack-index.js';
@@ -19,14 +19,12 @@ import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { ExportJournalTask, JournalSlice } from '../engine/scheduler/tasks.js';
 import type { Staging } from './staging.js';
-import type { Row } from './tables.js';
+import { jsonCell, type Row } from './tables.js';
 
 export interface Source {
   objects: ObjectStore;
   refs: RefStore;
 }
-
-const json = (value: unknown) => canonicalize(value ?? null);
 
 /** Every commit reachable from `oid` (the `--until` bound). */
 export function ancestry(objects: ObjectStore, oid: Oid): Set<Oid> {
@@ -55,7 +53,7 @@ export function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean
       author: row.author,
       ts: row.ts,
       message: row.message,
-      trailers: json(row.trailers),
+      trailers: jsonCell(row.trailers),
       shape_root: null,
       created_ts: row.ts,
       updated_ts: row.ts,
@@ -70,7 +68,7 @@ export function addJournalRow(row: ScanRow, ns: string, take: { commits: boolean
     actor: envelope.actor,
     ulid: envelope.ulid,
     ts: row.ts,
-    payload: json(envelope.payload),
+    payload: jsonCell(envelope.payload),
     commit_id: row.commit,
     created_ts: row.ts,
     updated_ts: row.ts,
@@ -220,7 +218,7 @@ export function messageRows(source: Source, topics: readonly string[], emit: (ro
           ns: envelope.ns,
           kind: envelope.type,
           ts,
-          payload: json(envelope.payload),
+          payload: jsonCell(envelope.payload),
           commit_id: message.commit,
           created_ts: ts,
           updated_ts: ts,

@@ -3,7 +3,7 @@
  * artifacts as the refs hold them now, read on the export's own thread while the pool reads the
  * logs (extract.ts). Pointers are exported as metadata only, never dereferenced.
  */
-import { canonicalize, parseJson } from '../engine/codec/canonical-json.js';
+import { parseJson } from '../engine/codec/canonical-json.js';
 import { findTreeEntry, parseCommit, parseTree } from '../engine/git/object-codec.js';
 import type { Oid } from '../engine/git/ports.js';
 import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
@@ -11,9 +11,7 @@ import { listJobs, readJob } from '../engine/jobs/store.js';
 import { readCheckpoint } from '../engine/state/checkpoint.js';
 import { readStateTree } from '../engine/state/state-tree.js';
 import type { Source } from './extract.js';
-import type { Row } from './tables.js';
-
-const json = (value: unknown) => canonicalize(value ?? null);
+import { jsonCell, type Row } from './tables.js';
 
 /** The current checkpoint of every namespace: its nodes, and pointers for private ones. */
 export function stateRows(source: Source): {
@@ -37,7 +35,7 @@ export function stateRows(source: Source): {
         ns,
         path: node.path,
         digest: `blake3:${node.valueDigest}`,
-        shape: json(node.stored),
+        shape: jsonCell(node.stored),
         private: node.private ? 1 : 0,
         created_ts: ts,
         updated_ts: ts,
@@ -94,7 +92,7 @@ export function jobRows(source: Source, now: number): Row[] {
       proof_digest: proof,
       job_commit: view.job_commit,
       result_commit: view.result ?? null,
-      manifest: json(job?.manifest),
+      manifest: jsonCell(job?.manifest),
       created_ts: jobTime,
       updated_ts: updated,
     });
@@ -126,7 +124,7 @@ export function governanceRows(source: Source): Record<(typeof GOVERNANCE)[numbe
           typeof (payload as { proposal_id?: unknown } | null)?.proposal_id === 'string'
             ? ((payload as { proposal_id: string }).proposal_id as string)
             : `blake3:${key.split('/')[0]}`,
-        payload: json(payload),
+        payload: jsonCell(payload),
         commit_id: oid,
         ts: commit.committer.timestamp,
         created_ts: commit.committer.timestamp,

@@ -4,7 +4,11 @@
  * times are unix seconds; every table has `created_ts`/`updated_ts` taken from the source
  * commits, never from the clock, so the same repository exports the same bytes.
  */
+import { canonicalize } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
+
+/** A `json` column's value: canonical JSON text, `null` for a missing value. */
+export const jsonCell = (value: unknown): string => canonicalize(value ?? null);
 
 export type ColumnType = 'text' | 'integer' | 'json' | 'timestamp';
 

@@ -119,19 +119,19 @@ export class FileObjectStore implements ObjectStore {
   }
 
   writeMany(objects: Iterable<GitObject | PreparedObject>): Oid[] {
-    const writer = new PackWriter(this.objectsDir);
+    const batch = this.openBatch();
     const oids: Oid[] = [];
     try {
       for (const object of objects) {
         const prepared = isPrepared(object) ? object : prepareObject(object.type, object.body, 1, object.oid);
-        writer.addPrepared(prepared);
+        batch.add(prepared);
         oids.push(Buffer.from(prepared.oid).toString('hex'));
       }
     } catch (err) {
-      writer.abort();
+      batch.abort();
       throw err;
     }
-    this.finishPack(writer);
+    batch.finish();
     return oids;
   }
 
@@ -139,16 +139,14 @@ export class FileObjectStore implements ObjectStore {
     const writer = new PackWriter(this.objectsDir);
     return {
       add: (object) => writer.addPrepared(isPrepared(object) ? object : prepareObject(object.type, object.body, 1, object.oid)),
-      finish: () => this.finishPack(writer),
+      finish: () => {
+        const written = writer.finish();
+        this.loadPacks();
+        // What was just written is what gets read next (a topic's head, a journal's tip).
+        if (written) this.lastHit = this.packs.get(basename(written.idxPath)) ?? this.lastHit;
+      },
       abort: () => writer.abort(),
     };
-  }
-
-  private finishPack(writer: PackWriter): void {
-    const written = writer.finish();
-    this.loadPacks();
-    // What was just written is what gets read next (a topic's head, a journal's tip).
-    if (written) this.lastHit = this.packs.get(basename(written.idxPath)) ?? this.lastHit;
   }
 
   /** Opens a streaming pack writer on this store (for bulk writers that prepare objects in workers). */

@@ -371,10 +371,46 @@ function writeSymbols(w: BitWriter, count: number, lit: Uint8Array, litCode: Uin
   w.put(litCode[256] as number, lit[256] as number);
 }
 
-/** The code-length code lengths, then the run-length coded literal/distance code lengths. */
-function writeCodeLengths(w: BitWriter, hclen: number, pairs: number): void {
-  for (let k = 0; k < hclen; k++) w.put(clLengths[CL_ORDER[k] as number] as number, 3);
+interface HeaderPlan {
+  hlit: number;
+  hdist: number;
+  /** Run-length pairs in `runs`. */
+  pairs: number;
+  hclen: number;
+  /** Size of the block header in bits, BFINAL and BTYPE included. */
+  bits: number;
+}
+
+/**
+ * Plans a dynamic block's header for the first `hlit`/`hdist` code lengths: run-length codes them
+ * (into `runs`) and builds the code-length code (`clLengths`).
+ */
+function planHeader(lit: Uint8Array, hlit: number, dist: Uint8Array, hdist: number): HeaderPlan {
+  allLengths.set(lit.subarray(0, hlit), 0);
+  allLengths.set(dist.subarray(0, hdist), hlit);
+  const pairs = encodeRuns(allLengths, hlit + hdist);
+  padTree(clFreq, 19);
+  huffmanLengths(clFreq, 19, 7, clLengths);
+  let hclen = 19;
+  while (hclen > 4 && clLengths[CL_ORDER[hclen - 1] as number] === 0) hclen--;
+  let bits = 17 + hclen * 3;
   for (let k = 0; k < pairs; k++) {
+    const symbol = runs[k * 2] as number;
+    bits += (clLengths[symbol] as number) + (symbol === 16 ? 2 : symbol === 17 ? 3 : symbol === 18 ? 7 : 0);
+  }
+  return { hlit, hdist, pairs, hclen, bits };
+}
+
+/** Writes the header of a final dynamic block as `planHeader` planned it. */
+function writeDynamicHeader(w: BitWriter, plan: HeaderPlan): void {
+  canonicalCodes(clLengths, 19, clCodes);
+  w.put(1, 1); // final block
+  w.put(2, 2); // dynamic Huffman
+  w.put(plan.hlit - 257, 5);
+  w.put(plan.hdist - 1, 5);
+  w.put(plan.hclen - 4, 4);
+  for (let k = 0; k < plan.hclen; k++) w.put(clLengths[CL_ORDER[k] as number] as number, 3);
+  for (let k = 0; k < plan.pairs; k++) {
     const symbol = runs[k * 2] as number;
     w.put(clCodes[symbol] as number, clLengths[symbol] as number);
     if (symbol === 16) w.put(runs[k * 2 + 1] as number, 2);
@@ -399,20 +435,8 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
   while (hlit > 257 && litLengths[hlit - 1] === 0) hlit--;
   let hdist = 30;
   while (hdist > 1 && distLengths[hdist - 1] === 0) hdist--;
-  const all = allLengths;
-  all.set(litLengths.subarray(0, hlit), 0);
-  all.set(distLengths.subarray(0, hdist), hlit);
-  const pairs = encodeRuns(all, hlit + hdist);
-  padTree(clFreq, 19);
-  huffmanLengths(clFreq, 19, 7, clLengths);
-  let hclen = 19;
-  while (hclen > 4 && clLengths[CL_ORDER[hclen - 1] as number] === 0) hclen--;
-  let headerBits = 17 + hclen * 3;
-  for (let k = 0; k < pairs; k++) {
-    const symbol = runs[k * 2] as number;
-    headerBits += (clLengths[symbol] as number) + (symbol === 16 ? 2 : symbol === 17 ? 3 : symbol === 18 ? 7 : 0);
-  }
-  const dynamicBits = headerBits + dataBits(litLengths, distLengths);
+  const plan = planHeader(litLengths, hlit, distLengths, hdist);
+  const dynamicBits = plan.bits + dataBits(litLengths, distLengths);
   const fixedBits = 3 + dataBits(fixedLit, fixedDist);
   const storedBytes = data.length + 5 * Math.ceil(data.length / 0xffff);
   const bestBits = Math.min(dynamicBits, fixedBits);
@@ -425,13 +449,7 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
   if (dynamicBits <= fixedBits) {
     canonicalCodes(litLengths, 286, litCodes);
     canonicalCodes(distLengths, 30, distCodes);
-    canonicalCodes(clLengths, 19, clCodes);
-    w.put(1, 1); // final block
-    w.put(2, 2); // dynamic Huffman
-    w.put(hlit - 257, 5);
-    w.put(hdist - 1, 5);
-    w.put(hclen - 4, 4);
-    writeCodeLengths(w, hclen, pairs);
+    writeDynamicHeader(w, plan);
     writeSymbols(w, count, litLengths, litCodes, distLengths, distCodes);
   } else {
     w.put(1, 1);
@@ -488,21 +506,8 @@ export function deflatePreset(samples: readonly Uint8Array[]): DeflatePreset {
   const distCodesOut = new Uint16Array(30);
   canonicalCodes(litLengthsOut, 286, litCodesOut);
   canonicalCodes(distLengthsOut, 30, distCodesOut);
-  allLengths.set(litLengthsOut, 0);
-  allLengths.set(distLengthsOut.subarray(0, hdist), 286);
-  const pairs = encodeRuns(allLengths, 286 + hdist);
-  padTree(clFreq, 19);
-  huffmanLengths(clFreq, 19, 7, clLengths);
-  canonicalCodes(clLengths, 19, clCodes);
-  let hclen = 19;
-  while (hclen > 4 && clLengths[CL_ORDER[hclen - 1] as number] === 0) hclen--;
   const w = new BitWriter(new Uint8Array(2 + 320));
-  w.put(1, 1); // final block
-  w.put(2, 2); // dynamic Huffman
-  w.put(286 - 257, 5);
-  w.put(hdist - 1, 5);
-  w.put(hclen - 4, 4);
-  writeCodeLengths(w, hclen, pairs);
+  writeDynamicHeader(w, planHeader(litLengthsOut, 286, distLengthsOut, hdist));
   return {
     litLengths: litLengthsOut,
     litCodes: litCodesOut,
