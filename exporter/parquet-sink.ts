@@ -8,9 +8,10 @@
  * column data (`part-00000.parquet`, ...), so memory is bounded by one file's columns.
  */
 import { mkdirSync, openAsBlob, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
-import * as arrow from 'apache-arrow';
-import * as parquet from 'parquet-wasm';
+import type * as Arrow from 'apache-arrow';
+import type * as ParquetWasm from 'parquet-wasm';
 import type { Staging } from './staging.js';
 import type { TableDef } from './tables.js';
 
@@ -22,6 +23,13 @@ function roomFor<T extends Uint8Array | Int32Array | BigInt64Array>(array: T, ne
   return grown;
 }
 // Made once: `roomFor` runs for every value appended.
+// Both are loaded by every worker that writes Parquet, so how matters: Arrow's one-file build
+// loads in ~8 ms against ~55 ms for its 200 ES modules, and `require` spares Node a scan of
+// parquet-wasm's 100 KB CommonJS glue for export names (~40 ms).
+const require = createRequire(import.meta.url);
+const arrow = require('apache-arrow/Arrow.esnext.min') as typeof Arrow;
+const parquet = require('parquet-wasm') as typeof ParquetWasm;
+
 const bytesOf = (n: number) => new Uint8Array(n);
 const int32sOf = (n: number) => new Int32Array(n);
 const int64sOf = (n: number) => new BigInt64Array(n);
@@ -33,7 +41,7 @@ const int64sOf = (n: number) => new BigInt64Array(n);
 const UNIQUE = new Set(['id', 'message', 'payload', 'trailers', 'shape', 'manifest', 'commit_id', 'parent_id', 'ulid', 'digest', 'path']);
 
 /** Fresh properties per file: parquet-wasm takes ownership of them when writing. */
-function writerProperties(def: TableDef): parquet.WriterProperties {
+function writerProperties(def: TableDef): ParquetWasm.WriterProperties {
   let builder = new parquet.WriterPropertiesBuilder()
     .setCompression(parquet.Compression.ZSTD)
     .setDictionaryEnabled(true)
@@ -101,7 +109,7 @@ class Utf8Column {
     this.validity.reset();
   }
 
-  vector(): arrow.Vector {
+  vector(): Arrow.Vector {
     return arrow.makeVector(
       arrow.makeData({
         type: new arrow.Utf8(),
@@ -124,7 +132,7 @@ class Int64Column {
   /** Timestamps arrive in seconds and are stored in milliseconds. */
   private readonly scale: number;
 
-  constructor(private readonly type: arrow.Int64 | arrow.TimestampMillisecond) {
+  constructor(private readonly type: Arrow.Int64 | Arrow.TimestampMillisecond) {
     this.scale = type instanceof arrow.TimestampMillisecond ? 1000 : 1;
   }
 
@@ -147,9 +155,9 @@ class Int64Column {
     this.validity.reset();
   }
 
-  vector(): arrow.Vector {
+  vector(): Arrow.Vector {
     // makeData's overloads cannot name "Int64 or timestamp"; the props are right for both.
-    const make = arrow.makeData as unknown as (props: Record<string, unknown>) => arrow.Data;
+    const make = arrow.makeData as unknown as (props: Record<string, unknown>) => Arrow.Data;
     return arrow.makeVector(
       make({
         type: this.type,
@@ -204,7 +212,7 @@ class FileColumns {
   }
 
   encode(): Uint8Array {
-    const vectors: Record<string, arrow.Vector> = {};
+    const vectors: Record<string, Arrow.Vector> = {};
     this.def.columns.forEach((column, i) => {
       vectors[column.name] = (this.builders[i] as ColumnBuilder).vector();
     });

@@ -20,49 +20,90 @@ function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * Sorts an object's keys in place. Objects are mostly small and often already in order, and
+ * `Array.prototype.sort` allocates a work area per call, so short lists are insertion-sorted.
+ */
+function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort(compareKeys);
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
+}
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function serializeString(value: string): string {
-  if (LONE_SURROGATE.test(value)) throw invalid('string contains a lone surrogate, which RFC 8785 cannot represent');
+function serializeString(value: string, at: Array<string | number>): string {
+  if (LONE_SURROGATE.test(value))
+    throw invalid(`${pathOf(at)} contains a lone surrogate, which RFC 8785 cannot represent`, { path: pathOf(at) });
   return JSON.stringify(value);
 }
 
-function serializeNumber(value: number): string {
-  if (!Number.isFinite(value)) throw invalid(`number ${value} has no JSON form`);
-  return JSON.stringify(value); // ECMAScript Number::toString; -0 -> "0"
+/**
+ * Where a value sits, as `$.a[0].b`. Built only for an error message: `at` is the stack of
+ * keys and indexes that serialize keeps as it descends (a string per value would be garbage).
+ */
+function pathOf(at: ReadonlyArray<string | number>): string {
+  return at.reduce<string>((path, step) => (typeof step === 'number' ? `${path}[${step}]` : `${path}.${step}`), '$');
 }
 
-function serialize(value: unknown, path: string): string {
+function serialize(value: unknown, at: Array<string | number>): string {
   switch (typeof value) {
     case 'string':
-      return serializeString(value);
+      return serializeString(value, at);
     case 'number':
-      return serializeNumber(value);
+      if (!Number.isFinite(value)) throw invalid(`number ${value} has no JSON form`);
+      return JSON.stringify(value); // ECMAScript Number::toString; -0 -> "0"
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object': {
       if (value === null) return 'null';
-      if (Array.isArray(value)) return `[${value.map((item, i) => serialize(item, `${path}[${i}]`)).join(',')}]`;
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null)
-        throw invalid(`${path} is a ${proto?.constructor?.name ?? 'non-plain'} object, not JSON`, { path });
-      const keys = Object.keys(value).sort(compareKeys);
-      const members: string[] = [];
-      for (const key of keys) {
-        const item = (value as Record<string, unknown>)[key];
-        if (item === undefined) throw invalid(`${path}.${key} is undefined, not JSON`, { path: `${path}.${key}` });
-        members.push(`${serializeString(key)}:${serialize(item, `${path}.${key}`)}`);
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          at.push(i);
+          out += i === 0 ? serialize(value[i], at) : `,${serialize(value[i], at)}`;
+          at.pop();
+        }
+        return `${out}]`;
       }
-      return `{${members.join(',')}}`;
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        const path = pathOf(at);
+        throw invalid(`${path} is a ${proto?.constructor?.name ?? 'non-plain'} object, not JSON`, { path });
+      }
+      const keys = sortKeys(Object.keys(value));
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string;
+        const item = (value as Record<string, unknown>)[key];
+        at.push(key);
+        if (item === undefined) {
+          const path = pathOf(at);
+          throw invalid(`${path} is undefined, not JSON`, { path });
+        }
+        out += `${i === 0 ? '' : ','}${serializeString(key, at)}:${serialize(item, at)}`;
+        at.pop();
+      }
+      return `${out}}`;
     }
-    default:
+    default: {
+      const path = pathOf(at);
       throw invalid(`${path} is a ${typeof value}, not JSON`, { path });
+    }
   }
 }
 
 /** The canonical JSON text of `value`. Throws `invalid_json` for values JSON cannot carry. */
 export function canonicalize(value: unknown): string {
-  return serialize(value, '$');
+  return serialize(value, []);
 }
 
 /** The canonical form as UTF-8 bytes (what content ids hash). */

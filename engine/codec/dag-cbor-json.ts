@@ -1,12 +1,16 @@
 /**
- * A DAG-CBOR encoder for JSON-shaped data without floats: strings, safe integers, booleans,
- * null, arrays and plain objects, which is all an event envelope holds. It writes the bytes
+ * DAG-CBOR for JSON-shaped data without floats: strings, safe integers, booleans, null, arrays
+ * and plain objects, which is all an event envelope holds. The encoder writes the bytes
  * `@ipld/dag-cbor` writes for such values (shortest heads, map keys ordered by encoded length
- * then bytewise) in one pass into one buffer, about 5x faster on envelopes; anything else
- * (floats, bytes, CIDs, undefined) returns undefined so the caller uses the library.
+ * then bytewise) in one pass into one buffer, about 5x faster on envelopes; the decoder reads
+ * such bytes into the values the library returns, without its token objects and its
+ * char-by-char strings. Both decline anything else (floats, bytes, CIDs, undefined, and on
+ * decoding anything the library would refuse or read differently) by returning undefined, so
+ * the caller uses the library, which then decides.
  *
  * @example
  *   encodeJsonDagCbor({ b: 1, a: 'x' }); // same bytes as encode() from @ipld/dag-cbor
+ *   decodeJsonDagCbor(bytes); // same value as decode() from @ipld/dag-cbor, or undefined
  */
 
 let out = Buffer.allocUnsafe(4096);
@@ -151,4 +155,119 @@ export function encodeJsonDagCbor(value: unknown): Uint8Array | undefined {
   pos = 0;
   if (!write(value)) return undefined;
   return Uint8Array.prototype.slice.call(out, 0, pos);
+}
+
+/** Thrown inside the decoder when the input leaves the subset; never escapes it. */
+const DECLINE = Symbol('decline');
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+const NOTHING = Buffer.alloc(0);
+let input: Buffer = NOTHING;
+let at = 0;
+
+/**
+ * A head's argument in shortest form. Anything else is declined: longer forms (the library's
+ * strict mode refuses them), indefinite lengths, values past 2^53 - 1 (the library returns
+ * BigInts for those).
+ */
+function argument(info: number): number {
+  if (info < 24) return info;
+  let n: number;
+  if (info === 24) {
+    n = input[at++] as number;
+    if (n < 24) throw DECLINE;
+  } else if (info === 25) {
+    n = input.readUInt16BE(at);
+    at += 2;
+    if (n < 0x100) throw DECLINE;
+  } else if (info === 26) {
+    n = input.readUInt32BE(at);
+    at += 4;
+    if (n < 0x10000) throw DECLINE;
+  } else if (info === 27) {
+    n = input.readUInt32BE(at) * 0x100000000 + input.readUInt32BE(at + 4);
+    at += 8;
+    if (n < 0x100000000 || n > Number.MAX_SAFE_INTEGER) throw DECLINE;
+  } else throw DECLINE;
+  return n;
+}
+
+/** `length` more bytes must exist (readUInt* throw RangeError past the end, which declines too). */
+function ensure(length: number): void {
+  if (at + length > input.length) throw DECLINE;
+}
+
+function readText(length: number): string {
+  ensure(length);
+  const start = at;
+  at += length;
+  for (let i = start; i < at; i++) {
+    if ((input[i] as number) > 0x7f) {
+      // The library's decoder drops a leading byte order mark and replaces bad sequences.
+      if (input[start] === 0xef && input[start + 1] === 0xbb && input[start + 2] === 0xbf) throw DECLINE;
+      return strictUtf8.decode(input.subarray(start, at));
+    }
+  }
+  return input.toString('latin1', start, at);
+}
+
+function readItem(): unknown {
+  ensure(1);
+  const initial = input[at++] as number;
+  const major = initial >> 5;
+  const info = initial & 31;
+  switch (major) {
+    case 0:
+      return argument(info);
+    case 1: {
+      const n = argument(info);
+      if (n === Number.MAX_SAFE_INTEGER) throw DECLINE;
+      return -1 - n;
+    }
+    case 3:
+      return readText(argument(info));
+    case 4: {
+      const length = argument(info);
+      ensure(length);
+      const items: unknown[] = new Array(length);
+      for (let i = 0; i < length; i++) items[i] = readItem();
+      return items;
+    }
+    case 5: {
+      const length = argument(info);
+      ensure(length * 2);
+      const object: Record<string, unknown> = {};
+      for (let i = 0; i < length; i++) {
+        ensure(1);
+        const keyHead = input[at++] as number;
+        if (keyHead >> 5 !== 3) throw DECLINE;
+        const key = readText(argument(keyHead & 31));
+        if (key === '__proto__' || Object.hasOwn(object, key)) throw DECLINE;
+        object[key] = readItem();
+      }
+      return object;
+    }
+    case 7:
+      if (initial === 0xf4) return false;
+      if (initial === 0xf5) return true;
+      if (initial === 0xf6) return null;
+      throw DECLINE;
+    default:
+      throw DECLINE;
+  }
+}
+
+/** The value of DAG-CBOR `bytes` holding JSON-shaped data, or undefined for anything else. */
+export function decodeJsonDagCbor(bytes: Uint8Array): unknown {
+  input = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  at = 0;
+  try {
+    const value = readItem();
+    return at === input.length ? value : undefined;
+  } catch {
+    // DECLINE, a read past the end, invalid UTF-8 or a stack overflow: the library decides.
+    return undefined;
+  } finally {
+    input = NOTHING; // the caller's bytes are not kept alive
+  }
 }

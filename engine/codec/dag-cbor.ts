@@ -10,7 +10,7 @@
 import { decode, encode } from '@ipld/dag-cbor';
 import { GatosError } from '../errors.js';
 import { blake3Bytes } from './blake3.js';
-import { encodeJsonDagCbor } from './dag-cbor-json.js';
+import { decodeJsonDagCbor, encodeJsonDagCbor } from './dag-cbor-json.js';
 
 export const DAG_CBOR_CODE = 0x71;
 export const BLAKE3_MULTIHASH_CODE = 0x1e;
@@ -26,6 +26,8 @@ export function encodeDagCbor(value: unknown): Uint8Array {
 }
 
 export function decodeDagCbor(bytes: Uint8Array): unknown {
+  const json = decodeJsonDagCbor(bytes);
+  if (json !== undefined) return json;
   try {
     return decode(bytes);
   } catch (err) {

@@ -6,6 +6,7 @@
 import { decode as decodeCbor } from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
 import { GatosError } from '../errors.js';
+import { decodeJsonDagCbor } from './dag-cbor-json.js';
 
 /** Converts bytes and CIDs inside `value`; containers are copied only when something inside changed. */
 export function toJsonValue(value: unknown): unknown {
@@ -35,6 +36,9 @@ export function toJsonValue(value: unknown): unknown {
 }
 
 export function decodeEnvelope(bytes: Uint8Array, format: 'dag-cbor' | 'json'): unknown {
+  // JSON-shaped envelopes (nearly all) hold no bytes or links to convert.
+  const json = format === 'dag-cbor' ? decodeJsonDagCbor(bytes) : undefined;
+  if (json !== undefined) return json;
   try {
     return format === 'json' ? JSON.parse(Buffer.from(bytes).toString('utf8')) : toJsonValue(decodeCbor(bytes));
   } catch (err) {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { encode as libraryEncode } from '@ipld/dag-cbor';
+import { decode as libraryDecode, encode as libraryEncode } from '@ipld/dag-cbor';
 import fc from 'fast-check';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { blake3Hex, blake3Ready, contentId, contentIdOfJson, isContentId } from '../../../engine/codec/blake3.js';
 import { canonicalize, parseJson } from '../../../engine/codec/canonical-json.js';
 import { decodeDagCbor, encodeDagCbor, eventCid } from '../../../engine/codec/dag-cbor.js';
-import { encodeJsonDagCbor } from '../../../engine/codec/dag-cbor-json.js';
+import { decodeJsonDagCbor, encodeJsonDagCbor } from '../../../engine/codec/dag-cbor-json.js';
 import { explorerRoot, explorerRootBytes } from '../../../engine/codec/explorer-root.js';
 import { seededRandom } from '../../../engine/codec/random.js';
 import { assertUlid, createUlidFactory, isUlid, ulidTime } from '../../../engine/codec/ulid.js';
@@ -16,6 +16,31 @@ import { GatosError } from '../../../engine/errors.js';
 const isCode = (code: string) => (err: unknown) => err instanceof GatosError && err.code === code;
 
 before(() => blake3Ready());
+
+/** JSON-shaped values as envelopes hold them, with the edge cases of DAG-CBOR's encoding. */
+function jsonShaped() {
+  const key = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary', maxLength: 6 }),
+    fc.constantFrom('a', 'b', 'aa', 'é', '\u{1F600}', '\uffff', '__proto__'),
+  );
+  const leaf = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.constantFrom('\ud800', 'a\udfff', '\u{10FFFF}'),
+    fc.string({ minLength: 250, maxLength: 300 }),
+    fc.maxSafeInteger(),
+    fc.integer(),
+    fc.constantFrom(0, -0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -24, -25, -(2 ** 32), Number.MIN_SAFE_INTEGER),
+    fc.boolean(),
+    fc.constant(null),
+  );
+  return fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 30 }),
+    object: fc.dictionary(key, tie('value'), { maxKeys: 24 }),
+  })).value;
+}
 
 describe('RFC 8785 canonical JSON', () => {
   test('number serialization (RFC 8785 appendix B and ECMAScript edge cases)', () => {
@@ -81,6 +106,54 @@ describe('RFC 8785 canonical JSON', () => {
     ]) {
       assert.throws(() => canonicalize(bad), isCode('invalid_json'));
     }
+  });
+
+  test('equals a plain sort-and-stringify reference on random JSON values', () => {
+    // Built as text, not through an object: JSON.stringify would put integer-like keys first.
+    const reference = (value: unknown): string => {
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      if (value !== null && typeof value === 'object')
+        return `{${Object.keys(value)
+          .sort()
+          .map((key) => `${JSON.stringify(key)}:${reference((value as Record<string, unknown>)[key])}`)
+          .join(',')}}`;
+      return JSON.stringify(value);
+    };
+    const key = fc.oneof(fc.string(), fc.constantFrom('1', '10', '2', 'a', 'A', '\u00e9', '\u20ac', '\ud83d\ude00', '\ufb33'));
+    const value = fc.letrec((tie) => ({
+      json: fc.oneof(
+        { depthSize: 'small' },
+        fc.constantFrom(null, true, false),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer(),
+        fc.string({ unit: 'grapheme' }),
+        fc.array(tie('json'), { maxLength: 5 }),
+        fc.dictionary(key, tie('json'), { maxKeys: 20 }),
+      ),
+    })).json;
+    fc.assert(
+      fc.property(value, (v) => canonicalize(v) === reference(v)),
+      { numRuns: 500 },
+    );
+  });
+
+  test('errors name where the bad value sits', () => {
+    const at = (bad: unknown) => {
+      try {
+        canonicalize(bad);
+      } catch (err) {
+        return (err as GatosError).data.path;
+      }
+      return undefined;
+    };
+    assert.equal(at({ a: [1, { b: undefined }] }), '$.a[1].b');
+    assert.equal(at([0, [new Date(0)]]), '$[1][0]');
+    assert.equal(at({ x: { y: 1n } }), '$.x.y');
+    assert.equal(at({ s: ['ok', 'bad \ud800'] }), '$.s[1]');
+    assert.equal(
+      at(() => 1),
+      '$',
+    );
   });
 
   test('parseJson rejects duplicate keys and bad syntax', () => {
@@ -160,29 +233,8 @@ describe('DAG-CBOR and event CIDs', () => {
   });
 
   test('the JSON encoder writes the bytes @ipld/dag-cbor writes (property), and declines what it does not cover', () => {
-    const key = fc.oneof(
-      fc.string(),
-      fc.string({ unit: 'binary', maxLength: 6 }),
-      fc.constantFrom('a', 'b', 'aa', 'é', '\u{1F600}', '\uffff', '__proto__'),
-    );
-    const leaf = fc.oneof(
-      fc.string(),
-      fc.string({ unit: 'binary' }),
-      fc.constantFrom('\ud800', 'a\udfff', '\u{10FFFF}'),
-      fc.string({ minLength: 250, maxLength: 300 }),
-      fc.maxSafeInteger(),
-      fc.integer(),
-      fc.constantFrom(0, -0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -24, -25, -(2 ** 32), Number.MIN_SAFE_INTEGER),
-      fc.boolean(),
-      fc.constant(null),
-    );
-    const json = fc.letrec((tie) => ({
-      value: fc.oneof({ depthSize: 'small' }, leaf, tie('array'), tie('object')),
-      array: fc.array(tie('value'), { maxLength: 30 }),
-      object: fc.dictionary(key, tie('value'), { maxKeys: 24 }),
-    })).value;
     fc.assert(
-      fc.property(json, (value) => {
+      fc.property(jsonShaped(), (value) => {
         assert.deepEqual(Buffer.from(encodeJsonDagCbor(value) as Uint8Array), Buffer.from(libraryEncode(value)));
       }),
       { numRuns: 500 },
@@ -191,6 +243,58 @@ describe('DAG-CBOR and event CIDs', () => {
       assert.equal(encodeJsonDagCbor(other), undefined, String(other));
     }
     assert.deepEqual(decodeDagCbor(encodeDagCbor({ b: new Uint8Array([1, 2]), f: 1.5 })), { b: new Uint8Array([1, 2]), f: 1.5 });
+  });
+
+  test('the JSON decoder reads what @ipld/dag-cbor reads (property), and declines the rest', () => {
+    // What it leaves to the library: a __proto__ key, and strings the library reads with a
+    // byte order mark dropped.
+    const declines = (value: unknown): boolean => /"__proto__"|\ufeff/.test(JSON.stringify(value));
+    fc.assert(
+      fc.property(jsonShaped(), (value) => {
+        const bytes = libraryEncode(value);
+        const fast = decodeJsonDagCbor(bytes);
+        if (fast === undefined) assert.ok(declines(value), JSON.stringify(value));
+        else assert.deepEqual(fast, libraryDecode(bytes));
+      }),
+      { numRuns: 500 },
+    );
+    // Damaged or foreign bytes: declined, or read exactly as the library reads them.
+    const damaged = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.tuple(jsonShaped(), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([value, i, byte]) => {
+        const bytes = Uint8Array.from(libraryEncode(value));
+        bytes[i % bytes.length] = byte;
+        return bytes;
+      }),
+      fc.tuple(jsonShaped(), fc.nat()).map(([value, cut]) => {
+        const bytes = libraryEncode(value);
+        return bytes.subarray(0, cut % (bytes.length + 1));
+      }),
+    );
+    fc.assert(
+      fc.property(damaged, (bytes) => {
+        const fast = decodeJsonDagCbor(bytes);
+        if (fast === undefined) return;
+        assert.deepEqual(fast, libraryDecode(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+    const declined = [
+      [0x18, 0x05], // 5 in two bytes: not shortest
+      [0x19, 0x00, 0x10], // 16 in three bytes
+      [0x1b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00], // 2^53: a BigInt in the library
+      [0xf9, 0x3c, 0x00], // a half float
+      [0xf7], // undefined (the library reads null)
+      [0x9f, 0xff], // an indefinite array
+      [0xa2, 0x61, 0x61, 0x01, 0x61, 0x61, 0x02], // a repeated key
+      [0xa1, 0x01, 0x02], // an integer key
+      [0x63, 0xef, 0xbb, 0xbf], // a string that is a byte order mark
+      [0x62, 0xc3, 0x28], // invalid UTF-8
+      [0x42, 0x01, 0x02], // bytes
+      [0x01, 0x02], // trailing data
+    ];
+    for (const bytes of declined) assert.equal(decodeJsonDagCbor(Uint8Array.from(bytes)), undefined, Buffer.from(bytes).toString('hex'));
+    assert.deepEqual(decodeDagCbor(Uint8Array.from([0xf7])), null, 'the library decides what is declined');
   });
 
   test('event CIDs render as multiformats renders them (property)', () => {
