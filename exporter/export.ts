@@ -22,6 +22,7 @@ import type { Clock } from '../engine/ledger/clock.js';
 import { readActivePolicy } from '../engine/ledger/policy-store.js';
 import { listTopics } from '../engine/messages/topics.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
+import type { WrittenFile } from '../engine/scheduler/tasks.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
 import { ancestry, extractOnPool, type JournalWindow, journalRefs, journalRows, messageRows, type Source } from './extract.js';
@@ -199,7 +200,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   rmSync(manifestPath, { force: true });
   const staging = new Staging(`${options.out}.staging`);
   const sqlite = options.format === 'sqlite';
-  const parquetFiles: string[] = [];
+  const parquetFiles: WrittenFile[] = [];
   const counts: Record<string, number> = {};
   let pooled: Promise<void> | undefined;
   try {
@@ -342,7 +343,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       const view = staging.view();
       const written = await settled(
         defs.map(async (def) => {
-          let files: { files: string[]; rows: number };
+          let files: { files: WrittenFile[]; rows: number };
           if (options.pool) {
             // Tables are independent datasets: the workers write them side by side.
             const columns = options.columns?.get(def.name);
@@ -358,7 +359,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         }),
       );
       for (const [i, def] of defs.entries()) {
-        const result = written[i] as { files: string[]; rows: number };
+        const result = written[i] as { files: WrittenFile[]; rows: number };
         parquetFiles.push(...result.files);
         counts[def.name] = result.rows;
       }
@@ -396,7 +397,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       files: [
         ...(sqlite
           ? [fileEntry(options.out, basename(options.out))]
-          : parquetFiles.map((file) => fileEntry(join(options.out, file), join(basename(options.out), file)))),
+          : parquetFiles.map((file) => ({ ...file, path: join(basename(options.out), file.path) }))),
         fileEntry(rootFile, basename(rootFile)),
       ],
       incremental: incremental === true,

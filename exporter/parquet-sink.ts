@@ -12,6 +12,8 @@ import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import type * as Arrow from 'apache-arrow';
 import type * as ParquetWasm from 'parquet-wasm';
+import { blake3Hex } from '../engine/codec/blake3.js';
+import type { WrittenFile } from '../engine/scheduler/tasks.js';
 import type { Staging } from './staging.js';
 import type { TableDef } from './tables.js';
 
@@ -232,10 +234,10 @@ export const MAX_FILE_BYTES = 4 << 20;
 /**
  * Writes a staged table as a dataset in one ordered pass over the staging table: partition by
  * partition, each in key order, a file every `batchSize` rows (or MAX_FILE_BYTES of data).
- * Returns the files (relative to `out`) and the row count.
+ * Returns the files (paths relative to `out`, with their BLAKE3 and size) and the row count.
  */
-export function writeParquetTable(out: string, def: TableDef, staging: Staging, batchSize: number): { files: string[]; rows: number } {
-  const files: string[] = [];
+export function writeParquetTable(out: string, def: TableDef, staging: Staging, batchSize: number): { files: WrittenFile[]; rows: number } {
+  const files: WrittenFile[] = [];
   let rows = 0;
   const partitionSql = def.partition ? PARTITION_SQL[def.partition] : undefined;
   let dir: string | undefined;
@@ -247,8 +249,11 @@ export function writeParquetTable(out: string, def: TableDef, staging: Staging, 
       mkdirSync(join(out, dir), { recursive: true });
     }
     const file = join(dir, `part-${String(part++).padStart(5, '0')}.parquet`);
-    writeFileSync(join(out, file), pending.encode());
-    files.push(file);
+    const bytes = pending.encode();
+    writeFileSync(join(out, file), bytes);
+    // Hashed here, from the bytes in hand: on the pool that is side by side, not one file after
+    // another in the exporting thread once every table is written.
+    files.push({ path: file, blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length });
     rows += pending.rows;
     pending.reset();
   };

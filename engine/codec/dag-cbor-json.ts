@@ -172,6 +172,8 @@ let at = 0;
  */
 function argument(info: number): number {
   if (info < 24) return info;
+  if (info > 27) throw DECLINE;
+  ensure(1 << (info - 24)); // 1, 2, 4 or 8 bytes
   let n: number;
   if (info === 24) {
     n = input[at++] as number;
@@ -184,15 +186,15 @@ function argument(info: number): number {
     n = input.readUInt32BE(at);
     at += 4;
     if (n < 0x10000) throw DECLINE;
-  } else if (info === 27) {
+  } else {
     n = input.readUInt32BE(at) * 0x100000000 + input.readUInt32BE(at + 4);
     at += 8;
     if (n < 0x100000000 || n > Number.MAX_SAFE_INTEGER) throw DECLINE;
-  } else throw DECLINE;
+  }
   return n;
 }
 
-/** `length` more bytes must exist (readUInt* throw RangeError past the end, which declines too). */
+/** `length` more bytes must exist. */
 function ensure(length: number): void {
   if (at + length > input.length) throw DECLINE;
 }

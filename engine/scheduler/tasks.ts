@@ -191,10 +191,16 @@ export interface ExportParquetTableTask {
   columns?: string[];
   batchSize: number;
 }
+/** A file an export wrote, as its manifest lists it (`blake3:<hex>`). */
+export interface WrittenFile {
+  path: string;
+  blake3: string;
+  size: number;
+}
 export interface ExportParquetTableResult {
   kind: 'export-parquet-table';
   /** Files written, relative to `out`. */
-  files: string[];
+  files: WrittenFile[];
   rows: number;
 }
 
