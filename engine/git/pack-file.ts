@@ -1,7 +1,8 @@
 /**
  * Reads objects from one packfile through its v2 index. The file is read through a small LRU of
  * fixed-size windows (positioned reads, so memory stays bounded whatever the pack size, and a
- * scan touching neighbouring objects costs one syscall per window, not per object). Entries are
+ * scan touching neighbouring objects costs one syscall per window, not per object), or entry by
+ * entry when reads jump around too much for windows to pay. Entries are
  * inflated with node:zlib; OFS_DELTA / REF_DELTA chains are resolved iteratively with a
  * byte-bounded cache of delta bases.
  */
@@ -21,6 +22,18 @@ const HEAD_READ = 4096;
 const WINDOW_BYTES = 1 << 20;
 const WINDOW_SLACK = 64 << 10; // windows overlap so entries crossing a boundary are usually whole
 const MAX_WINDOWS = 4;
+/**
+ * Loading a window copies ~1 MiB (~40 µs), a direct read costs one syscall (~1-2 µs). A window
+ * pays when the reads right after its load keep landing in it: when fewer than MIN_WINDOW_YIELD
+ * of the EARLY_READS reads that follow a load do (averaged over recent loads), reads go direct.
+ * Only those reads count, so a window that lingers in the cache (as probes do while reads go
+ * direct) does not look useful just because it stayed long.
+ */
+const EARLY_READS = 256;
+const MIN_WINDOW_YIELD = 32;
+const PROBE_EVERY = 1024;
+/** What a direct first read of an entry takes: header and data of most commits, trees and small blobs. */
+const DIRECT_READ = 512;
 
 interface RawEntry {
   code: number;
@@ -62,7 +75,16 @@ export class PackFile {
   private readonly fd: number;
   private readonly dataEnd: number;
   private readonly cache: BaseCache;
-  private readonly windows = new Map<number, Buffer>();
+  /** Windows by start offset, least recently used first; `early`: reads served among the EARLY_READS after loading. */
+  private readonly windows = new Map<number, { bytes: Buffer; loadedAt: number; early: number }>();
+  /** `early` of loaded windows, averaged; starts optimistic. */
+  private windowYield = EARLY_READS;
+  /** The last window loaded, while its early reads are being counted. */
+  private newest: { loadedAt: number; early: number } | undefined;
+  private directMisses = 0;
+  private reads = 0;
+  /** How the file has been read so far: windows loaded, entries read on their own. */
+  readonly reading = { windowLoads: 0, directReads: 0 };
 
   private constructor(
     readonly packPath: string,
@@ -175,34 +197,62 @@ export class PackFile {
     return base;
   }
 
-  /** Up to `length` bytes at `position` (fewer at the end of the data), from a cached window. */
+  /**
+   * Up to `length` bytes at `position` (fewer at the end of the data): from a cached window while
+   * windows pay for themselves, else by a read of just those bytes. A pack written in walk order
+   * (ours, a fresh clone's) serves thousands of entries per window; one repacked by `git gc`
+   * groups objects by type and age, so a walk jumps between regions and a 1 MiB window would be
+   * read for one or two entries (100k events: 26 s of reads instead of 2).
+   */
   private readBytes(position: number, length: number): Buffer {
     const want = Math.min(length, this.dataEnd - position);
     if (want <= 0) throw this.corrupt(`entry offset ${position} is past the end`);
     const start = position - (position % WINDOW_BYTES);
     if (position + want <= start + WINDOW_BYTES + WINDOW_SLACK) {
       const window = this.window(start);
-      return window.subarray(position - start, Math.min(window.length, position - start + want));
+      if (window) return window.subarray(position - start, Math.min(window.length, position - start + want));
     }
-    const buffer = Buffer.allocUnsafe(want);
-    const got = readSync(this.fd, buffer, 0, want, position);
+    // Read directly: a first look at an entry (HEAD_READ) takes only what small entries need;
+    // readEntry asks again with the size it then knows when that was too little.
+    const direct = length === HEAD_READ ? Math.min(want, DIRECT_READ) : want;
+    this.reading.directReads++;
+    const buffer = Buffer.allocUnsafe(direct);
+    const got = readSync(this.fd, buffer, 0, direct, position);
     return buffer.subarray(0, got);
   }
 
-  private window(start: number): Buffer {
+  /** The window at `start`, loaded if windows are worth it now; undefined to read directly. */
+  private window(start: number): Buffer | undefined {
+    const reads = ++this.reads;
+    const newest = this.newest;
+    if (newest && reads - newest.loadedAt > EARLY_READS) this.judge(newest);
     const hit = this.windows.get(start);
     if (hit) {
+      if (reads - hit.loadedAt <= EARLY_READS) hit.early++;
       this.windows.delete(start);
       this.windows.set(start, hit);
-      return hit;
+      return hit.bytes;
     }
+    // While windows serve too few reads, most misses read directly; one in PROBE_EVERY still
+    // loads a window, so a return to neighbouring reads is noticed.
+    if (this.windowYield < MIN_WINDOW_YIELD && ++this.directMisses < PROBE_EVERY) return undefined;
+    this.directMisses = 0;
+    if (newest) this.judge(newest); // replaced before its early reads were all counted
     const size = Math.min(WINDOW_BYTES + WINDOW_SLACK, this.dataEnd - start);
     const buffer = Buffer.allocUnsafe(size);
     const got = readSync(this.fd, buffer, 0, size, start);
-    const window = buffer.subarray(0, got);
+    const window = { bytes: buffer.subarray(0, got), loadedAt: reads, early: 1 };
+    this.reading.windowLoads++;
     this.windows.set(start, window);
+    this.newest = window;
     if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value as number);
-    return window;
+    return window.bytes;
+  }
+
+  /** Folds how many of the reads after its load the newest window served into the average. */
+  private judge(window: { early: number }): void {
+    this.windowYield += (window.early - this.windowYield) / 4;
+    this.newest = undefined;
   }
 
   private readEntry(offset: number): RawEntry {
@@ -253,7 +303,9 @@ export class PackFile {
     if (stored) return stored;
     let data: Buffer;
     try {
-      data = inflateSync(compressed);
+      // The header gives the size: one output buffer of that size instead of zlib's default
+      // 16 KiB chunk per object (most objects are a few hundred bytes), and nothing past it.
+      data = inflateSync(compressed, { chunkSize: Math.max(64, size + 1), maxOutputLength: Math.max(1, size) });
     } catch (err) {
       throw new GatosError(
         'corrupt_pack',

@@ -4,6 +4,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, truncateS
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
+import { seededRandom } from '../../../engine/codec/random.js';
 import { GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
@@ -203,6 +204,54 @@ describe('FileObjectStore reads what git writes', () => {
     for (const f of readdirSync(packDir)) if (f.startsWith('pack-')) unlinkSync(join(packDir, f));
     assert.equal(readdirSync(packDir).filter((f) => f.endsWith('.idx')).length, 2);
     assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 360);
+  });
+
+  test("a repacked pack read out of order (entry by entry) and in order (windows) gives git's bytes", () => {
+    const dir = repo();
+    // 2,500 versions of one file of 3 KB random text: a pack of ~6 MB, several windows long,
+    // which repack orders by type (commits, trees, blobs) as gc does.
+    let stream = '';
+    for (let i = 0; i < 2500; i++) {
+      const text = `${randomBytes(2300).toString('base64')}\n`;
+      stream += `commit refs/heads/main\nmark :${i + 1}\ncommitter T <t@e> ${1700000000 + i} +0000\ndata 2\nc\n`;
+      if (i > 0) stream += `from :${i}\n`;
+      stream += `M 100644 inline data.txt\ndata ${text.length}\n${text}\n`;
+    }
+    git(dir, ['fast-import', '--quiet'], stream);
+    git(dir, ['repack', '-adfq']);
+    const packDir = join(dir, '.git/objects/pack');
+    const idxPath = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string);
+    // Every object as git prints it: `<oid> <type> <size>\n<body>\n`.
+    const batch = gitBytes(dir, ['cat-file', '--batch-all-objects', '--batch']);
+    const expected = new Map<string, { type: string; body: Buffer }>();
+    for (let at = 0; at < batch.length; ) {
+      const eol = batch.indexOf(10, at);
+      const [oid, type, size] = batch.toString('latin1', at, eol).split(' ') as [string, string, string];
+      expected.set(oid, { type, body: batch.subarray(eol + 1, eol + 1 + Number(size)) });
+      at = eol + 1 + Number(size) + 1;
+    }
+    assert.equal(expected.size, 7500);
+    const pack = PackFile.open(idxPath);
+    const check = (oids: string[]) => {
+      for (const oid of oids) {
+        const object = pack.read(Buffer.from(oid, 'hex'));
+        const want = expected.get(oid) as { type: string; body: Buffer };
+        assert.equal(object?.type, want.type, oid);
+        assert.ok(Buffer.from(object.body).equals(want.body), oid);
+      }
+    };
+    const random = seededRandom(11);
+    const shuffled = [...expected.keys()].sort(() => random() - 0.5);
+    check(shuffled);
+    const afterRandom = { ...pack.reading };
+    assert.ok(afterRandom.directReads > 2000, `out of order, entries are read on their own: ${JSON.stringify(afterRandom)}`);
+    assert.ok(afterRandom.windowLoads < 100, `out of order, few windows are loaded: ${JSON.stringify(afterRandom)}`);
+    // In pack order, windows come back after at most a probe's worth of direct reads.
+    const inOrder = [...expected.keys()].sort((a, b) => pack.index.find(Buffer.from(a, 'hex')) - pack.index.find(Buffer.from(b, 'hex')));
+    check(inOrder);
+    const direct = pack.reading.directReads - afterRandom.directReads;
+    assert.ok(direct < 2000, `in order, entries are read through windows again: ${direct} direct reads`);
+    pack.close();
   });
 
   test('a pack appearing after the store opened is found', () => {
