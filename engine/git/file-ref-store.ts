@@ -198,6 +198,8 @@ class FileRefTransaction implements RefTransaction {
     let done = false;
     try {
       for (const update of updates) held.push(takeLock(gitDir, update.name));
+      // packed-refs is looked at once per transaction (it is not locked here, as in git).
+      const packed = this.store.packed();
       for (const update of updates) {
         const actual = this.store.current(update.name);
         if (actual !== update.expectedOld) {
@@ -207,9 +209,9 @@ class FileRefTransaction implements RefTransaction {
             actual,
           });
         }
-        if (update.newOid !== ZERO_OID) checkDirectoryConflict(this.store, update.name, updates);
+        if (update.newOid !== ZERO_OID) checkDirectoryConflict(this.store, packed, update.name, updates);
       }
-      const packedDeletes = updates.filter((u) => u.newOid === ZERO_OID && this.store.packed().refs.has(u.name));
+      const packedDeletes = updates.filter((u) => u.newOid === ZERO_OID && packed.refs.has(u.name));
       if (packedDeletes.length > 0) {
         const packedLock = takeLock(gitDir, 'packed-refs');
         held.push(packedLock);
@@ -286,7 +288,7 @@ function takeLock(gitDir: string, name: string): { path: string; fd: number } {
   }
 }
 
-function checkDirectoryConflict(store: FileRefStore, name: string, updates: readonly Update[]): void {
+function checkDirectoryConflict(store: FileRefStore, packed: PackedRefs, name: string, updates: readonly Update[]): void {
   const target = join(store.gitDir, name);
   let isDir = false;
   try {
@@ -295,8 +297,8 @@ function checkDirectoryConflict(store: FileRefStore, name: string, updates: read
     isDir = false;
   }
   const deleting = new Set(updates.filter((u) => u.newOid === ZERO_OID).map((u) => u.name));
-  const packedChild = [...store.packed().refs.keys()].some((other) => other.startsWith(`${name}/`) && !deleting.has(other));
-  const packedParent = [...store.packed().refs.keys()].some((other) => name.startsWith(`${other}/`) && !deleting.has(other));
+  const packedChild = [...packed.refs.keys()].some((other) => other.startsWith(`${name}/`) && !deleting.has(other));
+  const packedParent = [...packed.refs.keys()].some((other) => name.startsWith(`${other}/`) && !deleting.has(other));
   if ((isDir && readdirSync(target).length > 0) || packedChild || packedParent) {
     throw new GatosError('ref_dir_conflict', `cannot create ${name}: it would be both a ref and a directory of refs`, { ref: name });
   }

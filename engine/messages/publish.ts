@@ -132,6 +132,38 @@ export function commitUlid(objects: ObjectStore, commit: Oid): string | undefine
   return ulid && isUlid(ulid) ? ulid : undefined;
 }
 
+/** What a publish needs from a topic's head commit: its segment metadata and its ULID. */
+interface HeadFacts {
+  meta: SegmentMeta | undefined;
+  ulid: string | undefined;
+}
+
+/**
+ * Head commits this process published last, per object store (a few per store, one per busy
+ * topic): the next publish on the topic finds its head here instead of reading and parsing the
+ * commit. Keyed by commit id, so an entry can never go stale.
+ */
+const recentHeads = new WeakMap<ObjectStore, Map<Oid, HeadFacts>>();
+const RECENT_HEADS = 64;
+
+function remember(objects: ObjectStore, commit: Oid, facts: HeadFacts): void {
+  let recent = recentHeads.get(objects);
+  if (!recent) {
+    recent = new Map();
+    recentHeads.set(objects, recent);
+  }
+  recent.set(commit, facts);
+  if (recent.size > RECENT_HEADS) recent.delete(recent.keys().next().value as Oid);
+}
+
+function headFacts(objects: ObjectStore, head: Oid): HeadFacts {
+  const recent = recentHeads.get(objects)?.get(head);
+  if (recent) return recent;
+  const facts = { meta: readMeta(objects, head), ulid: commitUlid(objects, head) };
+  remember(objects, head, facts);
+  return facts;
+}
+
 /** The objects of one message: attachments, the envelope, `message/` and the root tree. */
 function messageTree(bytes: Uint8Array, attachments: Array<[string, Uint8Array]> = []): { objects: GitObject[]; tree: Oid } {
   // Every object carries its id, so the writers do not hash it a second time.
@@ -272,8 +304,9 @@ async function publishOnce(
 ): Promise<Receipt[]> {
   const head = bus.refs.resolve(headRef(topic)) ?? ZERO_OID;
   if (head === ZERO_OID) assertNoTopicClash(bus.refs, topic);
-  let meta = head === ZERO_OID ? undefined : readMeta(bus.objects, head);
-  let last = head === ZERO_OID ? undefined : commitUlid(bus.objects, head);
+  const known = head === ZERO_OID ? undefined : headFacts(bus.objects, head);
+  let meta = known?.meta;
+  let last = known?.ulid;
   let parent = head;
   let segmentTipBefore = head;
   const generate = createUlidFactory(bus.clock);
@@ -351,6 +384,7 @@ async function publishOnce(
   transaction.update(headRef(topic), parent, head);
   try {
     transaction.commit();
+    remember(bus.objects, parent, { meta, ulid: last });
   } catch (err) {
     if (hasCode(err, 'HEAD_CONFLICT') || hasCode(err, 'ref_locked')) {
       throw new GatosError('head_conflict', `topic ${topic} moved while publishing; retry`, { topic }, { cause: err });
