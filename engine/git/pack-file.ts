@@ -202,7 +202,8 @@ export class PackFile {
    * windows pay for themselves, else by a read of just those bytes. A pack written in walk order
    * (ours, a fresh clone's) serves thousands of entries per window; one repacked by `git gc`
    * groups objects by type and age, so a walk jumps between regions and a 1 MiB window would be
-   * read for one or two entries (100k events: 26 s of reads instead of 2).
+   * read for one or two entries (100k events: 26 s spent copying windows, under 1 s reading
+   * entries on their own).
    */
   private readBytes(position: number, length: number): Buffer {
     const want = Math.min(length, this.dataEnd - position);
