@@ -4,12 +4,13 @@
  * scan touching neighbouring objects costs one syscall per window, not per object), or entry by
  * entry when reads jump around too much for windows to pay. Entries are
  * inflated with node:zlib; OFS_DELTA / REF_DELTA chains are resolved iteratively with a
- * byte-bounded cache of delta bases.
+ * byte-bounded cache of delta bases (delta-base-cache.ts).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
 import { applyDelta } from './delta.js';
+import { DeltaBaseCache } from './delta-base-cache.js';
 import { hashObjectRaw } from './oid.js';
 import { PackIndex } from './pack-index.js';
 import type { GitObject, ObjectType } from './ports.js';
@@ -43,38 +44,10 @@ interface RawEntry {
   baseOid?: Buffer;
 }
 
-/** A least-recently-used map bounded by the total byte size of its values. */
-class BaseCache {
-  private readonly entries = new Map<number, GitObject>();
-  private bytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  get(offset: number): GitObject | undefined {
-    const hit = this.entries.get(offset);
-    if (hit) {
-      this.entries.delete(offset);
-      this.entries.set(offset, hit);
-    }
-    return hit;
-  }
-
-  set(offset: number, object: GitObject): void {
-    if (object.body.length > this.maxBytes / 4 || this.entries.has(offset)) return;
-    this.entries.set(offset, object);
-    this.bytes += object.body.length;
-    for (const [key, value] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(key);
-      this.bytes -= value.body.length;
-    }
-  }
-}
-
 export class PackFile {
   private readonly fd: number;
   private readonly dataEnd: number;
-  private readonly cache: BaseCache;
+  private readonly cache: DeltaBaseCache;
   /** Windows by start offset, least recently used first; `early`: reads served among the EARLY_READS after loading. */
   private readonly windows = new Map<number, { bytes: Buffer; loadedAt: number; early: number }>();
   /** `early` of loaded windows, averaged; starts optimistic. */
@@ -91,7 +64,7 @@ export class PackFile {
     readonly index: PackIndex,
     cacheBytes: number,
   ) {
-    this.cache = new BaseCache(cacheBytes);
+    this.cache = new DeltaBaseCache(cacheBytes);
     try {
       this.fd = openSync(packPath, 'r');
     } catch (err) {
