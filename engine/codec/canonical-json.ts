@@ -59,7 +59,10 @@ function serialize(value: unknown, at: Array<string | number>): string {
     case 'string':
       return serializeString(value, at);
     case 'number':
-      if (!Number.isFinite(value)) throw invalid(`number ${value} has no JSON form`);
+      if (!Number.isFinite(value)) {
+        const path = pathOf(at);
+        throw invalid(`${path} is ${value}, which has no JSON form`, { path });
+      }
       return JSON.stringify(value); // ECMAScript Number::toString; -0 -> "0"
     case 'boolean':
       return value ? 'true' : 'false';

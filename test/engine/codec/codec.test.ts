@@ -149,6 +149,7 @@ describe('RFC 8785 canonical JSON', () => {
     assert.equal(at({ a: [1, { b: undefined }] }), '$.a[1].b');
     assert.equal(at([0, [new Date(0)]]), '$[1][0]');
     assert.equal(at({ x: { y: 1n } }), '$.x.y');
+    assert.equal(at({ n: [1, Number.NaN] }), '$.n[1]');
     assert.equal(at({ s: ['ok', 'bad \ud800'] }), '$.s[1]');
     assert.equal(
       at(() => 1),
