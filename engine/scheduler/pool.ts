@@ -59,7 +59,7 @@ function compileOnWorkerThreads(): void {
   compilerFlagSet = true;
   setFlagsFromString('--no-concurrent-recompilation');
 }
-const WORKER_URL = new URL('../../workers/task-worker.js', import.meta.url);
+const WORKER_URL = new URL('../../workers/task-worker-entry.cjs', import.meta.url);
 
 /** Validates a `--threads` value. */
 export function parseThreads(value: string | number | undefined): number {
