@@ -13,7 +13,7 @@ import { contentId } from '../codec/blake3.js';
 import { parseJson } from '../codec/canonical-json.js';
 import { createUlidFactory, isUlid, nextUlid } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
-import { findTreeEntry, parseCommit, serializeCommit, serializeTree, type TreeEntry } from '../git/object-codec.js';
+import { type Commit, findTreeEntry, parseCommit, serializeCommit, serializeTree, type TreeEntry } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { PoolPreparer } from '../git/prepare-on-pool.js';
@@ -108,7 +108,11 @@ function metaTrailers(meta: SegmentMeta): Trailer[] {
 
 export function readMeta(objects: ObjectStore, commit: Oid): SegmentMeta | undefined {
   const parsed = parseCommit(objects.read(commit).body);
-  const trailers = parseTrailers(parsed.message);
+  return metaOf(objects, parsed, parseTrailers(parsed.message));
+}
+
+/** Segment metadata from a message commit's trailers, or from `meta/meta.json` in older topics. */
+function metaOf(objects: ObjectStore, parsed: Commit, trailers: Trailer[]): SegmentMeta | undefined {
   const [prefix, ulid, started, count, bytes] = SEGMENT_TRAILERS.map((key) => trailerValue(trailers, key));
   if (prefix && ulid && started && count && bytes) {
     return {
@@ -127,8 +131,11 @@ export function readMeta(objects: ObjectStore, commit: Oid): SegmentMeta | undef
 }
 
 export function commitUlid(objects: ObjectStore, commit: Oid): string | undefined {
-  const value = trailerValue(parseTrailers(parseCommit(objects.read(commit).body).message), 'Event-Id');
-  const ulid = value?.replace(/^ulid:/, '');
+  return ulidOf(parseTrailers(parseCommit(objects.read(commit).body).message));
+}
+
+function ulidOf(trailers: Trailer[]): string | undefined {
+  const ulid = trailerValue(trailers, 'Event-Id')?.replace(/^ulid:/, '');
   return ulid && isUlid(ulid) ? ulid : undefined;
 }
 
@@ -159,7 +166,9 @@ function remember(objects: ObjectStore, commit: Oid, facts: HeadFacts): void {
 function headFacts(objects: ObjectStore, head: Oid): HeadFacts {
   const recent = recentHeads.get(objects)?.get(head);
   if (recent) return recent;
-  const facts = { meta: readMeta(objects, head), ulid: commitUlid(objects, head) };
+  const parsed = parseCommit(objects.read(head).body);
+  const trailers = parseTrailers(parsed.message);
+  const facts = { meta: metaOf(objects, parsed, trailers), ulid: ulidOf(trailers) };
   remember(objects, head, facts);
   return facts;
 }
