@@ -1,10 +1,23 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { decode as libraryDecode, encode as libraryEncode } from '@ipld/dag-cbor';
 import fc from 'fast-check';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
-import { blake3Hex, blake3Ready, contentId, contentIdOfJson, isContentId } from '../../../engine/codec/blake3.js';
+import {
+  blake3Hex,
+  blake3HexOfFile,
+  blake3Ready,
+  contentId,
+  contentIdOfJson,
+  isContentId,
+  largeInputHasher,
+  NATIVE_FROM_BYTES,
+  useNativeBlake3,
+} from '../../../engine/codec/blake3.js';
 import { canonicalize, parseJson } from '../../../engine/codec/canonical-json.js';
 import { decodeDagCbor, encodeDagCbor, eventCid } from '../../../engine/codec/dag-cbor.js';
 import { decodeJsonDagCbor, encodeJsonDagCbor } from '../../../engine/codec/dag-cbor-json.js';
@@ -172,6 +185,34 @@ describe('BLAKE3', () => {
     assert.equal(blake3Hex(''), 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
     assert.equal(blake3Hex('abc'), '6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
     assert.equal(contentId(new TextEncoder().encode('abc')), 'blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85');
+  });
+
+  test('large inputs and files: the native hasher and WASM give the same digests', () => {
+    assert.equal(largeInputHasher(), 'native', 'the prebuilt native BLAKE3 should load on this platform');
+    const random = seededRandom(7);
+    const sizes = [NATIVE_FROM_BYTES - 1, NATIVE_FROM_BYTES, NATIVE_FROM_BYTES + 1, 1 << 20, (4 << 20) + 1, (9 << 20) + 7];
+    const dir = mkdtempSync(join(tmpdir(), 'gatos-blake3-'));
+    try {
+      for (const size of sizes) {
+        const bytes = Buffer.alloc(size);
+        for (let i = 0; i < size; i += 4) bytes.writeUInt32LE(Math.floor(random() * 2 ** 32) >>> 0, Math.min(i, size - 4));
+        const path = join(dir, `f${size}`);
+        writeFileSync(path, bytes);
+        const fast = { buffer: blake3Hex(bytes), file: blake3HexOfFile(path) };
+        useNativeBlake3(false);
+        try {
+          assert.equal(largeInputHasher(), 'wasm');
+          assert.equal(fast.buffer, blake3Hex(bytes), `buffer of ${size} bytes`);
+          assert.deepEqual(fast.file, blake3HexOfFile(path), `file of ${size} bytes`);
+        } finally {
+          useNativeBlake3(true);
+        }
+        assert.equal(fast.file.hex, fast.buffer);
+        assert.equal(fast.file.size, size);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('content ids of JSON hash the canonical bytes', () => {
