@@ -25,7 +25,16 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { WrittenFile } from '../engine/scheduler/tasks.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
-import { ancestry, extractOnPool, type JournalWindow, journalRefs, journalRows, messageRows, type Source } from './extract.js';
+import {
+  ancestry,
+  extractOnPool,
+  type JournalWindow,
+  journalRefs,
+  journalRows,
+  type Source,
+  segmentRows,
+  topicSegments,
+} from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
 import { governanceRows, jobRows, stateRows } from './snapshots.js';
 import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
@@ -236,7 +245,8 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       }
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
-      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, topics }, where, staging, (commits) => {
+      const segments = topicSegments(source, topics);
+      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, segments }, where, staging, (commits) => {
         if (performance.now() - reported >= 2000) {
           reported = performance.now();
           options.onProgress?.('extract', commits);
@@ -248,7 +258,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       await new Promise((resolve) => setImmediate(resolve));
     } else {
       journalRows(source, facts.heads, window, stage);
-      messageRows(source, topics, (row) => stage('messages', row));
+      segmentRows(source.objects, topicSegments(source, topics), (row) => stage('messages', row));
     }
     if (needs('state_nodes') || needs('pointers')) {
       const state = stateRows(source);

@@ -24,7 +24,7 @@ import type {
   ExportSqliteTableTask,
   JournalSlice,
 } from '../engine/scheduler/tasks.js';
-import { addJournalRow, messageRows } from './extract.js';
+import { addJournalRow, segmentRows } from './extract.js';
 import { writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
 import { type Row, SHARD_TABLES, selectColumns, tableDef } from './tables.js';
@@ -99,12 +99,12 @@ export function exportMessageRows(repo: Repository, task: ExportMessagesTask): E
   const shard = shardOf(task.shard);
   const test = testFor('messages', task.where);
   let count = 0;
-  messageRows(repo, [task.topic], (row: Row) => {
+  segmentRows(repo.objects, task.segments, (row: Row) => {
     count++;
     if (!test || test(row)) shard.insert('messages', row);
   });
   settle(shard);
-  return { kind: 'export-messages', topic: task.topic, count, shard: shard.path };
+  return { kind: 'export-messages', count, shard: shard.path };
 }
 
 export async function exportParquetTable(task: ExportParquetTableTask): Promise<ExportParquetTableResult> {

@@ -134,7 +134,8 @@ export function commitUlid(objects: ObjectStore, commit: Oid): string | undefine
   return ulidOf(parseTrailers(parseCommit(objects.read(commit).body).message));
 }
 
-function ulidOf(trailers: Trailer[]): string | undefined {
+/** A message commit's ULID (its `Event-Id` trailer); undefined for a commit that is not a message. */
+export function ulidOf(trailers: Trailer[]): string | undefined {
   const ulid = trailerValue(trailers, 'Event-Id')?.replace(/^ulid:/, '');
   return ulid && isUlid(ulid) ? ulid : undefined;
 }

@@ -9,8 +9,8 @@ import { assertUlid } from '../codec/ulid.js';
 import { GatosError } from '../errors.js';
 import { findTreeEntry, parseCommit } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
-import { parseTrailers, trailerValue } from '../git/trailers.js';
-import type { Bus } from './publish.js';
+import { parseTrailers } from '../git/trailers.js';
+import { type Bus, ulidOf } from './publish.js';
 import { assertTopic, headRef, listSegments } from './topics.js';
 
 export interface ReadMessage {
@@ -40,6 +40,33 @@ interface Entry {
 /** Segment tip -> its messages oldest first. Tips never change meaning, so entries never go stale. */
 const segmentIndex = new WeakMap<ObjectStore, Map<Oid, Entry[]>>();
 
+/** The bytes of `message/envelope.json` in a message commit's tree. */
+function envelopeBytes(objects: ObjectStore, tree: Oid, commit: Oid): Uint8Array {
+  const dir = findTreeEntry(objects.read(tree).body, 'message');
+  const blob = dir && findTreeEntry(objects.read(dir.oid).body, 'envelope.json');
+  if (!blob) throw new GatosError('corrupt_object', `message commit ${commit} has no message/envelope.json`, { commit });
+  return objects.read(blob.oid).body;
+}
+
+/**
+ * Every message of one segment with its envelope bytes, newest first, for readers of whole
+ * segments (the exporter). Nothing is cached or paged: one pass over the objects that keeps
+ * nothing alive.
+ */
+export function visitSegment(
+  objects: ObjectStore,
+  tip: Oid,
+  visit: (message: { ulid: string; commit: Oid; envelope: Uint8Array }) => void,
+): void {
+  let cursor: Oid | undefined = tip;
+  while (cursor) {
+    const commit = parseCommit(objects.read(cursor).body);
+    const ulid = ulidOf(parseTrailers(commit.message));
+    if (ulid) visit({ ulid, commit: cursor, envelope: envelopeBytes(objects, commit.tree, cursor) });
+    cursor = commit.parents[0];
+  }
+}
+
 function segmentEntries(objects: ObjectStore, tip: Oid): Entry[] {
   let perStore = segmentIndex.get(objects);
   if (!perStore) {
@@ -52,7 +79,7 @@ function segmentEntries(objects: ObjectStore, tip: Oid): Entry[] {
   let cursor: Oid | undefined = tip;
   while (cursor) {
     const commit = parseCommit(objects.read(cursor).body);
-    const ulid = trailerValue(parseTrailers(commit.message), 'Event-Id')?.replace(/^ulid:/, '');
+    const ulid = ulidOf(parseTrailers(commit.message));
     if (ulid) entries.push({ ulid, commit: cursor, tree: commit.tree });
     cursor = commit.parents[0];
   }
@@ -97,10 +124,7 @@ export function readMessages(bus: Bus, topic: string, options: { since?: string;
     const entries = segmentEntries(bus.objects, (segments[s] as { tip: Oid }).tip);
     for (let i = options.since === undefined ? 0 : firstAfter(entries, options.since); i < entries.length && messages.length < limit; i++) {
       const { ulid, commit, tree } = entries[i] as Entry;
-      const dir = findTreeEntry(bus.objects.read(tree).body, 'message');
-      const blob = dir && findTreeEntry(bus.objects.read(dir.oid).body, 'envelope.json');
-      if (!blob) throw new GatosError('corrupt_object', `message commit ${commit} has no message/envelope.json`, { commit });
-      const bytes = bus.objects.read(blob.oid).body;
+      const bytes = envelopeBytes(bus.objects, tree, commit);
       messages.push({
         ulid,
         commit,

@@ -154,17 +154,21 @@ export interface ExportJournalResult {
 }
 
 /** Every message of one topic as `messages` rows, filtered and appended to the worker's shard. */
+/** A message segment to read: its topic and its tip commit. */
+export interface SegmentSlice {
+  topic: string;
+  tip: string;
+}
 export interface ExportMessagesTask {
   kind: 'export-messages';
   gitDir: string;
-  topic: string;
+  segments: SegmentSlice[];
   where?: Predicate;
   shard: string;
   indexes?: Record<string, SharedIndex>;
 }
 export interface ExportMessagesResult {
   kind: 'export-messages';
-  topic: string;
   count: number;
   shard: string;
 }

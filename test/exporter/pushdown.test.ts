@@ -12,7 +12,7 @@ import type { GitObject, ObjectStore, Oid } from '../../engine/git/ports.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { ComputePool } from '../../engine/scheduler/pool.js';
 import { runExport } from '../../exporter/export.js';
-import { journalRefs, journalRows } from '../../exporter/extract.js';
+import { journalRefs, journalRows, messageTasks, TASK_MESSAGES } from '../../exporter/extract.js';
 import { type Row, tableDef } from '../../exporter/tables.js';
 import { generateFixture } from '../../fixtures/generate.js';
 import { populatePlanes } from '../../fixtures/planes.js';
@@ -166,6 +166,20 @@ describe('pushdown', () => {
     assert.equal(pooled.row_counts.commits, 4500);
     assert.equal(pooled.files[0]?.blake3, inThread.files[0]?.blake3);
     repo.close();
+  });
+
+  test('message segments share a task until it holds enough messages; large ones get their own', () => {
+    const segment = (topic: string, count: number) => ({ topic, tip: topic.padEnd(40, '0'), count });
+    const segments = [segment('a', 3), segment('b', 40), segment('c', 10), segment('d', 1), segment('e', 25), segment('f', 6)];
+    const tasks = messageTasks(segments, 20);
+    assert.deepEqual(
+      tasks.map((task) => task.map((s) => s.topic)),
+      [['b'], ['e'], ['c', 'f', 'a', 'd']],
+    );
+    // A repository's usual few thousand messages are one task: one worker warms up for them.
+    assert.equal(messageTasks([segment('x', 3333), segment('y', 3334), segment('z', 12)]).length, 1);
+    assert.equal(messageTasks([segment('x', TASK_MESSAGES), segment('y', TASK_MESSAGES)]).length, 2);
+    assert.deepEqual(messageTasks([]), []);
   });
 
   test('1 thread and 2 threads give the same bytes, filters applied in the workers included', async () => {
