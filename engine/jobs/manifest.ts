@@ -8,10 +8,11 @@
  *   const manifest = parseManifestText('command: ["/bin/echo"]\nargs: ["hello"]\ntimeout: 30\n');
  *   jobId(manifest); // 'blake3:5c4f6b75…'
  */
-import { parse as parseYaml } from 'yaml';
+
 import { contentId } from '../codec/blake3.js';
 import { canonicalBytes, parseJson } from '../codec/canonical-json.js';
 import { isUlid } from '../codec/ulid.js';
+import { parseYaml } from '../codec/yaml.js';
 import { GatosError } from '../errors.js';
 
 export interface BlobInput {
@@ -137,7 +138,7 @@ export function parseManifestText(text: string): JobManifest {
     }
   }
   try {
-    value = parseYaml(text, { version: '1.2', schema: 'core', uniqueKeys: true, prettyErrors: false });
+    value = parseYaml(text);
   } catch (err) {
     throw invalid(`job manifest is not valid YAML: ${(err as Error).message}`);
   }

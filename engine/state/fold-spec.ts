@@ -23,8 +23,8 @@
  * JSON of the validated spec.
  */
 import { createHash } from 'node:crypto';
-import { parse as parseYaml } from 'yaml';
 import { canonicalBytes } from '../codec/canonical-json.js';
+import { parseYaml } from '../codec/yaml.js';
 import { GatosError } from '../errors.js';
 
 export type OpName = 'set' | 'merge' | 'increment' | 'append' | 'delete';
@@ -219,7 +219,7 @@ export function checkFoldSpec(value: unknown): FoldSpec {
 export function parseFoldSpec(text: string): FoldSpec {
   let value: unknown;
   try {
-    value = parseYaml(text, { version: '1.2', schema: 'core', uniqueKeys: true, prettyErrors: false });
+    value = parseYaml(text);
   } catch (err) {
     throw invalid(`fold spec is not valid YAML or JSON: ${(err as Error).message}`);
   }

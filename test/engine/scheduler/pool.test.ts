@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { blake3Hex, blake3Ready } from '../../../engine/codec/blake3.js';
@@ -19,6 +20,15 @@ function layout(items: Buffer[]): Pick<HashTask, 'data' | 'offsets'> {
 }
 
 describe('ComputePool', () => {
+  test('the worker entry hands piscina a handler to await, so task code loads before a worker waits for tasks', async () => {
+    // piscina awaits a promised handler before blocking the thread in Atomics.wait; a handler
+    // given at once would leave the import of the task code stalled until the first task.
+    const entry = createRequire(import.meta.url)('../../../workers/task-worker-entry.cjs') as { __esModule?: boolean; default?: unknown };
+    assert.equal(entry.__esModule, true);
+    assert.ok(entry.default instanceof Promise);
+    assert.equal(typeof (await entry.default), 'function');
+  });
+
   const progress: PoolProgress[] = [];
   let pool: ComputePool;
   before(async () => {
