@@ -121,8 +121,8 @@ const TASK_SLICES = 16;
 /**
  * The journal rows (as `journalRows` reads them) and the rows of the given message segments,
  * built in parallel on the compute pool (tasks `export-journal`, each up to TASK_COMMITS commits
- * of up to TASK_SLICES journals, and `export-messages`, see `messageTasks`), each table's filter applied in
- * the workers. Each worker appends its rows to a staging shard of its own, which `staging`
+ * of up to TASK_SLICES journals, and `export-messages`, grouped by `messageTasks`), each table's
+ * filter applied in the workers. Each worker appends its rows to a staging shard of its own, which `staging`
  * adopts at the end, so this thread's cost does not grow with the rows; `progress` counts
  * journal commits read.
  */
@@ -142,7 +142,7 @@ export async function extractOnPool(
   const { commits, events, messages } = where;
   const journalWhere = { ...(commits ? { commits } : {}), ...(events ? { events } : {}) };
   // Messages are submitted first: their tasks are long, and the journal slices fill around them.
-  const topicsDone = Promise.all(
+  const messagesDone = Promise.all(
     messageTasks(segments).map((task) =>
       pool
         .run({ kind: 'export-messages', gitDir, segments: task, ...(messages ? { where: messages } : {}), shard: staging.path, indexes })
@@ -150,7 +150,7 @@ export async function extractOnPool(
     ),
   );
   // Awaited below; a failure while the journals are still read must not count as unhandled.
-  topicsDone.catch(() => undefined);
+  messagesDone.catch(() => undefined);
   const queue: JournalSlice[] = refsToRead(heads, window).map((head) => {
     const stop = window.since.get(head.name);
     return {
@@ -193,9 +193,9 @@ export async function extractOnPool(
       await Promise.race(active);
     }
   } finally {
-    await Promise.allSettled([...active, topicsDone]);
+    await Promise.allSettled([...active, messagesDone]);
   }
-  await topicsDone;
+  await messagesDone;
   staging.adopt([...shards].sort());
 }
 

@@ -8,7 +8,6 @@
  *   const manifest = parseManifestText('command: ["/bin/echo"]\nargs: ["hello"]\ntimeout: 30\n');
  *   jobId(manifest); // 'blake3:5c4f6b75…'
  */
-
 import { contentId } from '../codec/blake3.js';
 import { canonicalBytes, parseJson } from '../codec/canonical-json.js';
 import { isUlid } from '../codec/ulid.js';

@@ -153,12 +153,12 @@ export interface ExportJournalResult {
   shard: string;
 }
 
-/** Every message of one topic as `messages` rows, filtered and appended to the worker's shard. */
 /** A message segment to read: its topic and its tip commit. */
 export interface SegmentSlice {
   topic: string;
   tip: string;
 }
+/** Every message of some segments as `messages` rows, filtered and appended to the worker's shard. */
 export interface ExportMessagesTask {
   kind: 'export-messages';
   gitDir: string;
