@@ -75,11 +75,23 @@ export interface ExportOptions {
   where?: ReadonlyMap<string, Predicate>;
   batchSize?: number;
   clock: Clock;
-  /**
-   * Progress: `step` is `extract` (rows read so far, reported every few seconds while reading)
-   * or a table name (rows written, once the table is done).
-   */
-  onProgress?: (step: string, rows: number) => void;
+  /** Progress reports: every few seconds while rows are read, then once per table written. */
+  onProgress?: (progress: ExportProgress) => void;
+}
+
+/** A progress report of an export. */
+export interface ExportProgress {
+  /** `extract` while rows are read, then each table's name once it is written. */
+  step: string;
+  /** extract: rows staged (one thread) or journal commits read (on the pool); a table: rows written. */
+  rows: number;
+  /** extract: objects read so far and the bytes of their bodies. */
+  objects?: number;
+  bytes?: number;
+  /** extract: the objects the repository holds, packed and loose (what `objects` approaches). */
+  totalObjects?: number;
+  /** extract: set on the step's last report. */
+  done?: boolean;
 }
 
 /** The git blob id of `<oid> <ref>\n` per journal head, in ref order: what `ledger_head` names. */
@@ -218,13 +230,27 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     for (const def of defs) staging.create(tableDef(def.name));
     let extracted = 0;
     let reported = performance.now();
+    const totalObjects = options.onProgress ? source.objects.storedObjects?.() : undefined;
+    // Objects this thread read (in one thread: all of them) plus what the pool reported.
+    const read = { rows: 0, objects: 0, bytes: 0 };
+    const report = (done = false) => {
+      const own = source.objects.readTotals;
+      options.onProgress?.({
+        step: 'extract',
+        rows: read.rows + extracted,
+        objects: read.objects + (own?.objects ?? 0),
+        bytes: read.bytes + (own?.bytes ?? 0),
+        ...(totalObjects !== undefined ? { totalObjects } : {}),
+        ...(done ? { done } : {}),
+      });
+    };
     const stage = (table: string, row: Row) => {
       const test = tests.get(table);
       if (test && !test(row)) return;
       staging.insert(table, row);
       if (++extracted % 1000 === 0 && performance.now() - reported >= 2000) {
         reported = performance.now();
-        options.onProgress?.('extract', extracted);
+        report();
       }
     };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
@@ -246,10 +272,13 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
       const segments = topicSegments(source, topics);
-      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, segments }, where, staging, (commits) => {
+      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, segments }, where, staging, (done) => {
+        read.rows = done.commits;
+        read.objects = done.objects;
+        read.bytes = done.bytes;
         if (performance.now() - reported >= 2000) {
           reported = performance.now();
-          options.onProgress?.('extract', commits);
+          report();
         }
       });
       // Failures surface where it is awaited; the snapshot tables below are read meanwhile.
@@ -301,6 +330,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
 
     await pooled;
     staging.flushAll();
+    report(true);
     await options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
     if (sqlite) {
@@ -327,7 +357,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
                 })
               ).rows
             : writeSqliteTable(sideFile(i, def), view, def, i > 0);
-          options.onProgress?.(def.name, rows);
+          options.onProgress?.({ step: def.name, rows });
           return rows;
         }),
       );
@@ -343,7 +373,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
         for (const def of defs) {
           if (large.includes(def)) continue;
           counts[def.name] = out.fill(def, incremental && journalTable(def.name));
-          options.onProgress?.(def.name, counts[def.name] as number);
+          options.onProgress?.({ step: def.name, rows: counts[def.name] as number });
         }
       } finally {
         out.close();
@@ -364,7 +394,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
             const { writeParquetTable } = await import('./parquet-sink.js');
             files = writeParquetTable(partial, def, staging, batchSize);
           }
-          options.onProgress?.(def.name, files.rows);
+          options.onProgress?.({ step: def.name, rows: files.rows });
           return files;
         }),
       );

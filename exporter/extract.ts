@@ -12,7 +12,7 @@ import { parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
 import { sharedIndexesUnder } from '../engine/git/pack-index.js';
-import type { ObjectStore, Oid, RefEntry, RefStore } from '../engine/git/ports.js';
+import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
 import { startFrontier, walkCommits } from '../engine/git/walk.js';
 import { readMeta } from '../engine/messages/publish.js';
@@ -132,13 +132,19 @@ export async function extractOnPool(
   reads: { heads: readonly RefEntry[]; window: JournalWindow; segments: readonly SegmentPlan[] },
   where: { commits?: Predicate; events?: Predicate; messages?: Predicate },
   staging: Staging,
-  progress?: (commits: number) => void,
+  progress?: (done: ExtractProgress) => void,
 ): Promise<void> {
   const { heads, window, segments } = reads;
   if (window.after !== undefined || window.until !== undefined) throw new Error('extractOnPool takes no --since/--until window');
   // The workers read the pack indexes this thread already holds instead of loading their own.
   const indexes = sharedIndexesUnder(join(gitDir, 'objects', 'pack', sep));
   const shards = new Set<string>();
+  const done: ExtractProgress = { commits: 0, objects: 0, bytes: 0 };
+  const count = (read: ReadTotals) => {
+    done.objects += read.objects;
+    done.bytes += read.bytes;
+    progress?.(done);
+  };
   const { commits, events, messages } = where;
   const journalWhere = { ...(commits ? { commits } : {}), ...(events ? { events } : {}) };
   // Messages are submitted first: their tasks are long, and the journal slices fill around them.
@@ -146,7 +152,10 @@ export async function extractOnPool(
     messageTasks(segments).map((task) =>
       pool
         .run({ kind: 'export-messages', gitDir, segments: task, ...(messages ? { where: messages } : {}), shard: staging.path, indexes })
-        .then((result) => shards.add(result.shard)),
+        .then((result) => {
+          shards.add(result.shard);
+          count(result.read);
+        }),
     ),
   );
   // Awaited below; a failure while the journals are still read must not count as unhandled.
@@ -161,7 +170,6 @@ export async function extractOnPool(
     };
   });
   const active = new Set<Promise<void>>();
-  let read = 0;
   const submit = () => {
     const task: ExportJournalTask = {
       kind: 'export-journal',
@@ -177,9 +185,9 @@ export async function extractOnPool(
     const running: Promise<void> = pool
       .run(task)
       .then((result) => {
-        read += result.count;
-        progress?.(read);
+        done.commits += result.count;
         shards.add(result.shard);
+        count(result.read);
         // What the limit left is read next, so a long journal keeps its place.
         queue.unshift(...result.rest);
       })
@@ -197,6 +205,11 @@ export async function extractOnPool(
   }
   await messagesDone;
   staging.adopt([...shards].sort());
+}
+
+/** Journal commits read on the pool so far, and the objects (and bytes) read for journals and messages. */
+export interface ExtractProgress extends ReadTotals {
+  commits: number;
 }
 
 /** A message segment to read, with its message count (its tip's `Segment-Count` trailer). */

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
+import type { ReadTotals } from '../engine/git/ports.js';
 import type { Repository } from '../engine/git/repository.js';
 import { visitRows } from '../engine/scan/scan-range.js';
 import type {
@@ -62,6 +63,12 @@ function shardOf(prefix: string): Staging {
   return shard;
 }
 
+/** What `repo` reads from now on, as a `ReadTotals` when `since()` is called. */
+function readSince(repo: Repository): () => ReadTotals {
+  const { objects, bytes } = repo.objects.readTotals;
+  return () => ({ objects: repo.objects.readTotals.objects - objects, bytes: repo.objects.readTotals.bytes - bytes });
+}
+
 /** Commits the task's rows before the result goes back: the exporting thread may read the file next. */
 function settle(shard: Staging): void {
   shard.flushAll();
@@ -70,6 +77,7 @@ function settle(shard: Staging): void {
 }
 
 export function exportJournalRows(repo: Repository, task: ExportJournalTask): ExportJournalResult {
+  const read = readSince(repo);
   const shard = shardOf(task.shard);
   const tests = { commits: testFor('commits', task.where.commits), events: testFor('events', task.where.events) };
   let count = 0;
@@ -92,10 +100,11 @@ export function exportJournalRows(repo: Repository, task: ExportJournalTask): Ex
     }
   }
   settle(shard);
-  return { kind: 'export-journal', count, rest, shard: shard.path };
+  return { kind: 'export-journal', count, rest, shard: shard.path, read: read() };
 }
 
 export function exportMessageRows(repo: Repository, task: ExportMessagesTask): ExportMessagesResult {
+  const read = readSince(repo);
   const shard = shardOf(task.shard);
   const test = testFor('messages', task.where);
   let count = 0;
@@ -104,7 +113,7 @@ export function exportMessageRows(repo: Repository, task: ExportMessagesTask): E
     if (!test || test(row)) shard.insert('messages', row);
   });
   settle(shard);
-  return { kind: 'export-messages', count, shard: shard.path };
+  return { kind: 'export-messages', count, shard: shard.path, read: read() };
 }
 
 export async function exportParquetTable(task: ExportParquetTableTask): Promise<ExportParquetTableResult> {

@@ -4,6 +4,7 @@ import { GatosError } from '../../engine/errors.js';
 import { openRepository, type Repository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
+import type { ExportProgress } from '../../exporter/export.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
@@ -52,23 +53,71 @@ async function whereFlag(ctx: CommandContext): Promise<Map<string, Predicate>> {
   return map;
 }
 
+/** How often a progress record is repeated while nothing new is reported (a long table). */
+const HEARTBEAT_MS = 10_000;
+
 /**
- * `export.progress` records on stderr (JSON lines with --json, a redrawn line on a TTY): every
- * few seconds while rows are read, then once per table written.
+ * `export.progress` records on stderr (JSON lines with --json, a redrawn bar on a TTY): every
+ * few seconds while rows are read (step `extract`: rows, bytes of the objects read, rows/s,
+ * `percent` and `eta_s` of the reading), once per table written (rows, rows/s since reading
+ * ended), and the last one again every 10 s while a long table is still being written. The
+ * estimate compares the objects read with those the repository holds: an export reads nearly
+ * all of a GATOS repository's objects (one that also holds a large code history ends early).
  */
-function progressReporter(ctx: CommandContext): (step: string, rows: number) => void {
+function progressReporter(ctx: CommandContext): { report: (progress: ExportProgress) => void; stop: () => void } {
   const started = performance.now();
-  return (step, rows) => {
-    const elapsed = performance.now() - started;
+  // Tables are written once reading is over: their rate counts from then.
+  let readDoneAt: number | undefined;
+  let last: ExportProgress | undefined;
+  let lastAt = started;
+  const emit = (progress: ExportProgress) => {
+    const now = performance.now();
+    const elapsed = Math.max((now - started) / 1000, 0.001);
+    const { step, rows, objects, bytes, totalObjects, done } = progress;
+    if (done) readDoneAt = now;
+    const stepSeconds = step === 'extract' || readDoneAt === undefined ? elapsed : Math.max((now - readDoneAt) / 1000, 0.001);
+    const fraction = done ? 1 : objects !== undefined && totalObjects ? Math.min(objects / totalObjects, 0.99) : undefined;
     const record = {
       event: 'export.progress',
       step,
       rows,
-      elapsed_ms: Math.round(elapsed),
-      rate: Math.round(rows / Math.max(elapsed / 1000, 0.001)),
+      ...(bytes !== undefined ? { bytes } : {}),
+      elapsed_ms: Math.round(elapsed * 1000),
+      rate: Math.round(rows / stepSeconds),
+      ...(fraction !== undefined
+        ? { percent: Math.floor(fraction * 100), eta_s: fraction > 0 ? Math.round((elapsed * (1 - fraction)) / fraction) : null }
+        : {}),
     };
-    if (ctx.out.json) process.stderr.write(`${JSON.stringify(record)}\n`);
-    else if (process.stderr.isTTY) process.stderr.write(`\rexport: ${step} ${rows} rows (${record.rate} rows/s)\x1b[K`);
+    last = progress;
+    lastAt = now;
+    if (ctx.out.json) {
+      process.stderr.write(`${JSON.stringify(record)}\n`);
+      return;
+    }
+    if (!process.stderr.isTTY) return;
+    const width = 24;
+    const bar =
+      record.percent !== undefined
+        ? `[${'#'.repeat(Math.round((record.percent / 100) * width)).padEnd(width, '-')}] ${record.percent}% `
+        : '';
+    const size = bytes !== undefined ? ` ${(bytes / 1e6).toFixed(1)} MB,` : '';
+    const eta = record.eta_s !== undefined && record.eta_s !== null ? `, ETA ${record.eta_s} s` : '';
+    process.stderr.write(`\rexport: ${step} ${bar}${rows} rows,${size} ${record.rate} rows/s${eta}\x1b[K`);
+  };
+  // Repeats the last record while a long step reports nothing (the event loop is free while
+  // workers write tables).
+  const timer = setInterval(() => {
+    if (last && performance.now() - lastAt >= HEARTBEAT_MS) emit(last);
+  }, HEARTBEAT_MS / 2);
+  timer.unref();
+  return {
+    report: emit,
+    /** Ends the reports (the bar's line too); safe to call again. */
+    stop: () => {
+      clearInterval(timer);
+      if (!ctx.out.json && process.stderr.isTTY && last) process.stderr.write('\n');
+      last = undefined;
+    },
   };
 }
 
@@ -169,6 +218,7 @@ export const exportCommand: Command = {
     // The pool starts first, so the workers load their code while this thread loads the exporter.
     const threads = parseThreads(stringFlag(ctx, 'threads'));
     const pool = threads === 1 ? undefined : exportPool(threads);
+    const progress = progressReporter(ctx);
     let repo: Repository | undefined;
     try {
       // Loaded here, not with the CLI: the exporter is start-up that every other command would pay.
@@ -193,7 +243,7 @@ export const exportCommand: Command = {
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),
-          onProgress: progressReporter(ctx),
+          onProgress: progress.report,
           ...(tables ? { tables } : {}),
           ...(state !== undefined ? { stateNs: state } : {}),
           ...(stringFlag(ctx, 'since') ? { since: stringFlag(ctx, 'since') as string } : {}),
@@ -201,6 +251,7 @@ export const exportCommand: Command = {
           ...(batchSize !== undefined ? { batchSize } : {}),
         },
       );
+      progress.stop();
       const counts = Object.entries(manifest.row_counts).map(([t, n]) => `  ${t}: ${n}`);
       ctx.out.result(
         manifest,
@@ -208,6 +259,7 @@ export const exportCommand: Command = {
       );
       return 0;
     } finally {
+      progress.stop();
       await pool?.close();
       repo?.close();
     }

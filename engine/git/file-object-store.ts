@@ -10,7 +10,7 @@ import { readLoose, writeLoose } from './loose-objects.js';
 import { hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
 import { isPrepared, PackWriter, prepareObject } from './pack-writer.js';
-import type { GitObject, ObjectBatch, ObjectStore, ObjectType, Oid, PreparedObject } from './ports.js';
+import type { GitObject, ObjectBatch, ObjectStore, ObjectType, Oid, PreparedObject, ReadTotals } from './ports.js';
 
 /**
  * Packs with at most this many objects have their ids in one map: group commits and small
@@ -26,6 +26,8 @@ export class FileObjectStore implements ObjectStore {
   /** Raw id (latin1) -> the small pack holding it. */
   private readonly inSmallPack = new Map<string, PackFile>();
   private packsLoaded = false;
+  /** Objects returned by `read` and the bytes of their bodies (progress reports). */
+  readonly readTotals: ReadTotals = { objects: 0, bytes: 0 };
 
   /** `compactIndexAbove`: object count above which pack indexes are held compact (tests lower it). */
   constructor(
@@ -96,13 +98,31 @@ export class FileObjectStore implements ObjectStore {
     const raw = Buffer.from(oid, 'hex');
     if (oid.length !== 40 || raw.length !== 20) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
-    const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid.toLowerCase());
-    if (found) return found;
+    const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid.toLowerCase()) ?? this.readLate(raw);
+    if (!found) throw new GatosError('object_not_found', `object ${oid} not found`, { oid });
+    this.readTotals.objects++;
+    this.readTotals.bytes += found.body.length;
+    return found;
+  }
+
+  /** A miss may be an object in a pack written since the packs were listed: list them again. */
+  private readLate(raw: Buffer): GitObject | undefined {
     const before = this.packs.size;
     this.loadPacks();
-    const late = this.packs.size > before ? this.readPacked(raw) : undefined;
-    if (late) return late;
-    throw new GatosError('object_not_found', `object ${oid} not found`, { oid });
+    return this.packs.size > before ? this.readPacked(raw) : undefined;
+  }
+
+  /** Objects in the packs plus loose objects (counted by name, not opened). */
+  storedObjects(): number {
+    if (!this.packsLoaded) this.loadPacks();
+    let count = 0;
+    for (const pack of this.packs.values()) count += pack.index.count;
+    for (let byte = 0; byte < 256; byte++) {
+      const dir = join(this.objectsDir, byte.toString(16).padStart(2, '0'));
+      if (!existsSync(dir)) continue;
+      for (const name of readdirSync(dir)) if (name.length === 38) count++;
+    }
+    return count;
   }
 
   has(oid: Oid): boolean {

@@ -48,6 +48,16 @@ export interface ObjectStore {
    * added over time and become readable together at `finish()`; `abort()` drops them.
    */
   openBatch(): ObjectBatch;
+  /** Objects read so far and their bytes (bodies); for progress reports. Optional. */
+  readonly readTotals?: ReadTotals;
+  /** How many objects the store holds (packed and loose), cheaply; for progress estimates. Optional. */
+  storedObjects?(): number;
+}
+
+/** Objects read and the bytes of their bodies. */
+export interface ReadTotals {
+  objects: number;
+  bytes: number;
 }
 
 /** Objects written as one unit (one packfile on disk); see `ObjectStore.openBatch`. */

@@ -6,6 +6,7 @@
 import type { Predicate } from '../../dsl/ast.js';
 import type { SerializedError } from '../errors.js';
 import type { SharedIndex } from '../git/pack-index.js';
+import type { ReadTotals } from '../git/ports.js';
 import type { FrontierEntry } from '../git/walk.js';
 import type { EventEnvelope } from '../ledger/envelope.js';
 
@@ -151,6 +152,8 @@ export interface ExportJournalResult {
   rest: JournalSlice[];
   /** The staging shard the rows were appended to. */
   shard: string;
+  /** Objects (and their bytes) the task read: progress reports. */
+  read: ReadTotals;
 }
 
 /** A message segment to read: its topic and its tip commit. */
@@ -171,6 +174,7 @@ export interface ExportMessagesResult {
   kind: 'export-messages';
   count: number;
   shard: string;
+  read: ReadTotals;
 }
 
 /** A staging area another thread reads (plain data): its file, its tables, its attached shards in order. */

@@ -314,6 +314,19 @@ describe('export to SQLite', () => {
     const run = (args: string[]) => spawnSync(process.execPath, [GATOS, ...args], { cwd: dir, encoding: 'utf8' });
     const exported = run(['export', 'sqlite', '--out', out, '--json']);
     assert.equal(exported.status, 0, exported.stderr);
+    // Progress records on stderr: the reading step (rows, bytes, rate, percent, ETA), then one per table.
+    const records = exported.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const extract = records.filter((r) => r.event === 'export.progress' && r.step === 'extract').at(-1);
+    assert.ok(extract, exported.stderr);
+    assert.ok((extract.rows as number) > 0 && (extract.bytes as number) > 0 && typeof extract.rate === 'number', JSON.stringify(extract));
+    assert.equal(extract.percent, 100);
+    assert.equal(extract.eta_s, 0);
+    const events = records.find((r) => r.step === 'events');
+    assert.equal(events?.rows, Number(sql(out, 'select count(*) from events')));
+    assert.equal(typeof events?.rate, 'number');
     assert.equal(run(['export', 'verify', out, '--repo', dir]).status, 0);
     writeFileSync(out, 'garbage');
     const bad = run(['export', 'verify', out, '--json']);

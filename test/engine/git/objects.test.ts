@@ -192,6 +192,27 @@ describe('FileObjectStore reads what git writes', () => {
     assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 900);
   });
 
+  test('stored objects match git count-objects; reads are counted with their bytes', () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(40));
+    // Some loose objects beside the pack.
+    for (let i = 0; i < 5; i++) git(dir, ['hash-object', '-w', '--stdin'], `loose ${i}\n`);
+    const store = new FileObjectStore(join(dir, '.git'));
+    const counts = Object.fromEntries(
+      git(dir, ['count-objects', '-v'])
+        .trim()
+        .split('\n')
+        .map((line) => line.split(': ')),
+    ) as Record<string, string>;
+    assert.equal(store.storedObjects(), Number(counts.count) + Number(counts['in-pack']));
+    assert.deepEqual(store.readTotals, { objects: 0, bytes: 0 });
+    const head = git(dir, ['rev-parse', 'refs/heads/main']).trim();
+    const commit = store.read(head);
+    store.read(parseCommit(commit.body).tree);
+    assert.equal(store.readTotals.objects, 2);
+    assert.equal(store.readTotals.bytes, commit.body.length + Number(git(dir, ['cat-file', '-s', `${head}^{tree}`]).trim()));
+  });
+
   test('REF_DELTA packs and several packs at once', () => {
     const dir = repo();
     git(dir, ['fast-import', '--quiet'], history(120));
