@@ -392,7 +392,13 @@ export async function runExport(source: Source, options: ExportOptions): Promise
           } else {
             // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
             const { writeParquetTable } = await import('./parquet-sink.js');
-            files = writeParquetTable(partial, def, staging, batchSize);
+            // One thread writes the tables one after another: a long one reports as it goes.
+            let told = performance.now();
+            files = writeParquetTable(partial, def, staging, batchSize, (rows) => {
+              if (performance.now() - told < 2000) return;
+              told = performance.now();
+              options.onProgress?.({ step: def.name, rows });
+            });
           }
           options.onProgress?.({ step: def.name, rows: files.rows });
           return files;

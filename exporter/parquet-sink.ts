@@ -234,9 +234,16 @@ export const MAX_FILE_BYTES = 4 << 20;
 /**
  * Writes a staged table as a dataset in one ordered pass over the staging table: partition by
  * partition, each in key order, a file every `batchSize` rows (or MAX_FILE_BYTES of data).
- * Returns the files (paths relative to `out`, with their BLAKE3 and size) and the row count.
+ * Returns the files (paths relative to `out`, with their BLAKE3 and size) and the row count;
+ * `onFile` hears the rows written so far after each file.
  */
-export function writeParquetTable(out: string, def: TableDef, staging: Staging, batchSize: number): { files: WrittenFile[]; rows: number } {
+export function writeParquetTable(
+  out: string,
+  def: TableDef,
+  staging: Staging,
+  batchSize: number,
+  onFile?: (rows: number) => void,
+): { files: WrittenFile[]; rows: number } {
   const files: WrittenFile[] = [];
   let rows = 0;
   const partitionSql = def.partition ? PARTITION_SQL[def.partition] : undefined;
@@ -256,6 +263,7 @@ export function writeParquetTable(out: string, def: TableDef, staging: Staging, 
     files.push({ path: file, blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length });
     rows += pending.rows;
     pending.reset();
+    onFile?.(rows);
   };
   const first = partitionSql ? 1 : 0;
   for (const row of staging.ordered(def, partitionSql)) {
