@@ -198,11 +198,14 @@ describe('BLAKE3', () => {
         for (let i = 0; i < size; i += 4) bytes.writeUInt32LE(Math.floor(random() * 2 ** 32) >>> 0, Math.min(i, size - 4));
         const path = join(dir, `f${size}`);
         writeFileSync(path, bytes);
-        const fast = { buffer: blake3Hex(bytes), file: blake3HexOfFile(path) };
+        // A view that starts inside its buffer, too.
+        const view = bytes.subarray(3);
+        const fast = { buffer: blake3Hex(bytes), view: blake3Hex(view), file: blake3HexOfFile(path) };
         useNativeBlake3(false);
         try {
           assert.equal(largeInputHasher(), 'wasm');
           assert.equal(fast.buffer, blake3Hex(bytes), `buffer of ${size} bytes`);
+          assert.equal(fast.view, blake3Hex(view), `view of ${size - 3} bytes`);
           assert.deepEqual(fast.file, blake3HexOfFile(path), `file of ${size} bytes`);
         } finally {
           useNativeBlake3(true);
