@@ -27,6 +27,7 @@ import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
 import {
   ancestry,
+  type ExtractProgress,
   extractOnPool,
   type JournalWindow,
   journalRefs,
@@ -92,6 +93,20 @@ export interface ExportProgress {
   totalObjects?: number;
   /** extract: set on the step's last report. */
   done?: boolean;
+}
+
+/** Progress is reported at most this often while a step runs. */
+const PROGRESS_MS = 2000;
+
+/** A check that says yes at most once per `ms` (the first time `ms` after its creation). */
+function every(ms: number): () => boolean {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - last < ms) return false;
+    last = now;
+    return true;
+  };
 }
 
 /** The git blob id of `<oid> <ref>\n` per journal head, in ref order: what `ledger_head` names. */
@@ -229,17 +244,17 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     // Rows go to the staging area as they are extracted (filtered there); sinks read them back in key order.
     for (const def of defs) staging.create(tableDef(def.name));
     let extracted = 0;
-    let reported = performance.now();
+    const reportDue = every(PROGRESS_MS);
     const totalObjects = options.onProgress ? source.objects.storedObjects?.() : undefined;
-    // Objects this thread read (in one thread: all of them) plus what the pool reported.
-    const read = { rows: 0, objects: 0, bytes: 0 };
+    // What the pool has read so far; this thread's own reads (in one thread: all of them) add to it.
+    let pooledRead: ExtractProgress = { commits: 0, objects: 0, bytes: 0 };
     const report = (done = false) => {
       const own = source.objects.readTotals;
       options.onProgress?.({
         step: 'extract',
-        rows: read.rows + extracted,
-        objects: read.objects + (own?.objects ?? 0),
-        bytes: read.bytes + (own?.bytes ?? 0),
+        rows: pooledRead.commits + extracted,
+        objects: pooledRead.objects + (own?.objects ?? 0),
+        bytes: pooledRead.bytes + (own?.bytes ?? 0),
         ...(totalObjects !== undefined ? { totalObjects } : {}),
         ...(done ? { done } : {}),
       });
@@ -248,10 +263,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       const test = tests.get(table);
       if (test && !test(row)) return;
       staging.insert(table, row);
-      if (++extracted % 1000 === 0 && performance.now() - reported >= 2000) {
-        reported = performance.now();
-        report();
-      }
+      if (++extracted % 1000 === 0 && reportDue()) report();
     };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
     const window: JournalWindow = {
@@ -272,14 +284,9 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
       const segments = topicSegments(source, topics);
-      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, segments }, where, staging, (done) => {
-        read.rows = done.commits;
-        read.objects = done.objects;
-        read.bytes = done.bytes;
-        if (performance.now() - reported >= 2000) {
-          reported = performance.now();
-          report();
-        }
+      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, segments }, where, staging, (read) => {
+        pooledRead = read;
+        if (reportDue()) report();
       });
       // Failures surface where it is awaited; the snapshot tables below are read meanwhile.
       pooled.catch(() => undefined);
@@ -393,11 +400,9 @@ export async function runExport(source: Source, options: ExportOptions): Promise
             // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
             const { writeParquetTable } = await import('./parquet-sink.js');
             // One thread writes the tables one after another: a long one reports as it goes.
-            let told = performance.now();
+            const due = every(PROGRESS_MS);
             files = writeParquetTable(partial, def, staging, batchSize, (rows) => {
-              if (performance.now() - told < 2000) return;
-              told = performance.now();
-              options.onProgress?.({ step: def.name, rows });
+              if (due()) options.onProgress?.({ step: def.name, rows });
             });
           }
           options.onProgress?.({ step: def.name, rows: files.rows });
