@@ -76,7 +76,10 @@ export interface ExportOptions {
   where?: ReadonlyMap<string, Predicate>;
   batchSize?: number;
   clock: Clock;
-  /** Progress reports: every few seconds while rows are read, then once per table written. */
+  /**
+   * Progress reports: every few seconds while rows are read, then per table once written (and
+   * as it starts, or every few seconds of a Parquet table, when this thread writes it).
+   */
   onProgress?: (progress: ExportProgress) => void;
 }
 
@@ -84,7 +87,7 @@ export interface ExportOptions {
 export interface ExportProgress {
   /** `extract` while rows are read, then each table's name once it is written. */
   step: string;
-  /** extract: rows staged (one thread) or journal commits read (on the pool); a table: rows written. */
+  /** extract: rows staged (one thread) or journal commits read (on the pool); a table: rows written so far. */
   rows: number;
   /** extract: objects read so far and the bytes of their bodies. */
   objects?: number;
@@ -352,18 +355,17 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       const sideFile = (i: number, def: TableDef) => (i === 0 ? partial : `${partial}.${def.name}`);
       const written = await settled(
         large.map(async (def, i) => {
-          const rows = options.pool
-            ? (
-                await options.pool.run({
-                  kind: 'export-sqlite-table',
-                  staging: view,
-                  path: sideFile(i, def),
-                  table: def.name,
-                  ...(options.columns?.has(def.name) ? { columns: [...(options.columns.get(def.name) ?? [])] } : {}),
-                  create: i > 0,
-                })
-              ).rows
-            : writeSqliteTable(sideFile(i, def), view, def, i > 0);
+          let rows: number;
+          if (options.pool) {
+            const columns = options.columns?.get(def.name);
+            const task = { kind: 'export-sqlite-table', staging: view, path: sideFile(i, def), table: def.name, create: i > 0 } as const;
+            rows = (await options.pool.run(columns ? { ...task, columns: [...columns] } : task)).rows;
+          } else {
+            // One SQLite statement, silent until it returns (minutes for tens of millions of
+            // rows): its start is reported, which the CLI repeats while it runs.
+            options.onProgress?.({ step: def.name, rows: 0 });
+            rows = writeSqliteTable(sideFile(i, def), view, def, i > 0);
+          }
           options.onProgress?.({ step: def.name, rows });
           return rows;
         }),

@@ -4,12 +4,11 @@
  * code (see engine/scheduler/tasks.ts), so a GatosError survives the thread boundary.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { Piscina } from 'piscina';
 import { blake3HexOfFile, blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import { adoptSharedIndexes } from '../engine/git/pack-index.js';
-import { type PreparedObject, packPrepared, prepareRaw, unpackRawObjects } from '../engine/git/pack-writer.js';
+import type { PreparedObject } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
 import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
@@ -17,11 +16,16 @@ import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult
 
 await blake3Ready();
 
-/** Loads a module on first use: a worker pays only for the task kinds it runs (exports load no ledger code). */
+/**
+ * Loads a module on first use: a worker pays only for the task kinds it runs (exports load no
+ * ledger code, no pack writer, and not piscina's pool code, which only moving buffers needs).
+ */
 function lazily<T>(load: () => Promise<T>): () => Promise<T> {
   let loaded: Promise<T> | undefined;
   return () => (loaded ??= load());
 }
+const piscina = lazily(() => import('piscina'));
+const packWriter = lazily(() => import('../engine/git/pack-writer.js'));
 const exporterTasks = lazily(() => import('../exporter/shard-tasks.js'));
 const eventObjects = lazily(() => import('../engine/ledger/event-objects.js'));
 const fixtureChains = lazily(() => import('../fixtures/journal-chain.js'));
@@ -64,7 +68,7 @@ function scan(task: Extract<Task, { kind: 'scan' }>): ScanResult {
 }
 
 async function sealEvents(task: Extract<Task, { kind: 'seal-events' }>): Promise<SealEventsResult> {
-  const { sealEvent } = await eventObjects();
+  const [{ sealEvent }, { packPrepared }] = await Promise.all([eventObjects(), packWriter()]);
   const keys = new Map(Object.entries(task.keys).map(([actor, pem]) => [actor, createPrivateKey(pem)]));
   const sealed = task.envelopes.map((envelope) => sealEvent(envelope, keys.get(envelope.actor) as KeyObject, task.level));
   return {
@@ -90,11 +94,13 @@ async function execute(task: Task): Promise<TaskResult> {
       return (await fixtureChains()).buildFixtureChunk(task);
     case 'seal-events':
       return sealEvents(task);
-    case 'prepare-objects':
+    case 'prepare-objects': {
+      const { packPrepared, prepareRaw, unpackRawObjects } = await packWriter();
       return {
         kind: 'prepare-objects',
         objects: packPrepared(Array.from(unpackRawObjects(task.objects), (raw) => prepareRaw(raw, task.level))),
       };
+    }
     case 'export-journal':
     case 'export-messages': {
       const tasks = await exporterTasks();
@@ -139,7 +145,9 @@ export default async function run(task: Task): Promise<unknown> {
     return { ok: false, error: error.toJSON() } satisfies WorkerReply;
   }
   const buffers = transferables(reply.ok ? reply.result : ({} as TaskResult));
+  if (buffers.length === 0) return reply;
   // Piscina moves the listed buffers only for values marked through Piscina.move().
+  const { Piscina } = await piscina();
   return Piscina.move({
     get [Piscina.transferableSymbol]() {
       return buffers;

@@ -6,6 +6,7 @@ import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
 import type { ExportProgress } from '../../exporter/export.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
+import { startHeartbeat } from '../heartbeat.js';
 
 const USAGE = [
   'usage: gatos export --format sqlite|parquet --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
@@ -54,29 +55,33 @@ async function whereFlag(ctx: CommandContext): Promise<Map<string, Predicate>> {
   return map;
 }
 
-/** How often a progress record is repeated while nothing new is reported (a long table). */
+/** How often a JSON progress record is repeated while nothing new is reported (a long table). */
 const HEARTBEAT_MS = 10_000;
 
 /**
  * `export.progress` records on stderr (JSON lines with --json, a redrawn bar on a TTY): every
  * few seconds while rows are read (step `extract`: rows, bytes of the objects read, rows/s,
- * `percent` and `eta_s` of the reading), once per table written (rows, rows/s since reading
- * ended), and the last one again every 10 s while a long table is still being written. The
+ * `percent` and `eta_s` of the reading), per table written (rows, rows/s since reading ended),
+ * and with --json the last record again every 10 s while nothing new is reported — from a
+ * thread of its own (cli/heartbeat.ts), since the longest silent steps block this one. The
  * estimate compares the objects read with those the repository holds: an export reads nearly
  * all of a GATOS repository's objects (one that also holds a large code history ends early).
+ * With neither --json nor a terminal there is no `report`, and the export does no reporting work.
  */
-function progressReporter(ctx: CommandContext): { report: (progress: ExportProgress) => void; stop: () => void } {
+function progressReporter(ctx: CommandContext): { report?: (progress: ExportProgress) => void; stop: () => void } {
+  const json = ctx.out.json === true;
+  if (!json && !process.stderr.isTTY) return { stop: () => undefined };
   const started = performance.now();
+  const heartbeat = json ? startHeartbeat(2, HEARTBEAT_MS) : undefined;
   // Tables are written once reading is over: their rate counts from then.
   let readDoneAt: number | undefined;
-  let last: ExportProgress | undefined;
-  let lastAt = started;
-  const emit = (progress: ExportProgress) => {
+  let drawn = false;
+  const report = (progress: ExportProgress) => {
     const now = performance.now();
     const elapsed = Math.max((now - started) / 1000, 0.001);
     const { step, rows, objects, bytes, totalObjects, done } = progress;
     if (done) readDoneAt = now;
-    const stepSeconds = step === 'extract' || readDoneAt === undefined ? elapsed : Math.max((now - readDoneAt) / 1000, 0.001);
+    const stepStarted = step === 'extract' || readDoneAt === undefined ? started : readDoneAt;
     const fraction = done ? 1 : objects !== undefined && totalObjects ? Math.min(objects / totalObjects, 0.99) : undefined;
     const record = {
       event: 'export.progress',
@@ -84,18 +89,17 @@ function progressReporter(ctx: CommandContext): { report: (progress: ExportProgr
       rows,
       ...(bytes !== undefined ? { bytes } : {}),
       elapsed_ms: Math.round(elapsed * 1000),
-      rate: Math.round(rows / stepSeconds),
+      rate: Math.round(rows / Math.max((now - stepStarted) / 1000, 0.001)),
       ...(fraction !== undefined
         ? { percent: Math.floor(fraction * 100), eta_s: fraction > 0 ? Math.round((elapsed * (1 - fraction)) / fraction) : null }
         : {}),
     };
-    last = progress;
-    lastAt = now;
-    if (ctx.out.json) {
+    if (heartbeat) {
       process.stderr.write(`${JSON.stringify(record)}\n`);
+      const epoch = (t: number) => performance.timeOrigin + t;
+      heartbeat.beat({ record, rows, started: epoch(started), stepStarted: epoch(stepStarted) });
       return;
     }
-    if (!process.stderr.isTTY) return;
     const width = 24;
     const bar =
       record.percent !== undefined
@@ -104,20 +108,15 @@ function progressReporter(ctx: CommandContext): { report: (progress: ExportProgr
     const size = bytes !== undefined ? ` ${(bytes / 1e6).toFixed(1)} MB,` : '';
     const eta = record.eta_s !== undefined && record.eta_s !== null ? `, ETA ${record.eta_s} s` : '';
     process.stderr.write(`\rexport: ${step} ${bar}${rows} rows,${size} ${record.rate} rows/s${eta}\x1b[K`);
+    drawn = true;
   };
-  // Repeats the last record while a long step reports nothing (the event loop is free while
-  // workers write tables).
-  const timer = setInterval(() => {
-    if (last && performance.now() - lastAt >= HEARTBEAT_MS) emit(last);
-  }, HEARTBEAT_MS / 2);
-  timer.unref();
   return {
-    report: emit,
+    report,
     /** Ends the reports (the bar's line too); safe to call again. */
     stop: () => {
-      clearInterval(timer);
-      if (!ctx.out.json && process.stderr.isTTY && last) process.stderr.write('\n');
-      last = undefined;
+      heartbeat?.stop();
+      if (drawn) process.stderr.write('\n');
+      drawn = false;
     },
   };
 }
@@ -244,7 +243,7 @@ export const exportCommand: Command = {
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),
-          onProgress: progress.report,
+          ...(progress.report ? { onProgress: progress.report } : {}),
           ...(tables ? { tables } : {}),
           ...(state !== undefined ? { stateNs: state } : {}),
           ...(stringFlag(ctx, 'since') ? { since: stringFlag(ctx, 'since') as string } : {}),

@@ -410,6 +410,18 @@ describe('export to SQLite', () => {
     const events = records.find((r) => r.step === 'events');
     assert.equal(events?.rows, Number(sql(out, 'select count(*) from events')));
     assert.equal(typeof events?.rate, 'number');
+    // In one thread a large SQLite table is one long statement: its start is reported first.
+    const single = run(['export', 'sqlite', '--out', join(newDir(), 'one.sqlite'), '--json', '--threads', '1']);
+    assert.equal(single.status, 0, single.stderr);
+    const steps = single.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { step: string; rows: number })
+      .filter((r) => r.step === 'commits');
+    assert.deepEqual(
+      steps.map((r) => r.rows),
+      [0, Number(sql(out, 'select count(*) from commits'))],
+    );
     assert.equal(run(['export', 'verify', out, '--repo', dir]).status, 0);
     writeFileSync(out, 'garbage');
     const bad = run(['export', 'verify', out, '--json']);
