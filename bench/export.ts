@@ -220,12 +220,14 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
     // As gc would leave it: objects grouped by type and age, some stored as deltas.
     execFileSync('git', ['-C', bigDir, 'repack', '-adfq']);
     const repackedRun = peakMiB('sqlite');
+    // Deltas fill each thread's delta-base cache, which the generated pack never does.
     rows.push({
-      name: 'export: 1M events to SQLite after git repack -adf (default threads)',
-      value: Number(repackedRun.seconds.toFixed(1)),
-      unit: 's',
-      baseline: `as generated ${asGenerated.seconds.toFixed(1)} s; peak RSS ${repackedRun.mib} MiB (as generated ${asGenerated.mib} MiB)`,
-      ratio: Number((repackedRun.seconds / asGenerated.seconds).toFixed(2)),
+      name: 'export: 1M events to SQLite after git repack -adf, peak RSS (default threads)',
+      value: repackedRun.mib,
+      unit: 'MiB',
+      baseline: `as generated ${asGenerated.mib} MiB; time ${repackedRun.seconds.toFixed(1)} s (as generated ${asGenerated.seconds.toFixed(1)} s)`,
+      target: '<= 300',
+      met: repackedRun.mib <= 300,
     });
     rmSync(bigDir, { recursive: true, force: true });
     rmSync(`${bigDir}-out`, { recursive: true, force: true });
