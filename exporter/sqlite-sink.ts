@@ -5,9 +5,9 @@
  * primary key, so re-exporting an overlapping window never duplicates a row. Large tables can be
  * written in files of their own, side by side, and moved into the output as they are.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
-import { attachStaging } from './staging.js';
+import { attachStaging, openUnjournaled } from './staging.js';
 import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
@@ -23,11 +23,9 @@ export class SqliteSink {
 
   /** Opens (or creates) a SQLite file to write; `version` sets `PRAGMA user_version`. */
   constructor(path: string, version?: string) {
-    this.db = new Database(path);
-    // The file is a private temporary until it is renamed into place, so no journal and no
-    // syncs: a crash leaves a `.partial` that the next export discards.
-    this.db.pragma('journal_mode = OFF');
-    this.db.pragma('synchronous = OFF');
+    // The file is a private temporary until it is renamed into place: a crash leaves a
+    // `.partial` that the next export discards.
+    this.db = openUnjournaled(path);
     this.db.pragma('locking_mode = EXCLUSIVE');
     this.db.pragma('cache_size = -16384');
     if (version !== undefined) this.db.pragma(`user_version = ${userVersion(version)}`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { Staging } from '../../exporter/staging.js';
+import { openUnjournaled, Staging } from '../../exporter/staging.js';
 import { type Row, tableDef } from '../../exporter/tables.js';
 import { scratch } from '../helpers/git.js';
 
@@ -67,5 +67,20 @@ describe('staging shards', () => {
     staging.close();
     const dir = join(staging.path, '..');
     assert.deepEqual(readdirSync(dir), [], 'the owner removes the staging file and every shard');
+  });
+
+  test('staging and output files are written without a rollback journal', () => {
+    const dir = newDir();
+    const staging = new Staging(join(dir, 'x.staging'));
+    staging.create(commits);
+    staging.insert('commits', commitRow('a'.repeat(40)));
+    // A transaction is open and a page changed: a journaled connection would have its file now.
+    assert.deepEqual(readdirSync(dir), ['x.staging']);
+    assert.equal(staging.db.pragma('journal_mode', { simple: true }), 'off');
+    staging.close();
+    const output = openUnjournaled(join(dir, 'out.sqlite'));
+    assert.equal(output.pragma('journal_mode', { simple: true }), 'off');
+    assert.equal(output.pragma('synchronous', { simple: true }), 0);
+    output.close();
   });
 });
