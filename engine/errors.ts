@@ -69,6 +69,7 @@ const KINDS: Record<string, ErrorKind> = {
   corrupt_pack: 'corrupt',
   corrupt_ref: 'corrupt',
   hash_mismatch: 'corrupt',
+  cancelled: 'failure',
   worker_failed: 'internal',
   pool_closed: 'internal',
   internal: 'internal',

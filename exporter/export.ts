@@ -5,7 +5,7 @@
  * taken for a complete one. When `<out>` already holds a complete export, journals are read only
  * past the journal heads it recorded, and rows are upserted.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
@@ -31,7 +31,7 @@ import {
   extractOnPool,
   type JournalWindow,
   journalRefs,
-  journalRows,
+  journalSteps,
   type Source,
   segmentRows,
   topicSegments,
@@ -81,6 +81,12 @@ export interface ExportOptions {
    * as it starts, or every few seconds of a Parquet table, when this thread writes it).
    */
   onProgress?: (progress: ExportProgress) => void;
+  /**
+   * Ends the export early once aborted (Ctrl-C): no task is submitted after that, running ones
+   * finish, what was written is removed, and it fails with `cancelled`. In one thread a running
+   * step ends first: an aborted signal is only seen between steps and between batches of rows.
+   */
+  signal?: AbortSignal;
 }
 
 /** A progress report of an export. */
@@ -110,6 +116,19 @@ function every(ms: number): () => boolean {
     last = now;
     return true;
   };
+}
+
+/** Lets the event loop run once (a signal handler, a timer), then resumes. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Throws `cancelled` once `signal` is aborted. */
+function stopIfCancelled(signal: AbortSignal | undefined, out: string): void {
+  if (signal?.aborted)
+    throw new GatosError(
+      'cancelled',
+      `export to ${out} cancelled: its temporary files are removed, an earlier export there is left as it was`,
+      { out },
+    );
 }
 
 /** The git blob id of `<oid> <ref>\n` per journal head, in ref order: what `ledger_head` names. */
@@ -235,8 +254,11 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   };
   removePartial();
   if (incremental) copyFileSync(options.out, partial);
-  // From here on the old manifest no longer describes what is at `out`.
+  // The old manifest goes before anything changes, so a crash never leaves it beside a changed
+  // output; a failure this export catches puts it back while `out` is still the one it describes.
+  const oldManifest = existsSync(manifestPath) ? readFileSync(manifestPath) : undefined;
   rmSync(manifestPath, { force: true });
+  let replaced = false;
   const staging = new Staging(`${options.out}.staging`);
   const sqlite = options.format === 'sqlite';
   const parquetFiles: WrittenFile[] = [];
@@ -266,7 +288,9 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       const test = tests.get(table);
       if (test && !test(row)) return;
       staging.insert(table, row);
-      if (++extracted % 1000 === 0 && reportDue()) report();
+      if (++extracted % 1000 !== 0) return;
+      stopIfCancelled(options.signal, options.out);
+      if (reportDue()) report();
     };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
     const window: JournalWindow = {
@@ -287,17 +311,30 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
       const segments = topicSegments(source, topics);
-      pooled = extractOnPool(options.pool, options.gitDir, { heads: facts.heads, window, segments }, where, staging, (read) => {
-        pooledRead = read;
-        if (reportDue()) report();
-      });
+      pooled = extractOnPool(
+        options.pool,
+        options.gitDir,
+        { heads: facts.heads, window, segments },
+        where,
+        staging,
+        (read) => {
+          pooledRead = read;
+          if (reportDue()) report();
+        },
+        options.signal,
+      );
       // Failures surface where it is awaited; the snapshot tables below are read meanwhile.
       pooled.catch(() => undefined);
       // One turn of the event loop, so the first tasks reach the workers before this thread is busy.
       await new Promise((resolve) => setImmediate(resolve));
     } else {
-      journalRows(source, facts.heads, window, stage);
-      segmentRows(source.objects, topicSegments(source, topics), (row) => stage('messages', row));
+      // In steps, with a turn of the event loop between them: a signal is seen within one.
+      const steps = journalSteps(source, facts.heads, window, stage);
+      while (!steps.next().done) await turn();
+      for (const segment of topicSegments(source, topics)) {
+        segmentRows(source.objects, [segment], (row) => stage('messages', row));
+        await turn();
+      }
     }
     if (needs('state_nodes') || needs('pointers')) {
       const state = stateRows(source);
@@ -339,10 +376,23 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       });
 
     await pooled;
+    stopIfCancelled(options.signal, options.out);
     staging.flushAll();
     report(true);
     await options.afterExtract?.();
     const journalTable = (name: string) => name === 'commits' || name === 'events';
+    // Tables on the pool are written side by side (all awaited before a failure is thrown); in
+    // this thread one after another, the event loop turning before each, so a signal is seen.
+    const eachTable = async <T, R>(items: readonly T[], write: (item: T, i: number) => Promise<R>): Promise<R[]> => {
+      if (options.pool) return settled(items.map(write));
+      const results: R[] = [];
+      for (const [i, item] of items.entries()) {
+        await turn();
+        stopIfCancelled(options.signal, options.out);
+        results.push(await write(item, i));
+      }
+      return results;
+    };
     if (sqlite) {
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
       for (const def of defs) sink.prepare(def, !journalTable(def.name));
@@ -353,23 +403,21 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       // same steps in any thread, side by side on the pool, so the same bytes.
       const large = incremental ? [] : defs.filter((def) => SHARD_TABLES.includes(def.name));
       const sideFile = (i: number, def: TableDef) => (i === 0 ? partial : `${partial}.${def.name}`);
-      const written = await settled(
-        large.map(async (def, i) => {
-          let rows: number;
-          if (options.pool) {
-            const columns = options.columns?.get(def.name);
-            const task = { kind: 'export-sqlite-table', staging: view, path: sideFile(i, def), table: def.name, create: i > 0 } as const;
-            rows = (await options.pool.run(columns ? { ...task, columns: [...columns] } : task)).rows;
-          } else {
-            // One SQLite statement, silent until it returns (minutes for tens of millions of
-            // rows): its start is reported, which the CLI repeats while it runs.
-            options.onProgress?.({ step: def.name, rows: 0 });
-            rows = writeSqliteTable(sideFile(i, def), view, def, i > 0);
-          }
-          options.onProgress?.({ step: def.name, rows });
-          return rows;
-        }),
-      );
+      const written = await eachTable(large, async (def, i) => {
+        let rows: number;
+        if (options.pool) {
+          const columns = options.columns?.get(def.name);
+          const task = { kind: 'export-sqlite-table', staging: view, path: sideFile(i, def), table: def.name, create: i > 0 } as const;
+          rows = (await options.pool.run(columns ? { ...task, columns: [...columns] } : task)).rows;
+        } else {
+          // One SQLite statement, silent until it returns (minutes for tens of millions of
+          // rows): its start is reported, which the CLI repeats while it runs.
+          options.onProgress?.({ step: def.name, rows: 0 });
+          rows = writeSqliteTable(sideFile(i, def), view, def, i > 0);
+        }
+        options.onProgress?.({ step: def.name, rows });
+        return rows;
+      });
       await options.afterPool?.();
       const out = new SqliteSink(partial).attach(view);
       try {
@@ -390,27 +438,25 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     } else {
       const batchSize = options.batchSize ?? 50_000;
       const view = staging.view();
-      const written = await settled(
-        defs.map(async (def) => {
-          let files: { files: WrittenFile[]; rows: number };
-          if (options.pool) {
-            // Tables are independent datasets: the workers write them side by side.
-            const columns = options.columns?.get(def.name);
-            const task = { kind: 'export-parquet-table', staging: view, out: partial, table: def.name, batchSize } as const;
-            files = await options.pool.run(columns ? { ...task, columns: [...columns] } : task);
-          } else {
-            // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
-            const { writeParquetTable } = await import('./parquet-sink.js');
-            // One thread writes the tables one after another: a long one reports as it goes.
-            const due = every(PROGRESS_MS);
-            files = writeParquetTable(partial, def, staging, batchSize, (rows) => {
-              if (due()) options.onProgress?.({ step: def.name, rows });
-            });
-          }
-          options.onProgress?.({ step: def.name, rows: files.rows });
-          return files;
-        }),
-      );
+      const written = await eachTable(defs, async (def) => {
+        let files: { files: WrittenFile[]; rows: number };
+        if (options.pool) {
+          // Tables are independent datasets: the workers write them side by side.
+          const columns = options.columns?.get(def.name);
+          const task = { kind: 'export-parquet-table', staging: view, out: partial, table: def.name, batchSize } as const;
+          files = await options.pool.run(columns ? { ...task, columns: [...columns] } : task);
+        } else {
+          // Loaded on use: Arrow and parquet-wasm are most of the exporter's start-up.
+          const { writeParquetTable } = await import('./parquet-sink.js');
+          // One thread writes the tables one after another: a long one reports as it goes.
+          const due = every(PROGRESS_MS);
+          files = writeParquetTable(partial, def, staging, batchSize, (rows) => {
+            if (due()) options.onProgress?.({ step: def.name, rows });
+          });
+        }
+        options.onProgress?.({ step: def.name, rows: files.rows });
+        return files;
+      });
       for (const [i, def] of defs.entries()) {
         const result = written[i] as { files: WrittenFile[]; rows: number };
         parquetFiles.push(...result.files);
@@ -418,9 +464,11 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       }
       await options.afterPool?.();
     }
+    stopIfCancelled(options.signal, options.out);
     staging.close();
     rmSync(options.out, { recursive: true, force: true });
     renameSync(partial, options.out);
+    replaced = true;
     const rootFile = `${options.out}.explorer-root.txt`;
     writeFileSync(rootFile, `${root}\n`);
     const has = (name: string) => wanted.includes(name);
@@ -463,6 +511,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     await Promise.allSettled([pooled]);
     staging.close();
     removePartial();
+    if (oldManifest && !replaced) writeFileSync(manifestPath, oldManifest);
     throw err;
   }
 }

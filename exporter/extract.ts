@@ -99,16 +99,30 @@ function refsToRead(heads: readonly RefEntry[], window: JournalWindow): RefEntry
   });
 }
 
-/** `commits` and `events` rows of the journals in the window, read in this thread. */
-export function journalRows(source: Source, heads: readonly RefEntry[], window: JournalWindow, emit: Emit): void {
+/**
+ * `commits` and `events` rows of the journals in the window, read in this thread, up to
+ * TASK_COMMITS commits per step of the iterator: a caller can let its event loop run between
+ * steps (to see a signal) and the walk resumes where it stopped, as the pool's tasks do.
+ */
+export function* journalSteps(source: Source, heads: readonly RefEntry[], window: JournalWindow, emit: Emit): Generator<void> {
   for (const head of refsToRead(heads, window)) {
     const ns = parseJournalRef(head.name)?.ns ?? '';
     const take = takeOf(window, head.name);
     const stops = [window.since.get(head.name), window.after].filter((oid): oid is Oid => oid !== undefined);
-    visitRows(source.objects, head.name, startFrontier([head.oid], stops), Number.MAX_SAFE_INTEGER, (row) => {
-      if (!window.until || window.until.has(row.commit)) addJournalRow(row, ns, take, emit);
-    });
+    let frontier = startFrontier([head.oid], stops);
+    while (frontier.length > 0) {
+      frontier = visitRows(source.objects, head.name, frontier, TASK_COMMITS, (row) => {
+        if (!window.until || window.until.has(row.commit)) addJournalRow(row, ns, take, emit);
+      });
+      yield;
+    }
   }
+}
+
+/** `journalSteps` all at once. */
+export function journalRows(source: Source, heads: readonly RefEntry[], window: JournalWindow, emit: Emit): void {
+  const steps = journalSteps(source, heads, window, emit);
+  while (!steps.next().done);
 }
 
 /**
@@ -124,7 +138,8 @@ const TASK_SLICES = 16;
  * of up to TASK_SLICES journals, and `export-messages`, grouped by `messageTasks`), each table's
  * filter applied in the workers. Each worker appends its rows to a staging shard of its own, which `staging`
  * adopts at the end, so this thread's cost does not grow with the rows; `progress` counts
- * journal commits read.
+ * journal commits read. Once `signal` is aborted no task is submitted and it returns when the
+ * running ones are done (without the rest of the rows).
  */
 export async function extractOnPool(
   pool: ComputePool,
@@ -133,6 +148,7 @@ export async function extractOnPool(
   where: { commits?: Predicate; events?: Predicate; messages?: Predicate },
   staging: Staging,
   progress?: (done: ExtractProgress) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const { heads, window, segments } = reads;
   if (window.after !== undefined || window.until !== undefined) throw new Error('extractOnPool takes no --since/--until window');
@@ -196,7 +212,8 @@ export async function extractOnPool(
   };
   try {
     for (;;) {
-      while (active.size < pool.maxInFlight && queue.length > 0) submit();
+      // Once aborted nothing more is submitted; the caller sees the signal when this returns.
+      while (active.size < pool.maxInFlight && queue.length > 0 && !signal?.aborted) submit();
       if (active.size === 0) break;
       await Promise.race(active);
     }

@@ -219,6 +219,15 @@ export const exportCommand: Command = {
     const threads = parseThreads(stringFlag(ctx, 'threads'));
     const pool = threads === 1 ? undefined : exportPool(threads);
     const progress = progressReporter(ctx);
+    // The first Ctrl-C (or SIGTERM) ends the export cleanly, removing its temporary files; a
+    // second one stops the process at once (the handler is gone by then).
+    const cancellation = new AbortController();
+    const cancel = () => {
+      process.stderr.write('\nexport: cancelling (again to stop at once)\n');
+      cancellation.abort();
+    };
+    process.once('SIGINT', cancel);
+    process.once('SIGTERM', cancel);
     let repo: Repository | undefined;
     try {
       // Loaded here, not with the CLI: the exporter is start-up that every other command would pay.
@@ -244,6 +253,7 @@ export const exportCommand: Command = {
           full: ctx.values.full === true,
           clock: clockFromEnv(),
           ...(progress.report ? { onProgress: progress.report } : {}),
+          signal: cancellation.signal,
           ...(tables ? { tables } : {}),
           ...(state !== undefined ? { stateNs: state } : {}),
           ...(stringFlag(ctx, 'since') ? { since: stringFlag(ctx, 'since') as string } : {}),
@@ -259,6 +269,8 @@ export const exportCommand: Command = {
       );
       return 0;
     } finally {
+      process.off('SIGINT', cancel);
+      process.off('SIGTERM', cancel);
       progress.stop();
       await pool?.close();
       repo?.close();

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { parseFilter } from '../../dsl/parse.js';
 import { blake3Hex, blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
+import { hasCode } from '../../engine/errors.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { enqueue } from '../../engine/jobs/enqueue.js';
 import { checkManifest } from '../../engine/jobs/manifest.js';
@@ -241,6 +242,49 @@ describe('export to SQLite', () => {
     const third = await runExport(ctx, options(out, { full: true }));
     assert.equal(third.incremental, false);
     assert.equal(third.row_counts.events, 4);
+    assert.equal((await verifyExport(out, ctx)).ok, true);
+  });
+
+  test('cancelled (signal aborted) in one thread or on the pool: temporary files removed, the earlier export untouched', async () => {
+    const { ctx, gitDir } = await populated();
+    const outDir = newDir();
+    const out = join(outDir, 'cancel.sqlite');
+    await runExport(ctx, options(out));
+    const before = new Map(readdirSync(outDir).map((name) => [name, readFileSync(join(outDir, name))]));
+    const pool = new ComputePool({ threads: 2 });
+    try {
+      for (const [format, onPool, abortAt] of [
+        ['sqlite', false, 'extract'],
+        ['sqlite', true, 'extract'],
+        ['sqlite', false, 'commits'],
+        ['parquet', false, 'commits'],
+        ['parquet', true, 'extract'],
+      ] as const) {
+        const cancellation = new AbortController();
+        const target = format === 'sqlite' ? out : join(outDir, 'cancel.parquet');
+        await assert.rejects(
+          runExport(
+            ctx,
+            options(target, {
+              format,
+              full: true,
+              signal: cancellation.signal,
+              // Aborted as the reading ends, or as the first table is written in this thread.
+              onProgress: (p) => {
+                if (p.step === abortAt && (abortAt !== 'extract' || p.done)) cancellation.abort();
+              },
+              ...(onPool ? { pool, gitDir } : {}),
+            }),
+          ),
+          (err: unknown) => hasCode(err, 'cancelled'),
+          `${format}, ${onPool ? 'pool' : 'one thread'}, at ${abortAt}`,
+        );
+        assert.deepEqual(readdirSync(outDir).sort(), [...before.keys()].sort(), 'nothing left behind, nothing removed');
+        for (const [name, bytes] of before) assert.ok(readFileSync(join(outDir, name)).equals(bytes), `${name} unchanged`);
+      }
+    } finally {
+      await pool.close();
+    }
     assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
