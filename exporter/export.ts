@@ -326,7 +326,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
       // Failures surface where it is awaited; the snapshot tables below are read meanwhile.
       pooled.catch(() => undefined);
       // One turn of the event loop, so the first tasks reach the workers before this thread is busy.
-      await new Promise((resolve) => setImmediate(resolve));
+      await turn();
     } else {
       // In steps, with a turn of the event loop between them: a signal is seen within one.
       const steps = journalSteps(source, facts.heads, window, stage);

@@ -17,7 +17,7 @@ import { type Row, type TableDef, tableDef } from './tables.js';
  * better-sqlite3 opens connections in SQLite's defensive mode, which ignores `journal_mode = OFF`
  * without an error (the pragma answers `delete`): it is lifted for that one pragma. Until it was,
  * every staging batch and shard commit created and deleted a journal file (~90 per 100k-event
- * export, a few % of its time on this disk).
+ * export).
  */
 export function openUnjournaled(path: string): Database.Database {
   const db = new Database(path);
