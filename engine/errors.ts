@@ -70,6 +70,7 @@ const KINDS: Record<string, ErrorKind> = {
   corrupt_ref: 'corrupt',
   hash_mismatch: 'corrupt',
   cancelled: 'failure',
+  export_locked: 'conflict',
   worker_failed: 'internal',
   pool_closed: 'internal',
   internal: 'internal',

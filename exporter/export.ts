@@ -37,6 +37,7 @@ import {
   topicSegments,
 } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
+import { lockOutput } from './output-lock.js';
 import { governanceRows, jobRows, stateRows } from './snapshots.js';
 import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
@@ -237,6 +238,17 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     if (oid !== undefined && (!/^[0-9a-f]{40}$/.test(oid) || !source.objects.has(oid)))
       throw new GatosError('invalid_argument', `${flag} must be a commit id of this repository, got ${JSON.stringify(oid)}`, { flag, oid });
   }
+  mkdirSync(dirname(options.out), { recursive: true });
+  const unlock = lockOutput(options.out);
+  try {
+    return await exportLocked(source, options, wanted, defs);
+  } finally {
+    unlock();
+  }
+}
+
+/** `runExport` once its options are checked and its output path is locked. */
+async function exportLocked(source: Source, options: ExportOptions, wanted: readonly string[], defs: TableDef[]): Promise<ExportManifest> {
   const facts = repoFacts(source, options.stateNs);
   const { plan, tests } = planExport(source, options, facts.heads);
   const manifestPath = `${options.out}.manifest.json`;
@@ -246,7 +258,6 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
-  mkdirSync(dirname(options.out), { recursive: true });
   // A crashed export's leftovers (the output so far, tables written apart) go first.
   const removePartial = () => {
     rmSync(partial, { recursive: true, force: true });

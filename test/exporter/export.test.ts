@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -286,6 +287,29 @@ describe('export to SQLite', () => {
       await pool.close();
     }
     assert.equal((await verifyExport(out, ctx)).ok, true);
+  });
+
+  test('one export per output path: a live holder of <out>.lock refuses a second, a dead one is taken over', async () => {
+    const { ctx } = await populated();
+    const outDir = newDir();
+    const out = join(outDir, 'locked.sqlite');
+    await runExport(ctx, options(out));
+    const before = new Map(readdirSync(outDir).map((name) => [name, readFileSync(join(outDir, name))]));
+    // Two at once in one process: the second finds the first's lock.
+    const first = runExport(ctx, options(out, { full: true }));
+    await assert.rejects(runExport(ctx, options(out, { full: true })), (err: unknown) => hasCode(err, 'export_locked'));
+    await first;
+    assert.deepEqual(readdirSync(outDir).sort(), [...before.keys()].sort(), 'the lock is gone with the export');
+    // A lock held by a live process (this one) on this host: refused, nothing touched.
+    writeFileSync(`${out}.lock`, `${process.pid} ${hostname()}\n`);
+    const held = new Map(readdirSync(outDir).map((name) => [name, readFileSync(join(outDir, name))]));
+    await assert.rejects(runExport(ctx, options(out, { full: true })), (err: unknown) => hasCode(err, 'export_locked'));
+    for (const [name, bytes] of held) assert.ok(readFileSync(join(outDir, name)).equals(bytes), `${name} unchanged`);
+    // Left by a process that is gone: taken over, and removed at the end.
+    const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
+    writeFileSync(`${out}.lock`, `${gone} ${hostname()}\n`);
+    assert.equal((await runExport(ctx, options(out, { full: true }))).complete, true);
+    assert.equal(existsSync(`${out}.lock`), false);
   });
 
   test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
