@@ -20,6 +20,21 @@ function alive(pid: number): boolean {
   }
 }
 
+/** What a lock file says (its holder's `pid host`); a moment's grace for one just created; undefined once gone. */
+function holderOf(path: string): string | undefined {
+  for (let look = 0; ; look++) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8').trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (text !== '' || look === 1) return text;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+
 /** Takes `<out>.lock` or fails with `export_locked`; returns the release (safe to call again). */
 export function lockOutput(out: string): () => void {
   const path = `${out}.lock`;
@@ -35,9 +50,12 @@ export function lockOutput(out: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const [pidText = '', holderHost = ''] = readFileSync(path, 'utf8').trim().split(' ');
+    const text = holderOf(path);
+    if (text === undefined) continue; // released meanwhile
+    const [pidText = '', holderHost = ''] = text.split(' ');
     const pid = Number.parseInt(pidText, 10);
-    if (holderHost !== host || alive(pid))
+    // Still empty after a moment: its writer died as it created it, so it is stale.
+    if (text !== '' && (holderHost !== host || alive(pid)))
       throw new GatosError(
         'export_locked',
         `another export (pid ${pidText} on ${holderHost || 'an unknown host'}) is writing ${out}; wait for it to end, or remove ${path} if it is gone`,

@@ -310,6 +310,10 @@ describe('export to SQLite', () => {
     writeFileSync(`${out}.lock`, `${gone} ${hostname()}\n`);
     assert.equal((await runExport(ctx, options(out, { full: true }))).complete, true);
     assert.equal(existsSync(`${out}.lock`), false);
+    // Empty (its writer died as it created it): stale too.
+    writeFileSync(`${out}.lock`, '');
+    assert.equal((await runExport(ctx, options(out, { full: true }))).complete, true);
+    assert.equal(existsSync(`${out}.lock`), false);
   });
 
   test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
