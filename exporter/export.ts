@@ -295,6 +295,12 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
         ...(done ? { done } : {}),
       });
     };
+    // Between steps in this thread: the event loop turns (a signal handler runs), then a
+    // cancellation is acted on.
+    const breathe = async () => {
+      await turn();
+      stopIfCancelled(options.signal, options.out);
+    };
     const stage = (table: string, row: Row) => {
       const test = tests.get(table);
       if (test && !test(row)) return;
@@ -341,10 +347,10 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     } else {
       // In steps, with a turn of the event loop between them: a signal is seen within one.
       const steps = journalSteps(source, facts.heads, window, stage);
-      while (!steps.next().done) await turn();
+      while (!steps.next().done) await breathe();
       for (const segment of topicSegments(source, topics)) {
         segmentRows(source.objects, [segment], (row) => stage('messages', row));
-        await turn();
+        await breathe();
       }
     }
     if (needs('state_nodes') || needs('pointers')) {
@@ -398,8 +404,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       if (options.pool) return settled(items.map(write));
       const results: R[] = [];
       for (const [i, item] of items.entries()) {
-        await turn();
-        stopIfCancelled(options.signal, options.out);
+        await breathe();
         results.push(await write(item, i));
       }
       return results;
