@@ -71,6 +71,7 @@ const KINDS: Record<string, ErrorKind> = {
   hash_mismatch: 'corrupt',
   cancelled: 'failure',
   export_locked: 'conflict',
+  output_exists: 'input',
   worker_failed: 'internal',
   pool_closed: 'internal',
   internal: 'internal',

@@ -37,7 +37,7 @@ import {
   topicSegments,
 } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
-import { lockOutput } from './output-lock.js';
+import { checkReplaceable, lockOutput } from './output-path.js';
 import { governanceRows, jobRows, stateRows } from './snapshots.js';
 import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
@@ -241,6 +241,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
   mkdirSync(dirname(options.out), { recursive: true });
   const unlock = lockOutput(options.out);
   try {
+    checkReplaceable(options.out);
     return await exportLocked(source, options, wanted, defs);
   } finally {
     unlock();

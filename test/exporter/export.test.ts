@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -318,6 +318,40 @@ describe('export to SQLite', () => {
     writeFileSync(`${out}.lock`, '');
     assert.equal((await runExport(ctx, options(out, { full: true }))).complete, true);
     assert.equal(existsSync(`${out}.lock`), false);
+  });
+
+  test('an --out holding anything an export did not write is refused and left as it was', async () => {
+    const { ctx } = await populated();
+    const home = newDir();
+    writeFileSync(join(home, 'notes.txt'), 'precious');
+    const document = join(newDir(), 'report.txt');
+    writeFileSync(document, 'precious');
+    const otherDb = join(newDir(), 'app.sqlite');
+    new Database(otherDb).exec('CREATE TABLE t (x)');
+    for (const [format, out] of [
+      ['parquet', home],
+      ['sqlite', home],
+      ['sqlite', document],
+      ['parquet', document],
+      ['sqlite', otherDb],
+    ] as const) {
+      const before = readdirSync(dirname(out)).sort();
+      await assert.rejects(
+        runExport(ctx, options(out, { format })),
+        (err: unknown) => hasCode(err, 'output_exists'),
+        `${format} over ${out}`,
+      );
+      assert.deepEqual(readdirSync(dirname(out)).sort(), before);
+    }
+    assert.equal(readFileSync(join(home, 'notes.txt'), 'utf8'), 'precious');
+    assert.equal(readFileSync(document, 'utf8'), 'precious');
+    // An empty directory, and an export's own output in either format, are replaced.
+    const empty = newDir();
+    assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
+    assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
+    assert.equal((await runExport(ctx, options(empty, { format: 'sqlite' }))).complete, true);
+    assert.equal((await runExport(ctx, options(empty, { format: 'sqlite', full: true }))).complete, true);
+    assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
   });
 
   test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
