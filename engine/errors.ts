@@ -72,6 +72,7 @@ const KINDS: Record<string, ErrorKind> = {
   cancelled: 'failure',
   export_locked: 'conflict',
   output_exists: 'input',
+  socket_in_use: 'conflict',
   worker_failed: 'internal',
   pool_closed: 'internal',
   internal: 'internal',

@@ -1,14 +1,46 @@
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { blake3Ready } from '../../engine/codec/blake3.js';
+import { GatosError } from '../../engine/errors.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { type PruneFact, pruneChannel, type RotationFact, rotationChannel } from '../../engine/messages/diagnostics.js';
 import type { Command } from '../command.js';
 import { MessageMetrics } from '../daemon/metrics.js';
 import { RpcSession } from '../daemon/rpc.js';
+
+/** Whether something accepts connections on the unix socket at `path`. */
+export function answering(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Makes room for the socket: a socket left by a daemon that is gone is removed; anything else
+ * there (a file, a directory, a daemon still answering) is refused rather than deleted.
+ */
+async function clearSocketPath(path: string): Promise<void> {
+  let stat: ReturnType<typeof lstatSync>;
+  try {
+    stat = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!stat.isSocket())
+    throw new GatosError('invalid_argument', `--socket ${path} exists and is not a socket; choose another path`, { path });
+  if (await answering(path))
+    throw new GatosError('socket_in_use', `a daemon is already serving ${path}; stop it first, or choose another --socket`, { path });
+  rmSync(path, { force: true });
+}
 
 const USAGE = [
   'usage: gatos daemon [--stdio] [--socket PATH] [--repo P]   (also installed as gatosd)',
@@ -53,7 +85,7 @@ export const daemonCommand: Command = {
     }
     const path = typeof ctx.values.socket === 'string' ? ctx.values.socket : join(repo.gitDir, 'gatos', 'gatosd.sock');
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    if (existsSync(path)) rmSync(path);
+    await clearSocketPath(path);
     const server = createServer((socket) => {
       const session = new RpcSession(bus, (frame) => socket.write(`${JSON.stringify(frame)}\n`), metrics);
       const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { answering } from '../../cli/commands/daemon.js';
 import { scratch } from '../helpers/git.js';
 
 const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
@@ -125,6 +127,45 @@ describe('gatos daemon (JSONL RPC)', () => {
         [{ n: 1 }, { n: 2 }],
       );
       socket.end();
+      // A second daemon on the same socket is refused while the first answers.
+      const second = spawnSync(process.execPath, [GATOSD, '--repo', dir, '--socket', socketPath], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(second.status, 1, second.stderr);
+      assert.match(second.stderr, /socket_in_use/);
+      assert.equal(await answering(socketPath), true, 'the first daemon still serves');
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+  });
+
+  test('--socket never deletes what is not a stale socket', async () => {
+    const dir = newRepo();
+    const file = join(dir, 'notes.txt');
+    writeFileSync(file, 'precious');
+    const refused = spawnSync(process.execPath, [GATOSD, '--repo', dir, '--socket', file], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.equal(readFileSync(file, 'utf8'), 'precious');
+    // A socket left by a process killed while it listened is replaced.
+    const stale = join(dir, 'stale.sock');
+    const holder = spawn(
+      process.execPath,
+      ['-e', `require('node:net').createServer().listen(${JSON.stringify(stale)}, () => console.log('up'))`],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    await new Promise((resolve) => holder.stdout.once('data', resolve));
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    assert.equal(lstatSync(stale).isSocket(), true);
+    const daemon = spawn(process.execPath, [GATOSD, '--repo', dir, '--socket', stale], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        daemon.stderr.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('"listening"')) resolve();
+        });
+        daemon.on('exit', (code) => reject(new Error(`daemon exited ${code}`)));
+      });
+      assert.equal(await answering(stale), true);
     } finally {
       daemon.kill('SIGTERM');
     }
