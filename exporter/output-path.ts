@@ -98,13 +98,8 @@ function isSqliteExport(path: string): boolean {
  * (a SQLite file with an `export_info` table, or a directory of table datasets only).
  */
 export function checkReplaceable(out: string): void {
-  let stat: ReturnType<typeof lstatSync>;
-  try {
-    stat = lstatSync(out);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
+  const stat = lstatSync(out, { throwIfNoEntry: false });
+  if (!stat) return;
   if (stat.isDirectory() && readdirSync(out).every((name) => (TABLE_NAMES as readonly string[]).includes(name))) return;
   if (stat.isFile() && isSqliteExport(out)) return;
   throw new GatosError(

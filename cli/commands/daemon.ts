@@ -28,13 +28,8 @@ export function answering(path: string): Promise<boolean> {
  * there (a file, a directory, a daemon still answering) is refused rather than deleted.
  */
 async function clearSocketPath(path: string): Promise<void> {
-  let stat: ReturnType<typeof lstatSync>;
-  try {
-    stat = lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (!stat) return;
   if (!stat.isSocket())
     throw new GatosError('invalid_argument', `--socket ${path} exists and is not a socket; choose another path`, { path });
   if (await answering(path))

@@ -26,6 +26,16 @@ function stdio(dir: string, lines: string[]): Array<Record<string, unknown>> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/** Resolves once a spawned daemon logs that it listens; rejects if it exits first. */
+function listening(daemon: ReturnType<typeof spawn>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    daemon.stderr?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('"listening"')) resolve();
+    });
+    daemon.on('exit', (code) => reject(new Error(`daemon exited ${code}`)));
+  });
+}
+
 describe('gatos daemon (JSONL RPC)', () => {
   test('over stdio: publish, read, errors as frames, ping', () => {
     const dir = newRepo();
@@ -95,12 +105,7 @@ describe('gatos daemon (JSONL RPC)', () => {
     const socketPath = join(dir, '.git', 'gatos', 'test.sock');
     const daemon = spawn(process.execPath, [GATOSD, '--repo', dir, '--socket', socketPath], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
-      await new Promise<void>((resolve, reject) => {
-        daemon.stderr.on('data', (chunk: Buffer) => {
-          if (chunk.toString().includes('"listening"')) resolve();
-        });
-        daemon.on('exit', (code) => reject(new Error(`daemon exited ${code}`)));
-      });
+      await listening(daemon);
       const socket = connect(socketPath);
       const frames: Array<Record<string, unknown>> = [];
       const waiters: Array<() => void> = [];
@@ -159,12 +164,7 @@ describe('gatos daemon (JSONL RPC)', () => {
     assert.equal(lstatSync(stale).isSocket(), true);
     const daemon = spawn(process.execPath, [GATOSD, '--repo', dir, '--socket', stale], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
-      await new Promise<void>((resolve, reject) => {
-        daemon.stderr.on('data', (chunk: Buffer) => {
-          if (chunk.toString().includes('"listening"')) resolve();
-        });
-        daemon.on('exit', (code) => reject(new Error(`daemon exited ${code}`)));
-      });
+      await listening(daemon);
       assert.equal(await answering(stale), true);
     } finally {
       daemon.kill('SIGTERM');
