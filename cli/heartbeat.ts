@@ -33,13 +33,17 @@ const now = () => performance.timeOrigin + performance.now();
 let last;
 let lastAt = now();
 parentPort.on('message', (beat) => { last = beat; lastAt = now(); });
-setInterval(() => {
+const timer = setInterval(() => {
   const at = now();
   if (!last || at - lastAt < workerData.everyMs) return;
   lastAt = at;
   const elapsed = Math.round(at - last.started);
   const rate = Math.round(last.rows / Math.max((at - last.stepStarted) / 1000, 0.001));
-  writeSync(workerData.fd, JSON.stringify({ ...last.record, elapsed_ms: elapsed, rate }) + '\\n');
+  try {
+    writeSync(workerData.fd, JSON.stringify({ ...last.record, elapsed_ms: elapsed, rate }) + '\\n');
+  } catch {
+    clearInterval(timer); // nobody reads any more (a closed pipe): the heartbeat ends quietly
+  }
 }, Math.max(1, Math.floor(workerData.everyMs / 4)));
 `;
 
@@ -47,6 +51,8 @@ setInterval(() => {
 export function startHeartbeat(fd: number, everyMs: number): Heartbeat {
   const worker = new Worker(SOURCE, { eval: true, workerData: { fd, everyMs }, stdout: false, stderr: false });
   worker.unref();
+  // Progress is a courtesy: a failing heartbeat thread must never fail the export.
+  worker.on('error', () => undefined);
   let stopped = false;
   return {
     beat: (beat) => {

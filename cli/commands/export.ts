@@ -76,10 +76,18 @@ function progressReporter(ctx: CommandContext): { report?: (progress: ExportProg
   if (!json && !process.stderr.isTTY) return { stop: () => undefined };
   const started = performance.now();
   const heartbeat = json ? startHeartbeat(2, HEARTBEAT_MS) : undefined;
+  // Whoever read the progress went away (`... --json 2>&1 | head`): the reports end, the export
+  // goes on (the failed write's error would otherwise end the process, temporary files and all).
+  let unread = false;
+  process.stderr.on('error', () => {
+    unread = true;
+    heartbeat?.stop();
+  });
   // Tables are written once reading is over: their rate counts from then.
   let readDoneAt: number | undefined;
   let drawn = false;
   const report = (progress: ExportProgress) => {
+    if (unread) return;
     const now = performance.now();
     const elapsed = Math.max((now - started) / 1000, 0.001);
     const { step, rows, objects, bytes, totalObjects, done } = progress;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
@@ -533,6 +534,21 @@ describe('export to SQLite', () => {
       [0, Number(sql(out, 'select count(*) from commits'))],
     );
     assert.equal(run(['export', 'verify', out, '--repo', dir]).status, 0);
+    // The reader of the progress goes away after the first record: the export still completes.
+    const orphan = join(newDir(), 'orphan.sqlite');
+    const child = spawn(process.execPath, [GATOS, 'export', 'sqlite', '--out', orphan, '--json', '--threads', '1'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.once('data', () => child.stderr.destroy());
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.equal(run(['export', 'verify', orphan, '--repo', dir]).status, 0);
+    assert.deepEqual(readdirSync(dirname(orphan)).sort(), [
+      'orphan.sqlite',
+      'orphan.sqlite.explorer-root.txt',
+      'orphan.sqlite.manifest.json',
+    ]);
     writeFileSync(out, 'garbage');
     const bad = run(['export', 'verify', out, '--json']);
     assert.equal(bad.status, 1);
