@@ -94,14 +94,15 @@ function isSqliteExport(path: string): boolean {
 }
 
 /**
- * Fails with `output_exists` unless `out` is absent, an empty directory, or an export's output
+ * Fails with `output_exists` unless `out` is absent, empty (a directory or a file), or an export's output
  * (a SQLite file with an `export_info` table, or a directory of table datasets only).
  */
 export function checkReplaceable(out: string): void {
   const stat = lstatSync(out, { throwIfNoEntry: false });
   if (!stat) return;
   if (stat.isDirectory() && readdirSync(out).every((name) => (TABLE_NAMES as readonly string[]).includes(name))) return;
-  if (stat.isFile() && isSqliteExport(out)) return;
+  // An empty file holds nothing to lose (`mktemp` makes one).
+  if (stat.isFile() && (stat.size === 0 || isSqliteExport(out))) return;
   throw new GatosError(
     'output_exists',
     `${out} exists and is not an export's output; an export would replace it: choose another --out, or remove it first`,

@@ -346,7 +346,10 @@ describe('export to SQLite', () => {
     }
     assert.equal(readFileSync(join(home, 'notes.txt'), 'utf8'), 'precious');
     assert.equal(readFileSync(document, 'utf8'), 'precious');
-    // An empty directory, and an export's own output in either format, are replaced.
+    // Empty (a directory, or a file as mktemp makes), or an export's own output in either format: replaced.
+    const emptyFile = join(newDir(), 'tmp.XXXX');
+    writeFileSync(emptyFile, '');
+    assert.equal((await runExport(ctx, options(emptyFile, { format: 'sqlite' }))).complete, true);
     const empty = newDir();
     assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
     assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
