@@ -122,8 +122,8 @@ function every(ms: number): () => boolean {
 /** Lets the event loop run once (a signal handler, a timer), then resumes. */
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Throws `cancelled` once `signal` is aborted. */
-function stopIfCancelled(signal: AbortSignal | undefined, out: string): void {
+/** Throws `cancelled` once the export's signal is aborted. */
+function stopIfCancelled({ signal, out }: Pick<ExportOptions, 'signal' | 'out'>): void {
   if (signal?.aborted)
     throw new GatosError(
       'cancelled',
@@ -300,14 +300,14 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     // cancellation is acted on.
     const breathe = async () => {
       await turn();
-      stopIfCancelled(options.signal, options.out);
+      stopIfCancelled(options);
     };
     const stage = (table: string, row: Row) => {
       const test = tests.get(table);
       if (test && !test(row)) return;
       staging.insert(table, row);
       if (++extracted % 1000 !== 0) return;
-      stopIfCancelled(options.signal, options.out);
+      stopIfCancelled(options);
       if (reportDue()) report();
     };
     const names = (refPlan: RefPlan) => new Set(refPlan.read.map((r) => r.name));
@@ -394,7 +394,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       });
 
     await pooled;
-    stopIfCancelled(options.signal, options.out);
+    stopIfCancelled(options);
     staging.flushAll();
     report(true);
     await options.afterExtract?.();
@@ -481,7 +481,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       }
       await options.afterPool?.();
     }
-    stopIfCancelled(options.signal, options.out);
+    stopIfCancelled(options);
     staging.close();
     rmSync(options.out, { recursive: true, force: true });
     renameSync(partial, options.out);

@@ -9,7 +9,7 @@
  *   user's files given as a Parquet `--out`, a document given as a SQLite one) is refused before
  *   anything changes, since replacing it would delete it.
  */
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { GatosError } from '../engine/errors.js';
@@ -72,22 +72,13 @@ export function lockOutput(out: string): () => void {
   }
 }
 
-const SQLITE_MAGIC = 'SQLite format 3\0';
-
 /** Whether `path` is a SQLite file holding an `export_info` table: an export's output. */
 function isSqliteExport(path: string): boolean {
-  const head = Buffer.alloc(SQLITE_MAGIC.length);
-  const fd = openSync(path, 'r');
-  try {
-    if (readSync(fd, head, 0, head.length, 0) !== head.length || head.toString('latin1') !== SQLITE_MAGIC) return false;
-  } finally {
-    closeSync(fd);
-  }
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'export_info'").get() !== undefined;
   } catch {
-    return false;
+    return false; // not a database (SQLite reads nothing until asked)
   } finally {
     db.close();
   }

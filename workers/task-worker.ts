@@ -134,9 +134,9 @@ function transferables(result: TaskResult): ArrayBuffer[] {
 }
 
 export default async function run(task: Task): Promise<unknown> {
-  let reply: WorkerReply;
+  let result: TaskResult;
   try {
-    reply = { ok: true, result: await execute(task) };
+    result = await execute(task);
   } catch (err) {
     const error =
       err instanceof GatosError
@@ -144,7 +144,8 @@ export default async function run(task: Task): Promise<unknown> {
         : new GatosError('worker_failed', `worker task ${task.kind} failed: ${(err as Error).message}`, { task: task.kind });
     return { ok: false, error: error.toJSON() } satisfies WorkerReply;
   }
-  const buffers = transferables(reply.ok ? reply.result : ({} as TaskResult));
+  const reply = { ok: true, result } satisfies WorkerReply;
+  const buffers = transferables(result);
   if (buffers.length === 0) return reply;
   // Piscina moves the listed buffers only for values marked through Piscina.move().
   const { Piscina } = await piscina();

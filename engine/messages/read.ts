@@ -58,11 +58,16 @@ export function visitSegment(
   tip: Oid,
   visit: (message: { ulid: string; commit: Oid; envelope: Uint8Array }) => void,
 ): void {
+  walkSegment(objects, tip, ({ ulid, commit, tree }) => visit({ ulid, commit, envelope: envelopeBytes(objects, tree, commit) }));
+}
+
+/** The message commits of one segment, newest first (commits without a ULID are not messages). */
+function walkSegment(objects: ObjectStore, tip: Oid, visit: (entry: Entry) => void): void {
   let cursor: Oid | undefined = tip;
   while (cursor) {
     const commit = parseCommit(objects.read(cursor).body);
     const ulid = ulidOf(parseTrailers(commit.message));
-    if (ulid) visit({ ulid, commit: cursor, envelope: envelopeBytes(objects, commit.tree, cursor) });
+    if (ulid) visit({ ulid, commit: cursor, tree: commit.tree });
     cursor = commit.parents[0];
   }
 }
@@ -76,13 +81,7 @@ function segmentEntries(objects: ObjectStore, tip: Oid): Entry[] {
   const cached = perStore.get(tip);
   if (cached) return cached;
   const entries: Entry[] = [];
-  let cursor: Oid | undefined = tip;
-  while (cursor) {
-    const commit = parseCommit(objects.read(cursor).body);
-    const ulid = ulidOf(parseTrailers(commit.message));
-    if (ulid) entries.push({ ulid, commit: cursor, tree: commit.tree });
-    cursor = commit.parents[0];
-  }
+  walkSegment(objects, tip, (entry) => entries.push(entry));
   entries.reverse();
   perStore.set(tip, entries);
   return entries;
