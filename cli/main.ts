@@ -3,7 +3,7 @@
  * exit codes (0 ok, 1 failure found, 2 usage or input error). No command logic lives here.
  */
 import { parseArgs } from 'node:util';
-import { exitCodeFor, GatosError } from '../engine/errors.js';
+import { asGatosError, exitCodeFor, GatosError } from '../engine/errors.js';
 import { packageVersion } from '../engine/version.js';
 import type { Command, OptionSpec } from './command.js';
 import { Output } from './output.js';
@@ -141,7 +141,7 @@ function hoistGlobalFlags(argv: string[]): string[] {
 }
 
 function reportError(err: unknown, output: Output, debug: boolean): number {
-  const error = err instanceof GatosError ? err : new GatosError('internal', (err as Error)?.message ?? String(err), {}, { cause: err });
+  const error = asGatosError(err);
   if (output.json) process.stdout.write(`${JSON.stringify({ error: error.toJSON() })}\n`);
   else process.stderr.write(`gatos: ${error.message} [${error.code}]\n`);
   if (debug) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);

@@ -73,6 +73,8 @@ const KINDS: Record<string, ErrorKind> = {
   export_locked: 'conflict',
   output_exists: 'input',
   socket_in_use: 'conflict',
+  disk_full: 'failure',
+  permission_denied: 'input',
   worker_failed: 'internal',
   pool_closed: 'internal',
   internal: 'internal',
@@ -116,6 +118,29 @@ export class GatosError extends Error {
       typeof (value as { code?: unknown }).code === 'string'
     );
   }
+}
+
+/**
+ * What the machine refused, told apart from our own failures (`internal`): a full disk or quota
+ * (`ENOSPC`, `EDQUOT`, SQLite's `SQLITE_FULL`) and a path that may not be written or read
+ * (`EACCES`, `EPERM`, `EROFS`, SQLite's `SQLITE_READONLY`). Undefined for anything else.
+ */
+export function environmentError(err: unknown): GatosError | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  const path = (err as { path?: unknown } | null)?.path;
+  const at = typeof path === 'string' ? { path } : {};
+  const where = typeof path === 'string' ? ` (${path})` : '';
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL')
+    return new GatosError('disk_full', `no space left on the device${where}: free some space and run again`, at, { cause: err });
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'SQLITE_READONLY')
+    return new GatosError('permission_denied', `not allowed to write or read${where}: ${(err as Error).message}`, at, { cause: err });
+  return undefined;
+}
+
+/** Any thrown value as a GatosError: ours as they are, the machine's by `environmentError`, the rest as `internal`. */
+export function asGatosError(err: unknown): GatosError {
+  if (err instanceof GatosError) return err;
+  return environmentError(err) ?? new GatosError('internal', (err as Error)?.message ?? String(err), {}, { cause: err });
 }
 
 /** True when `err` is a GatosError carrying `code`. */

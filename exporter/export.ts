@@ -14,7 +14,7 @@ import { blake3HexOfFile, contentIdOfJson } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
 import { createUlidFactory } from '../engine/codec/ulid.js';
-import { GatosError, hasCode } from '../engine/errors.js';
+import { environmentError, GatosError, hasCode } from '../engine/errors.js';
 import { serializeCommit, serializeTree } from '../engine/git/object-codec.js';
 import { hashObject, ZERO_OID } from '../engine/git/oid.js';
 import type { Oid, RefEntry } from '../engine/git/ports.js';
@@ -412,8 +412,11 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     };
     if (sqlite) {
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
-      for (const def of defs) sink.prepare(def, !journalTable(def.name));
-      sink.close();
+      try {
+        for (const def of defs) sink.prepare(def, !journalTable(def.name));
+      } finally {
+        sink.close();
+      }
       const view = staging.view();
       // The tables workers fill (journals, messages) are the large ones: the first is written
       // into the output, each other one into a file of its own, then moved in as it is. The
@@ -529,6 +532,21 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     staging.close();
     removePartial();
     if (oldManifest && !replaced) writeFileSync(manifestPath, oldManifest);
-    throw err;
+    throw exportFailure(err, options.out);
   }
+}
+
+/**
+ * The machine's refusals as their own codes. A full disk that SQLite reports names no file, so
+ * the message names the places an export writes to.
+ */
+function exportFailure(err: unknown, out: string): unknown {
+  const error = err instanceof GatosError ? err : environmentError(err);
+  if (error?.code !== 'disk_full' || error.data.path !== undefined) return error ?? err;
+  return new GatosError(
+    'disk_full',
+    `no space left on the device: the export writes beside ${out}, and SQLite sorts in its temporary directory (SQLITE_TMPDIR or TMPDIR, else /var/tmp or /tmp)`,
+    { out },
+    { cause: err },
+  );
 }

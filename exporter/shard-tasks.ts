@@ -47,8 +47,9 @@ function testFor(table: string, predicate: Predicate | undefined): RowTest | und
 const shards = new Map<string, Staging>();
 
 function shardOf(prefix: string): Staging {
-  // A shard lives as long as its file: the exporting thread removes the file once the export
-  // is written (or failed), and a later export to the same output starts a new one.
+  // A shard lives as long as its file: the exporting thread empties and removes the file once
+  // the export is written (or failed), and a later export to the same output starts a new one.
+  // (An idle worker waits for its next task without running timers, so it closes them here.)
   for (const [key, open] of shards) {
     if (existsSync(open.path)) continue;
     open.db.close();
@@ -57,7 +58,12 @@ function shardOf(prefix: string): Staging {
   let shard = shards.get(prefix);
   if (!shard) {
     shard = new Staging(`${prefix}-${threadId}.sqlite`);
-    for (const table of SHARD_TABLES) shard.create(tableDef(table));
+    try {
+      for (const table of SHARD_TABLES) shard.create(tableDef(table));
+    } catch (err) {
+      shard.db.close(); // on a full disk: not left open
+      throw err;
+    }
     shards.set(prefix, shard);
   }
   return shard;

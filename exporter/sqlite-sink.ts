@@ -26,9 +26,15 @@ export class SqliteSink {
     // The file is a private temporary until it is renamed into place: a crash leaves a
     // `.partial` that the next export discards.
     this.db = openUnjournaled(path);
-    this.db.pragma('locking_mode = EXCLUSIVE');
-    this.db.pragma('cache_size = -16384');
-    if (version !== undefined) this.db.pragma(`user_version = ${userVersion(version)}`);
+    try {
+      this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('cache_size = -16384');
+      // The first write: on a full disk it fails, and the file must not stay open.
+      if (version !== undefined) this.db.pragma(`user_version = ${userVersion(version)}`);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
   }
 
   /** Creates the table (and its indexes) when missing; `replace` empties it first (snapshot tables). */

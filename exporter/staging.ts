@@ -5,7 +5,7 @@
  * SQLite's page cache plus one batch whatever the repository's size, and the order rows arrive
  * in (threads, scheduling) cannot change a byte of the output.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, truncateSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
@@ -210,7 +210,12 @@ export class Staging {
     if (!this.owner) return;
     rmSync(this.path, { force: true });
     const prefix = `${basename(this.path)}-`;
-    for (const name of readdirSync(dirname(this.path)))
-      if (name.startsWith(prefix) && name.endsWith('.sqlite')) rmSync(join(dirname(this.path), name), { force: true });
+    for (const name of readdirSync(dirname(this.path))) {
+      if (!name.startsWith(prefix) || !name.endsWith('.sqlite')) continue;
+      // Emptied first: the worker that wrote it keeps it open until its next task, and a removed
+      // file that is still open keeps its disk space.
+      truncateSync(join(dirname(this.path), name));
+      rmSync(join(dirname(this.path), name), { force: true });
+    }
   }
 }

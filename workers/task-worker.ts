@@ -6,7 +6,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { blake3HexOfFile, blake3Ready, contentId } from '../engine/codec/blake3.js';
 import { canonicalBytes } from '../engine/codec/canonical-json.js';
-import { GatosError } from '../engine/errors.js';
+import { environmentError, GatosError } from '../engine/errors.js';
 import { adoptSharedIndexes } from '../engine/git/pack-index.js';
 import type { PreparedObject } from '../engine/git/pack-writer.js';
 import { openRepository, type Repository } from '../engine/git/repository.js';
@@ -141,7 +141,8 @@ export default async function run(task: Task): Promise<unknown> {
     const error =
       err instanceof GatosError
         ? err
-        : new GatosError('worker_failed', `worker task ${task.kind} failed: ${(err as Error).message}`, { task: task.kind });
+        : (environmentError(err) ??
+          new GatosError('worker_failed', `worker task ${task.kind} failed: ${(err as Error).message}`, { task: task.kind }));
     return { ok: false, error: error.toJSON() } satisfies WorkerReply;
   }
   const reply = { ok: true, result } satisfies WorkerReply;

@@ -7,7 +7,7 @@
  * returns the Prometheus text of the daemon's registry. `messages.subscribe` and `jobs.watch`
  * ack, then stream frames until the connection closes.
  */
-import { GatosError } from '../../engine/errors.js';
+import { asGatosError, GatosError } from '../../engine/errors.js';
 import { enqueue } from '../../engine/jobs/enqueue.js';
 import { EVENTS_TOPIC } from '../../engine/jobs/events.js';
 import { cancel } from '../../engine/jobs/lifecycle.js';
@@ -40,6 +40,8 @@ const STATUS: Record<string, number> = {
   job_not_found: 404,
   job_finished: 409,
   claim_conflict: 409,
+  disk_full: 507,
+  permission_denied: 403,
 };
 
 interface Request {
@@ -69,7 +71,7 @@ function parseRequest(line: string): Request {
 }
 
 function errorFrame(id: unknown, err: unknown): Record<string, unknown> {
-  const error = err instanceof GatosError ? err : new GatosError('internal', (err as Error)?.message ?? String(err));
+  const error = asGatosError(err);
   return { ok: false, id, code: error.code, status: STATUS[error.code] ?? (error.kind === 'internal' ? 500 : 400), reason: error.message };
 }
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { exitCodeFor, GatosError } from '../../engine/errors.js';
+import Database from 'better-sqlite3';
+import { asGatosError, environmentError, exitCodeFor, GatosError } from '../../engine/errors.js';
+import { MOUNT_NEEDED, smallDevice } from '../helpers/device.js';
 
 const root = new URL('../../../', import.meta.url);
 
@@ -19,3 +22,54 @@ test('every error code is documented in docs/errors.md with its exit status', ()
     assert.equal(documented, exitCodeFor(new GatosError(code, '')), `${code}: docs say exit ${documented}`);
   }
 });
+
+test("the machine's refusals get codes of their own, not internal: a full device, a read-only one", (t) => {
+  const full = smallDevice(16 * 1024);
+  const readOnly = smallDevice(16 * 1024, true);
+  try {
+    if (!full || !readOnly) {
+      t.skip(MOUNT_NEEDED);
+      return;
+    }
+    const file = join(full.dir, 'big');
+    const writeFull = catching(() => writeFileSync(file, Buffer.alloc(64 * 1024)));
+    assert.equal(writeFull.code, 'ENOSPC');
+    const diskFull = asGatosError(writeFull);
+    assert.equal(diskFull.code, 'disk_full');
+    assert.match(diskFull.message, /^no space left on the device/);
+    assert.equal(exitCodeFor(diskFull), 1);
+    rmSync(file);
+    // SQLite says SQLITE_FULL and names no file.
+    const db = new Database(join(full.dir, 'db.sqlite'));
+    try {
+      db.exec('CREATE TABLE t (x BLOB)');
+      const sqliteFull = catching(() => db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(64 * 1024)));
+      assert.equal(sqliteFull.code, 'SQLITE_FULL');
+      assert.equal(asGatosError(sqliteFull).code, 'disk_full');
+    } finally {
+      db.close();
+    }
+    const writeReadOnly = catching(() => writeFileSync(join(readOnly.dir, 'x'), 'x'));
+    assert.equal(writeReadOnly.code, 'EROFS');
+    const denied = asGatosError(writeReadOnly);
+    assert.equal(denied.code, 'permission_denied');
+    assert.equal(exitCodeFor(denied), 2);
+    // Ours stay as they are; anything else is a bug.
+    const ours = new GatosError('invalid_oid', 'x');
+    assert.equal(asGatosError(ours), ours);
+    assert.equal(asGatosError(new TypeError('boom')).code, 'internal');
+    assert.equal(environmentError(new TypeError('boom')), undefined);
+  } finally {
+    full?.unmount();
+    readOnly?.unmount();
+  }
+});
+
+function catching(action: () => unknown): Error & { code?: string } {
+  try {
+    action();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  assert.fail('expected a failure');
+}
