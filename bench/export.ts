@@ -109,8 +109,9 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
     met: afterRepack <= 5,
   });
   // 2 threads vs 1 as users see it: whole `gatos export` processes (start-up, worker threads
-  // and all), alternated so that both settings meet the same machine, median of the rounds.
-  const rounds = quick ? 1 : 3;
+  // and all), alternated so that both settings meet the same machine, median of the rounds
+  // (five: a VM's slow minute moves one round, not the median).
+  const rounds = quick ? 1 : 5;
   for (const format of ['sqlite', 'parquet'] as const) {
     const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
     for (let round = 0; round < rounds; round++)
