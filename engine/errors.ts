@@ -133,7 +133,12 @@ export function environmentError(err: unknown): GatosError | undefined {
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL')
     return new GatosError('disk_full', `no space left on the device${where}: free some space and run again`, at, { cause: err });
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'SQLITE_READONLY')
-    return new GatosError('permission_denied', `not allowed to write or read${where}: ${(err as Error).message}`, at, { cause: err });
+    return new GatosError(
+      'permission_denied',
+      typeof path === 'string' ? `not allowed to write or read ${path} (${code})` : `not allowed: ${(err as Error).message}`,
+      at,
+      { cause: err },
+    );
   return undefined;
 }
 

@@ -28,7 +28,9 @@ export class SqliteSink {
     this.db = openUnjournaled(path);
     try {
       this.db.pragma('locking_mode = EXCLUSIVE');
-      this.db.pragma('cache_size = -16384');
+      // Also the sorter's in-memory run size: two workers writing tables side by side hold two.
+      // 8 MiB instead of 16 took ~50 MiB off a 1M-event export's peak at the same speed.
+      this.db.pragma('cache_size = -8192');
       // The first write: on a full disk it fails, and the file must not stay open.
       if (version !== undefined) this.db.pragma(`user_version = ${userVersion(version)}`);
     } catch (err) {
