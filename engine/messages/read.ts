@@ -68,7 +68,8 @@ function walkSegment(objects: ObjectStore, tip: Oid, visit: (entry: Entry) => vo
     const commit = parseCommit(objects.read(cursor).body);
     const ulid = ulidOf(parseTrailers(commit.message));
     if (ulid) visit({ ulid, commit: cursor, tree: commit.tree });
-    cursor = commit.parents[0];
+    // Not parents[0] on the root: a read past the end deoptimizes the walk once per segment.
+    cursor = commit.parents.length > 0 ? commit.parents[0] : undefined;
   }
 }
 
