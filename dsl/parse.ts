@@ -8,7 +8,7 @@
  * into JSON columns. The ADR's JSON form is accepted too: `{"col": v}` (equality) and
  * `{"col": {"gte": v, "lt": w}}` (ranges), several keys ANDed. Errors carry line and column.
  */
-import { createToken, EmbeddedActionsParser, Lexer, type TokenType } from 'chevrotain';
+import { createToken, EmbeddedActionsParser, type IParserErrorMessageProvider, type IToken, Lexer, type TokenType } from 'chevrotain';
 import { parseJson } from '../engine/codec/canonical-json.js';
 import { GatosError } from '../engine/errors.js';
 import type { CompareOp, Literal, Predicate } from './ast.js';
@@ -68,9 +68,54 @@ const lexer = new Lexer(TOKENS, { positionTracking: 'full' });
 
 const OPS: Record<string, CompareOp> = { Eq: '=', NotEq: '!=', Lt: '<', Le: '<=', Gt: '>', Ge: '>=' };
 
+/** How a token reads in an error message. */
+const TOKEN_WORDS: Record<string, string> = {
+  Identifier: 'a column name',
+  StringLiteral: 'a "string"',
+  NumberLiteral: 'a number',
+  DateLiteral: 'a date (2025-01-01)',
+  Eq: '=',
+  NotEq: '!=',
+  Lt: '<',
+  Le: '<=',
+  Gt: '>',
+  Ge: '>=',
+  In: 'in',
+  And: 'and',
+  Or: 'or',
+  Not: 'not',
+  True: 'true',
+  False: 'false',
+  Null: 'null',
+  LParen: '(',
+  RParen: ')',
+  Comma: ',',
+  Dot: '.',
+};
+
+const wordFor = (type: TokenType) => TOKEN_WORDS[type.name] ?? type.name;
+const found = (token: IToken) => (token.tokenType.name === 'EOF' ? 'the end of the filter' : `'${token.image}'`);
+
+/** `expected a, b or c`: the tokens that could come next, each once, in grammar order. */
+function expected(types: readonly TokenType[]): string {
+  const words = [...new Set(types.map(wordFor))];
+  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}` : (words[0] ?? 'more');
+}
+
+/** Chevrotain's messages list every alternative path over several lines; users get one line. */
+const ERROR_MESSAGES: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected: type, actual }) => `expected ${wordFor(type)}, found ${found(actual)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
+    `unexpected ${found(firstRedundant)} after a complete comparison (join comparisons with and / or)`,
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) =>
+    `expected ${expected(expectedPathsPerAlt.flat().flatMap((path) => path.slice(0, 1)))}, found ${found(actual[0] as IToken)}`,
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
+    `expected ${expected(expectedIterationPaths.flatMap((path) => path.slice(0, 1)))}, found ${found(actual[0] as IToken)}`,
+};
+
 class FilterParser extends EmbeddedActionsParser {
   constructor() {
-    super(TOKENS, { maxLookahead: 2 });
+    super(TOKENS, { maxLookahead: 2, errorMessageProvider: ERROR_MESSAGES });
     this.performSelfAnalysis();
   }
 
@@ -261,7 +306,7 @@ export function parseFilterText(text: string): Predicate {
     const lines = text.split('\n');
     const line = atEnd ? lines.length : token.startLine;
     const column = atEnd ? (lines[lines.length - 1] ?? '').length + 1 : token.startColumn;
-    const message = atEnd ? `the filter ends too early: ${error.message.split('\n')[0]}` : (error.message.split('\n')[0] ?? error.message);
+    const message = atEnd ? `the filter ends too early: ${error.message.replace(/, found the end of the filter$/, '')}` : error.message;
     throw filterError(text, line, column, message, 'write comparisons as column op value, e.g. ns = "gatos/jobs" and payload.n > 3');
   }
   return flatten(predicate);

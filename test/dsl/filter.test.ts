@@ -51,6 +51,19 @@ describe('filter syntax', () => {
       () => parseFilter('ns = '),
       (err: unknown) => err instanceof GatosError && /ends too early/.test(err.message),
     );
+    // One line saying what could come next, in the filter's own words (not the parser's token names).
+    const says = (text: string, message: string) =>
+      assert.throws(
+        () => parseFilter(text),
+        (err: unknown) => err instanceof GatosError && err.message.includes(`: ${message} (hint:`),
+        text,
+      );
+    says('ns = ', 'the filter ends too early: expected a "string", a date (2025-01-01), a number, true, false or null');
+    says('ns "a"', `expected in, =, !=, <=, >=, < or >, found '"a"'`);
+    says('(ns = "a"', 'the filter ends too early: expected )');
+    says('payload. = 1', "expected a column name, found '='");
+    says('ns = "a" ns = "b"', "unexpected 'ns' after a complete comparison (join comparisons with and / or)");
+    says('ns = "a" or or', "expected not, ( or a column name, found 'or'");
     assert.throws(() => parseFilter('ts >= 2025-13-45'), isCode('invalid_filter'));
     assert.throws(() => parseFilter('{"ns": {"like": "x"}}'), isCode('invalid_filter'));
     assert.throws(() => parseFilter('{}'), isCode('invalid_filter'));
