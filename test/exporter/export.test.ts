@@ -321,7 +321,7 @@ describe('export to SQLite', () => {
           ['sqlite', false, 160],
           ['parquet', false, 24],
           ['parquet', true, 48],
-          ['parquet', true, 96],
+          ['parquet', true, 80],
         ] as const) {
           fill(left);
           const available = statfsSync(space).bavail;
