@@ -16,13 +16,13 @@ import {
   rmdirSync,
   statSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatosError } from '../errors.js';
 import { isOid, ZERO_OID } from './oid.js';
 import type { Oid, RefEntry, RefStore, RefTransaction } from './ports.js';
 import { assertRefName } from './refname.js';
+import { writeAll } from './write-all.js';
 
 /** git's default core.filesRefLockTimeout: keep trying a held lock this long before giving up. */
 const LOCK_TIMEOUT_MS = 100;
@@ -219,7 +219,7 @@ class FileRefTransaction implements RefTransaction {
       }
       updates.forEach((update, i) => {
         const lock = held[i] as { path: string; fd: number };
-        if (update.newOid !== ZERO_OID) writeSync(lock.fd, `${update.newOid}\n`);
+        if (update.newOid !== ZERO_OID) writeAll(lock.fd, `${update.newOid}\n`);
         closeSync(lock.fd);
         lock.fd = -1;
       });
@@ -318,7 +318,7 @@ function writePackedWithout(store: FileRefStore, lock: { fd: number }, removed: 
     skipPeeled = removed.has(line.slice(41));
     if (!skipPeeled && line !== '') kept.push(line);
   }
-  writeSync(lock.fd, `${kept.join('\n')}\n`);
+  writeAll(lock.fd, `${kept.join('\n')}\n`);
 }
 
 function releaseLocks(held: Array<{ path: string; fd: number }>): void {

@@ -5,13 +5,14 @@
  * an existing object is never rewritten. Like git's default (`core.fsync` without
  * `loose-object`), object files are not fsynced: the ref update is the commit point.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
 import { hashObject, objectHeader } from './oid.js';
 import type { GitObject, ObjectType, Oid } from './ports.js';
 import { deflateObject } from './small-deflate.js';
+import { writeAll } from './write-all.js';
 
 const TYPES = new Set<string>(['commit', 'tree', 'blob', 'tag']);
 
@@ -71,10 +72,14 @@ export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body:
     fd = openSync(temp, 'wx', 0o444);
   }
   try {
-    writeSync(fd, compressed);
-  } finally {
+    writeAll(fd, compressed);
+  } catch (err) {
+    // A full disk: no truncated temp file left behind either.
     closeSync(fd);
+    unlinkSync(temp);
+    throw err;
   }
+  closeSync(fd);
   try {
     // Objects are immutable: if another writer got there first, its copy is identical.
     renameSync(temp, target);

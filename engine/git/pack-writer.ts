@@ -13,13 +13,14 @@
  *   const { packPath } = writer.finish();
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { hashObjectRaw } from './oid.js';
 import { IndexTable } from './pack-index.js';
 import type { GitObject, ObjectType, Oid, PreparedObject } from './ports.js';
 import { deflateObject } from './small-deflate.js';
+import { writeAll } from './write-all.js';
 
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const FLUSH_BYTES = 1 << 20;
@@ -138,7 +139,7 @@ export class PackWriter {
     this.seen = options.unique ? undefined : new Set<string>();
     this.tempPath = join(objectsDir, 'pack', `tmp_pack_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2)}`);
     this.fd = openSync(this.tempPath, 'wx+', 0o444);
-    writeSync(this.fd, Buffer.alloc(12)); // header placeholder, patched in finish()
+    writeAll(this.fd, Buffer.alloc(12)); // header placeholder, patched in finish()
   }
 
   get count(): number {
@@ -165,8 +166,8 @@ export class PackWriter {
     if (room > FLUSH_BYTES) {
       const header = Buffer.allocUnsafe(MAX_ENTRY_HEADER);
       const end = writeEntryHeader(header, 0, object.type, object.size);
-      writeSync(this.fd, header, 0, end);
-      writeSync(this.fd, deflated);
+      writeAll(this.fd, header.subarray(0, end));
+      writeAll(this.fd, deflated);
       crc = crc32(deflated, crc32(header.subarray(0, end)));
       length = end + deflated.length;
     } else {
@@ -184,7 +185,7 @@ export class PackWriter {
 
   private flush(): void {
     if (this.pendingBytes === 0) return;
-    writeSync(this.fd, this.pending, 0, this.pendingBytes);
+    writeAll(this.fd, this.pending.subarray(0, this.pendingBytes));
     this.pendingBytes = 0;
   }
 
@@ -202,19 +203,27 @@ export class PackWriter {
       this.abort();
       return undefined;
     }
-    this.flush();
-    const header = Buffer.alloc(12);
-    header.write('PACK', 0, 'latin1');
-    header.writeUInt32BE(2, 4);
-    header.writeUInt32BE(this.table.count, 8);
-    writeSync(this.fd, header, 0, 12, 0);
-    const checksum = this.hashFile();
-    writeSync(this.fd, checksum, 0, 20, this.offset);
+    const idxTemp = `${this.tempPath}.idx`;
+    let checksum: Buffer;
+    try {
+      this.flush();
+      const header = Buffer.alloc(12);
+      header.write('PACK', 0, 'latin1');
+      header.writeUInt32BE(2, 4);
+      header.writeUInt32BE(this.table.count, 8);
+      writeAll(this.fd, header, 0);
+      checksum = this.hashFile();
+      writeAll(this.fd, checksum, this.offset);
+      writeFileSync(idxTemp, this.table.build(checksum), { mode: 0o444 });
+    } catch (err) {
+      // A full disk while completing: no temporary pack or index is left in objects/pack.
+      rmSync(idxTemp, { force: true });
+      this.abort();
+      throw err;
+    }
     closeSync(this.fd);
     this.done = true;
     const name = join(this.objectsDir, 'pack', `pack-${checksum.toString('hex')}`);
-    const idxTemp = `${this.tempPath}.idx`;
-    writeFileSync(idxTemp, this.table.build(checksum), { mode: 0o444 });
     renameSync(this.tempPath, `${name}.pack`);
     renameSync(idxTemp, `${name}.idx`);
     return { packPath: `${name}.pack`, idxPath: `${name}.idx`, count: this.table.count };

@@ -1,17 +1,29 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { seededRandom } from '../../../engine/codec/random.js';
-import { GatosError } from '../../../engine/errors.js';
+import { asGatosError, GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
 import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
+import { MOUNT_NEEDED, smallDevice } from '../../helpers/device.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
 const { repo } = scratch();
@@ -138,6 +150,58 @@ describe('object batches', () => {
     assert.equal(readdirSync(packDir).filter((f) => f.endsWith('.pack')).length, 1);
     assert.equal(readdirSync(packDir).filter((f) => f.startsWith('tmp_')).length, 0);
     fsckStrict(dir);
+  });
+});
+
+describe('a device that fills up', () => {
+  // A write may store part of what it was given and fail the next call: a truncated object
+  // renamed into place would be corrupt for good (an existing object is never rewritten).
+  test('a loose object or a pack that does not fit leaves nothing behind, and fits once there is room', (t) => {
+    const device = smallDevice(1 << 20);
+    if (!device) {
+      t.skip(MOUNT_NEEDED);
+      return;
+    }
+    const space = device.dir;
+    try {
+      git(space, ['init', '-q', 'repo']);
+      const dir = join(space, 'repo');
+      const objectsDir = join(dir, '.git', 'objects');
+      const store = new FileObjectStore(join(dir, '.git'));
+      const small = store.write('blob', Buffer.from('fits\n'));
+      // Files only: an empty fan-out directory is what git leaves too.
+      const files = () =>
+        readdirSync(objectsDir, { recursive: true, withFileTypes: true })
+          .filter((entry) => entry.isFile())
+          .map((entry) => join(entry.path, entry.name))
+          .sort();
+      const before = files();
+      const { bavail, bsize } = statfsSync(space);
+      // 12 KiB left: each write below stores what fits, then fails.
+      writeFileSync(join(space, 'filler'), Buffer.alloc(bavail * bsize - (12 << 10)));
+      const big = randomBytes(48 << 10);
+      assert.throws(
+        () => store.write('blob', big),
+        (err: unknown) => asGatosError(err).code === 'disk_full',
+      );
+      assert.throws(
+        () =>
+          store.writeMany([
+            { type: 'blob', body: randomBytes(40 << 10) },
+            { type: 'blob', body: randomBytes(40 << 10) },
+          ]),
+        (err: unknown) => asGatosError(err).code === 'disk_full',
+      );
+      assert.deepEqual(files(), before, 'no temporary file, no truncated object or pack');
+      fsckStrict(dir);
+      rmSync(join(space, 'filler'));
+      const oid = store.write('blob', big);
+      assert.ok(gitBytes(dir, ['cat-file', 'blob', oid]).equals(big), 'the object written once there is room is whole');
+      assert.equal(git(dir, ['cat-file', '-p', small]), 'fits\n');
+      fsckStrict(dir);
+    } finally {
+      device.unmount();
+    }
   });
 });
 
