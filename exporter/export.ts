@@ -25,6 +25,7 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { WrittenFile } from '../engine/scheduler/tasks.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
+import { writeFileWhole } from '../engine/whole-writes.js';
 import {
   ancestry,
   type ExtractProgress,
@@ -490,7 +491,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     renameSync(partial, options.out);
     replaced = true;
     const rootFile = `${options.out}.explorer-root.txt`;
-    writeFileSync(rootFile, `${root}\n`);
+    writeFileWhole(rootFile, `${root}\n`);
     const has = (name: string) => wanted.includes(name);
     const manifest: ExportManifest = {
       format: options.format,
@@ -524,7 +525,8 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       incremental: incremental === true,
       complete: true,
     };
-    writeFileSync(manifestPath, `${canonicalize(manifest)}\n`);
+    // Whole or absent: a manifest cut short by a full disk would not even read as incomplete.
+    writeFileWhole(manifestPath, `${canonicalize(manifest)}\n`);
     return manifest;
   } catch (err) {
     // Workers may still be appending to their shards: let them finish before the files go.

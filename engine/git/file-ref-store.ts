@@ -19,10 +19,10 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatosError } from '../errors.js';
+import { writeAll } from '../whole-writes.js';
 import { isOid, ZERO_OID } from './oid.js';
 import type { Oid, RefEntry, RefStore, RefTransaction } from './ports.js';
 import { assertRefName } from './refname.js';
-import { writeAll } from './write-all.js';
 
 /** git's default core.filesRefLockTimeout: keep trying a held lock this long before giving up. */
 const LOCK_TIMEOUT_MS = 100;

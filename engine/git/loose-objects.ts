@@ -9,10 +9,10 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync } 
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
+import { writeAll } from '../whole-writes.js';
 import { hashObject, objectHeader } from './oid.js';
 import type { GitObject, ObjectType, Oid } from './ports.js';
 import { deflateObject } from './small-deflate.js';
-import { writeAll } from './write-all.js';
 
 const TYPES = new Set<string>(['commit', 'tree', 'blob', 'tag']);
 

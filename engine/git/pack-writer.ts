@@ -16,11 +16,11 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { writeAll } from '../whole-writes.js';
 import { hashObjectRaw } from './oid.js';
 import { IndexTable } from './pack-index.js';
 import type { GitObject, ObjectType, Oid, PreparedObject } from './ports.js';
 import { deflateObject } from './small-deflate.js';
-import { writeAll } from './write-all.js';
 
 const TYPE_CODE: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 const FLUSH_BYTES = 1 << 20;

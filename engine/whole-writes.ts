@@ -1,0 +1,45 @@
+/**
+ * Writes that a full disk cannot leave half done. One `writeSync` may store fewer bytes than
+ * asked without an error (a nearly full disk takes what fits and fails the next call), and a
+ * short write nobody noticed left a truncated object, pack or ref file behind a valid name; a
+ * file written in place and cut short stays behind as garbage that looks like data.
+ *
+ * @example
+ *   writeAll(fd, compressed); // all of it, or an exception (ENOSPC, ...)
+ *   writeAll(fd, header, 0); // at a position, as pwrite
+ *   writeFileWhole(manifestPath, text); // the whole file under its name, or nothing
+ */
+import { linkSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { GatosError } from './errors.js';
+
+export function writeAll(fd: number, data: Uint8Array | string, position?: number): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  let done = 0;
+  while (done < bytes.length) {
+    const written = writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
+    // No progress and no error: report it as what it nearly always is, rather than spin.
+    if (written === 0) throw new GatosError('disk_full', 'no space left on the device: a write stored nothing');
+    done += written;
+  }
+}
+
+let tempCounter = 0;
+
+/**
+ * Puts `data` at `path` whole or not at all: written to a temporary file beside it, then renamed
+ * (or, with `exclusive`, linked, so that an existing file is never replaced: EEXIST). Nothing is
+ * left behind when it fails.
+ */
+export function writeFileWhole(path: string, data: Uint8Array | string, options: { mode?: number; exclusive?: boolean } = {}): void {
+  const temp = `${path}.tmp-${process.pid}-${tempCounter++}`;
+  try {
+    writeFileSync(temp, data, { mode: options.mode ?? 0o666, flag: 'wx' });
+    if (options.exclusive) {
+      linkSync(temp, path);
+      unlinkSync(temp);
+    } else renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+}
