@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
@@ -13,6 +13,7 @@ import { parseFoldSpec } from '../../engine/state/fold-spec.js';
 import { privateStore, putPrivate, resolvePrivate } from '../../engine/state/pointers.js';
 import { nodeProof, readStateTree } from '../../engine/state/state-tree.js';
 import { verifyCheckpoint } from '../../engine/state/verify.js';
+import { writeFileWhole } from '../../engine/whole-writes.js';
 import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
@@ -203,7 +204,8 @@ export const pointerCommand: Command = {
       if (sub === 'resolve' && arg) {
         const bytes = resolvePrivate(arg, privateStore(repo.gitDir), stringFlag(ctx, 'location'));
         const out = stringFlag(ctx, 'out');
-        if (out) writeFileSync(out, bytes);
+        // Private plaintext: readable by its owner only, and never left cut short.
+        if (out) writeFileWhole(out, bytes, { mode: 0o600 });
         else process.stdout.write(bytes);
         return 0;
       }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +90,11 @@ describe('gatos fold, state, pointer', () => {
     assert.equal(git(dir, ['count-objects']).startsWith('0 objects'), true, 'nothing entered the object store');
     const resolved = gatos(dir, ['pointer', 'resolve', pointer.digest, '--location', pointer.location]);
     assert.equal(resolved.stdout, 'the launch codes');
+    const outFile = join(dir, 'resolved.txt');
+    const toFile = gatos(dir, ['pointer', 'resolve', pointer.digest, '--location', pointer.location, '--out', outFile]);
+    assert.equal(toFile.status, 0, toFile.stderr);
+    assert.equal(readFileSync(outFile, 'utf8'), 'the launch codes');
+    assert.equal(statSync(outFile).mode & 0o777, 0o600, 'private plaintext readable by its owner only');
     writeFileSync(fileURLToPath(pointer.location), 'forged');
     const refused = gatos(dir, ['pointer', 'resolve', pointer.digest, '--location', pointer.location]);
     assert.equal(refused.status, 1, refused.stderr);
