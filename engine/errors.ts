@@ -135,7 +135,11 @@ export function environmentError(err: unknown): GatosError | undefined {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'SQLITE_READONLY')
     return new GatosError(
       'permission_denied',
-      typeof path === 'string' ? `not allowed to write or read ${path} (${code})` : `not allowed: ${(err as Error).message}`,
+      typeof path !== 'string'
+        ? `not allowed: ${(err as Error).message}`
+        : code === 'EROFS'
+          ? `${path} is on a read-only file system`
+          : `not allowed to write or read ${path} (${code})`,
       at,
       { cause: err },
     );

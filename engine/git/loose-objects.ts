@@ -68,7 +68,13 @@ export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body:
   } catch (err) {
     // The fan-out directory is made on first use only: one syscall less per object after that.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    mkdirSync(dir, { recursive: true });
+    // Not recursive (objects/ exists): Node's recursive mkdir reports a read-only file system
+    // as ENOENT, which would hide why nothing can be written.
+    try {
+      mkdirSync(dir);
+    } catch (mkdirErr) {
+      if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr;
+    }
     fd = openSync(temp, 'wx', 0o444);
   }
   try {

@@ -53,7 +53,7 @@ test("the machine's refusals get codes of their own, not internal: a full device
     assert.equal(writeReadOnly.code, 'EROFS');
     const denied = asGatosError(writeReadOnly);
     assert.equal(denied.code, 'permission_denied');
-    assert.equal(denied.message, `not allowed to write or read ${join(readOnly.dir, 'x')} (EROFS)`);
+    assert.equal(denied.message, `${join(readOnly.dir, 'x')} is on a read-only file system`);
     assert.equal(exitCodeFor(denied), 2);
     // Ours stay as they are; anything else is a bug.
     const ours = new GatosError('invalid_oid', 'x');

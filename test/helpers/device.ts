@@ -6,6 +6,8 @@ import { join } from 'node:path';
 /** A tmpfs mounted for one test: a real device that fills up, or refuses writes. */
 export interface SmallDevice {
   readonly dir: string;
+  /** From now on refuses writes (EROFS), keeping what it holds. */
+  makeReadOnly(): void;
   unmount(): void;
 }
 
@@ -22,6 +24,10 @@ export function smallDevice(size: number, readOnly = false): SmallDevice | undef
   }
   return {
     dir,
+    makeReadOnly() {
+      const remounted = spawnSync('mount', ['-o', 'remount,ro', dir], { stdio: 'ignore' });
+      if (remounted.status !== 0) throw new Error(`could not remount ${dir} read-only`);
+    },
     unmount() {
       // Lazily: a file still open there (a leak the test reports itself) must not keep it mounted.
       spawnSync('umount', ['-l', dir], { stdio: 'ignore' });

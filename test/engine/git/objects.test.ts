@@ -205,6 +205,31 @@ describe('a device that fills up', () => {
   });
 });
 
+describe('a read-only repository', () => {
+  test('reads work; a write says the file system is read-only (permission_denied), not ENOENT', (t) => {
+    const device = smallDevice(1 << 20);
+    if (!device) {
+      t.skip(MOUNT_NEEDED);
+      return;
+    }
+    try {
+      git(device.dir, ['init', '-q', 'repo']);
+      const gitDir = join(device.dir, 'repo', '.git');
+      const oid = new FileObjectStore(gitDir).write('blob', Buffer.from('kept\n'));
+      device.makeReadOnly();
+      const store = new FileObjectStore(gitDir);
+      assert.equal(Buffer.from(store.read(oid).body).toString(), 'kept\n');
+      // A new fan-out directory is needed: Node's recursive mkdir would call EROFS ENOENT.
+      assert.throws(
+        () => store.write('blob', Buffer.from('new\n')),
+        (err: unknown) => asGatosError(err).code === 'permission_denied' && /read-only file system/.test(asGatosError(err).message),
+      );
+    } finally {
+      device.unmount();
+    }
+  });
+});
+
 describe('many packs', () => {
   test('ids in many small packs and a large one are all found, by this store and a fresh one', () => {
     const dir = repo();
