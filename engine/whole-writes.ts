@@ -1,5 +1,6 @@
 /**
- * Writes that a full disk cannot leave half done. One `writeSync` may store fewer bytes than
+ * Writes that a full disk cannot leave half done, and whose failures name their cause. One
+ * `writeSync` may store fewer bytes than
  * asked without an error (a nearly full disk takes what fits and fails the next call), and a
  * short write nobody noticed left a truncated object, pack or ref file behind a valid name; a
  * file written in place and cut short stays behind as garbage that looks like data.
@@ -9,7 +10,8 @@
  *   writeAll(fd, header, 0); // at a position, as pwrite
  *   writeFileWhole(manifestPath, text); // the whole file under its name, or nothing
  */
-import { linkSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { GatosError } from './errors.js';
 
 export function writeAll(fd: number, data: Uint8Array | string, position?: number): void {
@@ -41,5 +43,27 @@ export function writeFileWhole(path: string, data: Uint8Array | string, options:
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * `mkdir -p`. Node's recursive mkdir reports a read-only file system (or any refusal) as
+ * ENOENT; on that error the first missing directory is made alone, which fails with the real
+ * cause (EROFS, EACCES) — or succeeds, and the rest follows.
+ */
+export function makeDirs(path: string, mode?: number): void {
+  const options = mode === undefined ? {} : { mode };
+  try {
+    mkdirSync(path, { ...options, recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    let missing = path;
+    while (dirname(missing) !== missing && !existsSync(dirname(missing))) missing = dirname(missing);
+    try {
+      mkdirSync(missing, options);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EEXIST') throw cause;
+    }
+    mkdirSync(path, { ...options, recursive: true });
   }
 }

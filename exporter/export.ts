@@ -5,7 +5,7 @@
  * taken for a complete one. When `<out>` already holds a complete export, journals are read only
  * past the journal heads it recorded, and rows are upserted.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
@@ -25,7 +25,7 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { WrittenFile } from '../engine/scheduler/tasks.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
-import { writeFileWhole } from '../engine/whole-writes.js';
+import { makeDirs, writeFileWhole } from '../engine/whole-writes.js';
 import {
   ancestry,
   type ExtractProgress,
@@ -239,7 +239,7 @@ export async function runExport(source: Source, options: ExportOptions): Promise
     if (oid !== undefined && (!/^[0-9a-f]{40}$/.test(oid) || !source.objects.has(oid)))
       throw new GatosError('invalid_argument', `${flag} must be a commit id of this repository, got ${JSON.stringify(oid)}`, { flag, oid });
   }
-  mkdirSync(dirname(options.out), { recursive: true });
+  makeDirs(dirname(options.out));
   const unlock = lockOutput(options.out);
   try {
     checkReplaceable(options.out);

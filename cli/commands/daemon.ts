@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -7,6 +7,7 @@ import { GatosError } from '../../engine/errors.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { type PruneFact, pruneChannel, type RotationFact, rotationChannel } from '../../engine/messages/diagnostics.js';
+import { makeDirs } from '../../engine/whole-writes.js';
 import type { Command } from '../command.js';
 import { MessageMetrics } from '../daemon/metrics.js';
 import { RpcSession } from '../daemon/rpc.js';
@@ -79,7 +80,7 @@ export const daemonCommand: Command = {
       return 0;
     }
     const path = typeof ctx.values.socket === 'string' ? ctx.values.socket : join(repo.gitDir, 'gatos', 'gatosd.sock');
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(path), 0o700);
     await clearSocketPath(path);
     const server = createServer((socket) => {
       const session = new RpcSession(bus, (frame) => socket.write(`${JSON.stringify(frame)}\n`), metrics);

@@ -5,21 +5,10 @@
  * concurrent `git update-ref` and our writers exclude each other in both directions.
  * Reflogs are not written: git only keeps them by default for branches and HEAD.
  */
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmdirSync,
-  statSync,
-  unlinkSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GatosError } from '../errors.js';
-import { writeAll } from '../whole-writes.js';
+import { makeDirs, writeAll } from '../whole-writes.js';
 import { isOid, ZERO_OID } from './oid.js';
 import type { Oid, RefEntry, RefStore, RefTransaction } from './ports.js';
 import { assertRefName } from './refname.js';
@@ -251,7 +240,7 @@ class FileRefTransaction implements RefTransaction {
 
 function makeRefDirectory(name: string, path: string): void {
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
   } catch (err) {
     if (errno(err) === 'EEXIST' || errno(err) === 'ENOTDIR') {
       throw new GatosError('ref_dir_conflict', `cannot create ${name}: a ref exists where a directory of its path should be`, {

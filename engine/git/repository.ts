@@ -3,9 +3,10 @@
  * pointer, or bare repository), refuses repositories we cannot read faithfully (SHA-256 object
  * format), and hands out the file adapters of the two ports.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { GatosError } from '../errors.js';
+import { makeDirs } from '../whole-writes.js';
 import { FileObjectStore } from './file-object-store.js';
 import { FileRefStore } from './file-ref-store.js';
 
@@ -71,7 +72,7 @@ export function initRepository(path: string, options: { bare?: boolean } = {}): 
   const root = resolve(path);
   const gitDir = options.bare ? root : join(root, '.git');
   if (isGitDir(gitDir)) return gitDir;
-  for (const sub of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags']) mkdirSync(join(gitDir, sub), { recursive: true });
+  for (const sub of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags']) makeDirs(join(gitDir, sub));
   writeFileSync(join(gitDir, 'HEAD'), 'ref: refs/heads/main\n');
   const core = ['[core]', '\trepositoryformatversion = 0', '\tfilemode = true', `\tbare = ${options.bare ? 'true' : 'false'}`];
   if (!options.bare) core.push('\tlogallrefupdates = true');

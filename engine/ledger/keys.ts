@@ -9,11 +9,11 @@
  *   verifyBytes(publicKey, bytes, sig); // true
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatosError } from '../errors.js';
 import { actorPath } from '../git/gatos-refs.js';
-import { writeFileWhole } from '../whole-writes.js';
+import { makeDirs, writeFileWhole } from '../whole-writes.js';
 
 export function keyDirectory(gitDir: string, env: NodeJS.ProcessEnv = process.env): string {
   return env.GATOS_KEY_DIR || join(gitDir, 'gatos', 'keys');
@@ -38,7 +38,7 @@ export function createKey(dir: string, actor: string): { actor: string; publicKe
   const path = keyPath(dir, actor);
   if (existsSync(path)) throw new GatosError('key_exists', `a key for ${actor} already exists at ${path}`, { actor, path });
   const { privateKey } = generateKeyPairSync('ed25519');
-  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  makeDirs(join(path, '..'), 0o700);
   chmodSync(dir, 0o700);
   // Whole or not at all: a key file cut short by a full disk would block `key new` (key_exists) unusable.
   writeFileWhole(path, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, exclusive: true });

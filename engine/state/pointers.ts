@@ -6,12 +6,12 @@
  * `<git-dir>/gatos/private`, or `GATOS_PRIVATE_STORE`); only `file:///` locations resolve
  * here, and bytes whose digest does not match are refused.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { contentId } from '../codec/blake3.js';
 import { GatosError } from '../errors.js';
-import { writeFileWhole } from '../whole-writes.js';
+import { makeDirs, writeFileWhole } from '../whole-writes.js';
 
 export interface OpaquePointer {
   kind: 'opaque_pointer';
@@ -62,7 +62,7 @@ export function putPrivate(bytes: Uint8Array, location: string, capability: stri
   const digest = contentId(bytes);
   const hex = digest.slice(7);
   const dir = location.startsWith('file:///') ? storeDirOf(location) : store;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir, 0o700);
   const target = join(dir, hex);
   writeFileWhole(target, bytes, { mode: 0o600 });
   const where = location.startsWith('file:///') ? pathToFileURL(target).href : location;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createKey, hasKey } from '../../engine/ledger/keys.js';
-import { writeAll, writeFileWhole } from '../../engine/whole-writes.js';
+import { makeDirs, writeAll, writeFileWhole } from '../../engine/whole-writes.js';
 import { MOUNT_NEEDED, smallDevice } from '../helpers/device.js';
 import { scratch } from '../helpers/git.js';
 
@@ -61,6 +61,24 @@ test('on a full device: nothing half written under the name, no temporary file, 
     rmSync(join(space, 'filler'));
     assert.equal(createKey(join(space, 'keys'), 'user:ada').actor, 'user:ada');
     assert.equal(hasKey(join(space, 'keys'), 'user:ada'), true);
+  } finally {
+    device.unmount();
+  }
+});
+
+test('makeDirs makes nested directories (again: no error); on a read-only device it says EROFS, not ENOENT', (t) => {
+  const dir = newDir();
+  makeDirs(join(dir, 'a', 'b', 'c'));
+  makeDirs(join(dir, 'a', 'b', 'c'));
+  assert.equal(existsSync(join(dir, 'a', 'b', 'c')), true);
+  const device = smallDevice(64 << 10, true);
+  if (!device) {
+    t.skip(MOUNT_NEEDED);
+    return;
+  }
+  try {
+    // Node's own recursive mkdir says ENOENT here.
+    assert.throws(() => makeDirs(join(device.dir, 'out', 'sub')), { code: 'EROFS' });
   } finally {
     device.unmount();
   }
