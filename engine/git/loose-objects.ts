@@ -5,11 +5,11 @@
  * an existing object is never rewritten. Like git's default (`core.fsync` without
  * `loose-object`), object files are not fsynced: the ref update is the commit point.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
-import { writeAll } from '../whole-writes.js';
+import { makeDirs, writeAll } from '../whole-writes.js';
 import { hashObject, objectHeader } from './oid.js';
 import type { GitObject, ObjectType, Oid } from './ports.js';
 import { deflateObject } from './small-deflate.js';
@@ -68,13 +68,7 @@ export function writeLoose(objectsDir: string, oid: Oid, type: ObjectType, body:
   } catch (err) {
     // The fan-out directory is made on first use only: one syscall less per object after that.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // Not recursive (objects/ exists): Node's recursive mkdir reports a read-only file system
-    // as ENOENT, which would hide why nothing can be written.
-    try {
-      mkdirSync(dir);
-    } catch (mkdirErr) {
-      if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr;
-    }
+    makeDirs(dir);
     fd = openSync(temp, 'wx', 0o444);
   }
   try {
