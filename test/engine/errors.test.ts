@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { asGatosError, environmentError, exitCodeFor, GatosError } from '../../engine/errors.js';
-import { MOUNT_NEEDED, smallDevice } from '../helpers/device.js';
+import { onSmallDevice } from '../helpers/device.js';
 
 const root = new URL('../../../', import.meta.url);
 
@@ -23,16 +23,10 @@ test('every error code is documented in docs/errors.md with its exit status', ()
   }
 });
 
-test("the machine's refusals get codes of their own, not internal: a full device, a read-only one", (t) => {
-  const full = smallDevice(16 * 1024);
-  const readOnly = smallDevice(16 * 1024, true);
-  try {
-    if (!full || !readOnly) {
-      t.skip(MOUNT_NEEDED);
-      return;
-    }
+test("the machine's refusals get codes of their own, not internal: a full device, a read-only one", (t) =>
+  onSmallDevice(t, 16 << 10, (full) => {
     const file = join(full.dir, 'big');
-    const writeFull = catching(() => writeFileSync(file, Buffer.alloc(64 * 1024)));
+    const writeFull = catching(() => writeFileSync(file, Buffer.alloc(64 << 10)));
     assert.equal(writeFull.code, 'ENOSPC');
     const diskFull = asGatosError(writeFull);
     assert.equal(diskFull.code, 'disk_full');
@@ -43,28 +37,33 @@ test("the machine's refusals get codes of their own, not internal: a full device
     const db = new Database(join(full.dir, 'db.sqlite'));
     try {
       db.exec('CREATE TABLE t (x BLOB)');
-      const sqliteFull = catching(() => db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(64 * 1024)));
+      const sqliteFull = catching(() => db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(64 << 10)));
       assert.equal(sqliteFull.code, 'SQLITE_FULL');
       assert.equal(asGatosError(sqliteFull).code, 'disk_full');
     } finally {
       db.close();
     }
-    const writeReadOnly = catching(() => writeFileSync(join(readOnly.dir, 'x'), 'x'));
-    assert.equal(writeReadOnly.code, 'EROFS');
-    const denied = asGatosError(writeReadOnly);
-    assert.equal(denied.code, 'permission_denied');
-    assert.equal(denied.message, `${join(readOnly.dir, 'x')} is on a read-only file system`);
-    assert.equal(exitCodeFor(denied), 2);
     // Ours stay as they are; anything else is a bug.
     const ours = new GatosError('invalid_oid', 'x');
     assert.equal(asGatosError(ours), ours);
     assert.equal(asGatosError(new TypeError('boom')).code, 'internal');
     assert.equal(environmentError(new TypeError('boom')), undefined);
-  } finally {
-    full?.unmount();
-    readOnly?.unmount();
-  }
-});
+  }));
+
+test('a read-only file system is permission_denied (exit 2), naming the path', (t) =>
+  onSmallDevice(
+    t,
+    16 << 10,
+    (readOnly) => {
+      const writeReadOnly = catching(() => writeFileSync(join(readOnly.dir, 'x'), 'x'));
+      assert.equal(writeReadOnly.code, 'EROFS');
+      const denied = asGatosError(writeReadOnly);
+      assert.equal(denied.code, 'permission_denied');
+      assert.equal(denied.message, `${join(readOnly.dir, 'x')} is on a read-only file system`);
+      assert.equal(exitCodeFor(denied), 2);
+    },
+    { readOnly: true },
+  ));
 
 function catching(action: () => unknown): Error & { code?: string } {
   try {

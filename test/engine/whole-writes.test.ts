@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createKey, hasKey } from '../../engine/ledger/keys.js';
 import { makeDirs, writeAll, writeFileWhole } from '../../engine/whole-writes.js';
-import { MOUNT_NEEDED, smallDevice } from '../helpers/device.js';
+import { onSmallDevice } from '../helpers/device.js';
 import { scratch } from '../helpers/git.js';
 
 const { dir: newDir } = scratch();
@@ -35,51 +35,29 @@ test('writeFileWhole replaces a file whole, or (exclusive) refuses an existing o
   assert.deepEqual(readdirSync(dir), ['manifest.json'], 'no temporary file left');
 });
 
-test('on a full device: nothing half written under the name, no temporary file, and a key can be made once there is room', (t) => {
-  const device = smallDevice(1 << 20);
-  if (!device) {
-    t.skip(MOUNT_NEEDED);
-    return;
-  }
-  const space = device.dir;
-  try {
-    writeFileWhole(join(space, 'kept'), 'before\n');
-    const { bavail, bsize } = statfsSync(space);
-    writeFileSync(join(space, 'filler'), Buffer.alloc(bavail * bsize));
-    assert.throws(() => writeFileWhole(join(space, 'kept'), randomBytes(64 << 10)), { code: 'ENOSPC' });
-    assert.throws(() => writeFileWhole(join(space, 'new'), randomBytes(64 << 10)), { code: 'ENOSPC' });
-    assert.throws(() => createKey(join(space, 'keys'), 'user:ada'), { code: 'ENOSPC' });
-    assert.equal(readFileSync(join(space, 'kept'), 'utf8'), 'before\n', 'the old content stays');
-    assert.equal(hasKey(join(space, 'keys'), 'user:ada'), false, 'no key file cut short (it would read as key_exists)');
-    assert.deepEqual(
-      readdirSync(space, { recursive: true, withFileTypes: true })
-        .filter((entry) => entry.isFile())
-        .map((entry) => entry.name)
-        .sort(),
-      ['filler', 'kept'],
-    );
-    rmSync(join(space, 'filler'));
-    assert.equal(createKey(join(space, 'keys'), 'user:ada').actor, 'user:ada');
-    assert.equal(hasKey(join(space, 'keys'), 'user:ada'), true);
-  } finally {
-    device.unmount();
-  }
-});
+test('on a full device: nothing half written under the name, no temporary file, and a key can be made once there is room', (t) =>
+  onSmallDevice(t, 1 << 20, (device) => {
+    const { dir } = device;
+    writeFileWhole(join(dir, 'kept'), 'before\n');
+    device.fill(0);
+    assert.throws(() => writeFileWhole(join(dir, 'kept'), randomBytes(64 << 10)), { code: 'ENOSPC' });
+    assert.throws(() => writeFileWhole(join(dir, 'new'), randomBytes(64 << 10)), { code: 'ENOSPC' });
+    assert.throws(() => createKey(join(dir, 'keys'), 'user:ada'), { code: 'ENOSPC' });
+    assert.equal(readFileSync(join(dir, 'kept'), 'utf8'), 'before\n', 'the old content stays');
+    assert.equal(hasKey(join(dir, 'keys'), 'user:ada'), false, 'no key file cut short (it would read as key_exists)');
+    assert.deepEqual(device.files(), ['filler', 'kept']);
+    device.empty();
+    assert.equal(createKey(join(dir, 'keys'), 'user:ada').actor, 'user:ada');
+    assert.equal(hasKey(join(dir, 'keys'), 'user:ada'), true);
+  }));
 
-test('makeDirs makes nested directories (again: no error); on a read-only device it says EROFS, not ENOENT', (t) => {
+test('makeDirs makes nested directories (again: no error); on a read-only device it says EROFS, not ENOENT', async (t) => {
   const dir = newDir();
   makeDirs(join(dir, 'a', 'b', 'c'));
   makeDirs(join(dir, 'a', 'b', 'c'));
   assert.equal(existsSync(join(dir, 'a', 'b', 'c')), true);
-  const device = smallDevice(64 << 10, true);
-  if (!device) {
-    t.skip(MOUNT_NEEDED);
-    return;
-  }
-  try {
-    // Node's own recursive mkdir says ENOENT here.
-    assert.throws(() => makeDirs(join(device.dir, 'out', 'sub')), { code: 'EROFS' });
-  } finally {
-    device.unmount();
-  }
+  // Node's own recursive mkdir says ENOENT here.
+  await onSmallDevice(t, 64 << 10, (device) => assert.throws(() => makeDirs(join(device.dir, 'out', 'sub')), { code: 'EROFS' }), {
+    readOnly: true,
+  });
 });

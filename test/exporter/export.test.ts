@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,7 +26,7 @@ import { type ExportOptions, runExport } from '../../exporter/export.js';
 import type { ExportManifest } from '../../exporter/manifest.js';
 import { TABLE_NAMES, tableDef } from '../../exporter/tables.js';
 import { verifyExport } from '../../exporter/verify.js';
-import { MOUNT_NEEDED, smallDevice } from '../helpers/device.js';
+import { onSmallDevice } from '../helpers/device.js';
 import { git, scratch } from '../helpers/git.js';
 import { trustedLedger } from '../helpers/ledger.js';
 import { referenceSchema } from '../helpers/schemas.js';
@@ -295,20 +295,11 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
-  test('a device that fills up during an export: disk_full, temporary files removed, the earlier export untouched', async (t) => {
-    const device = smallDevice(4 << 20);
-    if (!device) {
-      t.skip(MOUNT_NEEDED);
-      return;
-    }
-    const space = device.dir;
-    try {
+  test('a device that fills up during an export: disk_full, temporary files removed, the earlier export untouched', (t) =>
+    onSmallDevice(t, 4 << 20, async (device) => {
       const { dir, ctx, gitDir } = await populated();
-      const out = join(space, 'full.sqlite');
+      const out = join(device.dir, 'full.sqlite');
       await runExport(ctx, options(out));
-      const { bavail, bsize } = statfsSync(space);
-      const free = bavail * bsize;
-      const fill = (leftKiB: number) => writeFileSync(join(space, 'filler'), Buffer.alloc(Math.max(0, free - (leftKiB << 10))));
       const pool = new ComputePool({ threads: 2 });
       try {
         // The rest of the device filled but for too little for another export, so that the
@@ -323,33 +314,30 @@ describe('export to SQLite', () => {
           ['parquet', true, 48],
           ['parquet', true, 80],
         ] as const) {
-          fill(left);
-          const available = statfsSync(space).bavail;
-          const kept = new Map(readdirSync(space).map((name) => [name, readFileSync(join(space, name))]));
-          const target = format === 'sqlite' ? out : join(space, 'full.parquet');
+          device.fill(left << 10);
+          const free = device.free();
+          const kept = new Map(device.files().map((name) => [name, readFileSync(join(device.dir, name))]));
+          const target = format === 'sqlite' ? out : join(device.dir, 'full.parquet');
           await assert.rejects(
             runExport(ctx, options(target, { format, full: true, ...(onPool ? { pool, gitDir } : {}) })),
             (err: unknown) => hasCode(err, 'disk_full') && (err as GatosError).message.includes(target),
             `${format}, ${onPool ? 'pool' : 'one thread'}, ${left} KiB left`,
           );
-          assert.deepEqual(readdirSync(space).sort(), [...kept.keys()].sort(), 'nothing left behind, nothing removed');
+          assert.deepEqual(device.files(), [...kept.keys()], 'nothing left behind, nothing removed');
           // Nor held: a removed file a worker still has open would keep its space.
-          assert.equal(statfsSync(space).bavail, available, 'the space is free again');
-          for (const [name, bytes] of kept) assert.ok(readFileSync(join(space, name)).equals(bytes), `${name} unchanged`);
+          assert.equal(device.free(), free, 'the space is free again');
+          for (const [name, bytes] of kept) assert.ok(readFileSync(join(device.dir, name)).equals(bytes), `${name} unchanged`);
         }
       } finally {
         await pool.close();
       }
-      fill(24);
+      device.fill(24 << 10);
       const cli = spawnSync(process.execPath, [GATOS, 'export', 'sqlite', '--out', out, '--full'], { cwd: dir, encoding: 'utf8' });
       assert.equal(cli.status, 1, cli.stderr);
       assert.match(cli.stderr, /no space left on the device.*\[disk_full\]/);
-      rmSync(join(space, 'filler'));
+      device.empty();
       assert.equal((await verifyExport(out, ctx)).ok, true);
-    } finally {
-      device.unmount();
-    }
-  });
+    }));
 
   test('one export per output path: a live holder of <out>.lock refuses a second, a dead one is taken over', async () => {
     const { ctx } = await populated();

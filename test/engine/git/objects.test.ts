@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statfsSync,
-  truncateSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
@@ -23,7 +12,7 @@ import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git
 import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
-import { MOUNT_NEEDED, smallDevice } from '../../helpers/device.js';
+import { onSmallDevice } from '../../helpers/device.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
 const { repo } = scratch();
@@ -156,29 +145,15 @@ describe('object batches', () => {
 describe('a device that fills up', () => {
   // A write may store part of what it was given and fail the next call: a truncated object
   // renamed into place would be corrupt for good (an existing object is never rewritten).
-  test('a loose object or a pack that does not fit leaves nothing behind, and fits once there is room', (t) => {
-    const device = smallDevice(1 << 20);
-    if (!device) {
-      t.skip(MOUNT_NEEDED);
-      return;
-    }
-    const space = device.dir;
-    try {
-      git(space, ['init', '-q', 'repo']);
-      const dir = join(space, 'repo');
-      const objectsDir = join(dir, '.git', 'objects');
+  test('a loose object or a pack that does not fit leaves nothing behind, and fits once there is room', (t) =>
+    onSmallDevice(t, 1 << 20, (device) => {
+      git(device.dir, ['init', '-q', 'repo']);
+      const dir = join(device.dir, 'repo');
       const store = new FileObjectStore(join(dir, '.git'));
       const small = store.write('blob', Buffer.from('fits\n'));
-      // Files only: an empty fan-out directory is what git leaves too.
-      const files = () =>
-        readdirSync(objectsDir, { recursive: true, withFileTypes: true })
-          .filter((entry) => entry.isFile())
-          .map((entry) => join(entry.path, entry.name))
-          .sort();
-      const before = files();
-      const { bavail, bsize } = statfsSync(space);
+      const before = device.files();
       // 12 KiB left: each write below stores what fits, then fails.
-      writeFileSync(join(space, 'filler'), Buffer.alloc(bavail * bsize - (12 << 10)));
+      device.fill(12 << 10);
       const big = randomBytes(48 << 10);
       assert.throws(
         () => store.write('blob', big),
@@ -192,27 +167,19 @@ describe('a device that fills up', () => {
           ]),
         (err: unknown) => asGatosError(err).code === 'disk_full',
       );
-      assert.deepEqual(files(), before, 'no temporary file, no truncated object or pack');
+      assert.deepEqual(device.files(), [...before, 'filler'].sort(), 'no temporary file, no truncated object or pack');
       fsckStrict(dir);
-      rmSync(join(space, 'filler'));
+      device.empty();
       const oid = store.write('blob', big);
       assert.ok(gitBytes(dir, ['cat-file', 'blob', oid]).equals(big), 'the object written once there is room is whole');
       assert.equal(git(dir, ['cat-file', '-p', small]), 'fits\n');
       fsckStrict(dir);
-    } finally {
-      device.unmount();
-    }
-  });
+    }));
 });
 
 describe('a read-only repository', () => {
-  test('reads work; a write says the file system is read-only (permission_denied), not ENOENT', (t) => {
-    const device = smallDevice(1 << 20);
-    if (!device) {
-      t.skip(MOUNT_NEEDED);
-      return;
-    }
-    try {
+  test('reads work; a write says the file system is read-only (permission_denied), not ENOENT', (t) =>
+    onSmallDevice(t, 1 << 20, (device) => {
       git(device.dir, ['init', '-q', 'repo']);
       const gitDir = join(device.dir, 'repo', '.git');
       const oid = new FileObjectStore(gitDir).write('blob', Buffer.from('kept\n'));
@@ -224,10 +191,7 @@ describe('a read-only repository', () => {
         () => store.write('blob', Buffer.from('new\n')),
         (err: unknown) => asGatosError(err).code === 'permission_denied' && /read-only file system/.test(asGatosError(err).message),
       );
-    } finally {
-      device.unmount();
-    }
-  });
+    }));
 });
 
 describe('many packs', () => {
