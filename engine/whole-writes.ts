@@ -1,9 +1,9 @@
 /**
  * Writes that a full disk cannot leave half done, and whose failures name their cause. One
- * `writeSync` may store fewer bytes than
- * asked without an error (a nearly full disk takes what fits and fails the next call), and a
- * short write nobody noticed left a truncated object, pack or ref file behind a valid name; a
- * file written in place and cut short stays behind as garbage that looks like data.
+ * `writeSync` may store fewer bytes than asked without an error (a nearly full disk takes what
+ * fits and fails the next call), and a short write nobody noticed left a truncated object, pack
+ * or ref file behind a valid name; a file written in place and cut short stays behind as
+ * garbage that looks like data.
  *
  * @example
  *   writeAll(fd, compressed); // all of it, or an exception (ENOSPC, ...)

@@ -40,7 +40,8 @@ export function createKey(dir: string, actor: string): { actor: string; publicKe
   const { privateKey } = generateKeyPairSync('ed25519');
   makeDirs(join(path, '..'), 0o700);
   chmodSync(dir, 0o700);
-  // Whole or not at all: a key file cut short by a full disk would block `key new` (key_exists) unusable.
+  // Whole or not at all: a key file cut short by a full disk would be unusable, and would make
+  // `key new` answer key_exists.
   writeFileWhole(path, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, exclusive: true });
   return { actor, publicKey: publicKeyId(privateKey), path };
 }
