@@ -208,14 +208,16 @@ export const exportCommand: Command = {
           { objects: repo.objects, refs: repo.refs },
           { format: 'sqlite', out: '', where: await whereFlag(ctx), clock: clockFromEnv(), ...(tables ? { tables } : {}) },
         );
-        const describe = (name: string, read: number, pruned: Array<{ reason: string }>) =>
-          `${name}: read ${read}, pruned ${pruned.length}`;
+        const describe = (what: string, table: 'events' | 'commits' | 'messages') =>
+          plan.tables.includes(table)
+            ? `${what} for ${table}: read ${plan[table].read.length}, pruned ${plan[table].pruned.length}`
+            : `${what} for ${table}: none (${table} not exported)`;
         ctx.out.result(
           plan,
           [
-            describe('journal refs for events', plan.events.read.length, plan.events.pruned),
-            describe('journal refs for commits', plan.commits.read.length, plan.commits.pruned),
-            describe('topics for messages', plan.messages.read.length, plan.messages.pruned),
+            describe('journal refs', 'events'),
+            describe('journal refs', 'commits'),
+            describe('topics', 'messages'),
             ...Object.entries(plan.filters).map(([t, f]) => `where ${t}: ${f}`),
           ].join('\n'),
         );

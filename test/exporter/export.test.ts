@@ -602,5 +602,14 @@ describe('export to SQLite', () => {
     assert.equal(bad.status, 1);
     assert.equal((JSON.parse(bad.stdout) as { failures: Array<{ code: string }> }).failures[0]?.code, 'file_mismatch');
     assert.equal(run(['export', 'verify', join(newDir(), 'none.sqlite')]).status, 2);
+    // The plan: what is read and pruned per table, and which tables are not exported at all.
+    const plan = run(['export', 'plan', '--tables', 'events,messages', '--where', 'events=ns = "ops"']);
+    assert.equal(plan.status, 0, plan.stderr);
+    assert.deepEqual(plan.stdout.trim().split('\n'), [
+      'journal refs for events: read 1, pruned 2',
+      'journal refs for commits: none (commits not exported)',
+      'topics for messages: read 3, pruned 0',
+      'where events: ns = "ops"',
+    ]);
   });
 });
