@@ -5,7 +5,7 @@
  * taken for a complete one. When `<out>` already holds a complete export, journals are read only
  * past the journal heads it recorded, and rows are upserted.
  */
-import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
@@ -266,6 +266,11 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     for (const table of SHARD_TABLES) rmSync(`${partial}.${table}`, { force: true });
   };
   removePartial();
+  // Left by an export killed while it wrote its manifest or Explorer-Root file (this one holds the lock).
+  const prefix = `${basename(options.out)}.`;
+  for (const name of readdirSync(dirname(options.out)))
+    if (name.startsWith(prefix) && /^(manifest\.json|explorer-root\.txt)\.tmp-\d+-\d+$/.test(name.slice(prefix.length)))
+      rmSync(join(dirname(options.out), name), { force: true });
   if (incremental) copyFileSync(options.out, partial);
   // The old manifest goes before anything changes, so a crash never leaves it beside a changed
   // output; a failure this export catches puts it back while `out` is still the one it describes.

@@ -355,11 +355,15 @@ describe('export to SQLite', () => {
     const held = new Map(readdirSync(outDir).map((name) => [name, readFileSync(join(outDir, name))]));
     await assert.rejects(runExport(ctx, options(out, { full: true })), (err: unknown) => hasCode(err, 'export_locked'));
     for (const [name, bytes] of held) assert.ok(readFileSync(join(outDir, name)).equals(bytes), `${name} unchanged`);
-    // Left by a process that is gone: taken over, and removed at the end.
+    // Left by a process that is gone: taken over, and removed at the end (with the temporary
+    // manifest and Explorer-Root files a killed export leaves).
     const gone = spawnSync(process.execPath, ['-e', '']).pid as number;
     writeFileSync(`${out}.lock`, `${gone} ${hostname()}\n`);
+    writeFileSync(`${out}.manifest.json.tmp-${gone}-0`, '{"format":');
+    writeFileSync(`${out}.explorer-root.txt.tmp-${gone}-1`, '');
     assert.equal((await runExport(ctx, options(out, { full: true }))).complete, true);
     assert.equal(existsSync(`${out}.lock`), false);
+    assert.deepEqual(readdirSync(outDir).sort(), [...before.keys()].sort(), 'no temporary file left from the killed export');
     // Empty (its writer died as it created it): stale too.
     writeFileSync(`${out}.lock`, '');
     assert.equal((await runExport(ctx, options(out, { full: true }))).complete, true);
