@@ -13,7 +13,7 @@
  *   const { packPath } = writer.finish();
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { writeAll } from '../whole-writes.js';
@@ -214,7 +214,16 @@ export class PackWriter {
       writeAll(this.fd, header, 0);
       checksum = this.hashFile();
       writeAll(this.fd, checksum, this.offset);
-      writeFileSync(idxTemp, this.table.build(checksum), { mode: 0o444 });
+      // On disk before a ref can point into them, as git does by default for packs and their
+      // indexes (core.fsync: objects and derived metadata, loose objects aside).
+      fsyncSync(this.fd);
+      const idx = openSync(idxTemp, 'wx', 0o444);
+      try {
+        writeAll(idx, this.table.build(checksum));
+        fsyncSync(idx);
+      } finally {
+        closeSync(idx);
+      }
     } catch (err) {
       // A full disk while completing: no temporary pack or index is left in objects/pack.
       rmSync(idxTemp, { force: true });
