@@ -9,9 +9,10 @@
  *   writeAll(fd, compressed); // all of it, or an exception (ENOSPC, ...)
  *   writeAll(fd, header, 0); // at a position, as pwrite
  *   writeFileWhole(manifestPath, text); // the whole file under its name, or nothing
+ *   removeLeftTemps(manifestPath); // what a killed writeFileWhole left beside it
  */
-import { existsSync, linkSync, mkdirSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { GatosError } from './errors.js';
 
 export function writeAll(fd: number, data: Uint8Array | string, position?: number): void {
@@ -26,6 +27,8 @@ export function writeAll(fd: number, data: Uint8Array | string, position?: numbe
 }
 
 let tempCounter = 0;
+const tempOf = (path: string) => `${path}.tmp-${process.pid}-${tempCounter++}`;
+const TEMP_SUFFIX = /^\.tmp-\d+-\d+$/;
 
 /**
  * Puts `data` at `path` whole or not at all: written to a temporary file beside it, then renamed
@@ -33,7 +36,7 @@ let tempCounter = 0;
  * left behind when it fails.
  */
 export function writeFileWhole(path: string, data: Uint8Array | string, options: { mode?: number; exclusive?: boolean } = {}): void {
-  const temp = `${path}.tmp-${process.pid}-${tempCounter++}`;
+  const temp = tempOf(path);
   try {
     writeFileSync(temp, data, { mode: options.mode ?? 0o666, flag: 'wx' });
     if (options.exclusive) {
@@ -43,6 +46,19 @@ export function writeFileWhole(path: string, data: Uint8Array | string, options:
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * Removes the temporary files `writeFileWhole` leaves beside `paths` when its process is killed
+ * between writing and renaming. Only for callers that know no other process is writing them.
+ */
+export function removeLeftTemps(...paths: string[]): void {
+  for (const path of paths) {
+    const dir = dirname(path);
+    const prefix = basename(path);
+    for (const name of readdirSync(dir))
+      if (name.startsWith(prefix) && TEMP_SUFFIX.test(name.slice(prefix.length))) rmSync(join(dir, name), { force: true });
   }
 }
 

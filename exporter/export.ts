@@ -5,7 +5,7 @@
  * taken for a complete one. When `<out>` already holds a complete export, journals are read only
  * past the journal heads it recorded, and rows are upserted.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
@@ -25,7 +25,7 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { WrittenFile } from '../engine/scheduler/tasks.js';
 import { readCheckpoint, stateRef } from '../engine/state/checkpoint.js';
 import { packageVersion } from '../engine/version.js';
-import { makeDirs, writeFileWhole } from '../engine/whole-writes.js';
+import { makeDirs, removeLeftTemps, writeFileWhole } from '../engine/whole-writes.js';
 import {
   ancestry,
   type ExtractProgress,
@@ -260,6 +260,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
+  const rootFile = `${options.out}.explorer-root.txt`;
   // A crashed export's leftovers (the output so far, tables written apart) go first.
   const removePartial = () => {
     rmSync(partial, { recursive: true, force: true });
@@ -267,10 +268,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   };
   removePartial();
   // Left by an export killed while it wrote its manifest or Explorer-Root file (this one holds the lock).
-  const prefix = `${basename(options.out)}.`;
-  for (const name of readdirSync(dirname(options.out)))
-    if (name.startsWith(prefix) && /^(manifest\.json|explorer-root\.txt)\.tmp-\d+-\d+$/.test(name.slice(prefix.length)))
-      rmSync(join(dirname(options.out), name), { force: true });
+  removeLeftTemps(manifestPath, rootFile);
   if (incremental) copyFileSync(options.out, partial);
   // The old manifest goes before anything changes, so a crash never leaves it beside a changed
   // output; a failure this export catches puts it back while `out` is still the one it describes.
@@ -495,7 +493,6 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     rmSync(options.out, { recursive: true, force: true });
     renameSync(partial, options.out);
     replaced = true;
-    const rootFile = `${options.out}.explorer-root.txt`;
     writeFileWhole(rootFile, `${root}\n`);
     const has = (name: string) => wanted.includes(name);
     const manifest: ExportManifest = {
@@ -538,7 +535,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     await Promise.allSettled([pooled]);
     staging.close();
     removePartial();
-    if (oldManifest && !replaced) writeFileSync(manifestPath, oldManifest);
+    if (oldManifest && !replaced) writeFileWhole(manifestPath, oldManifest);
     throw exportFailure(err, options.out);
   }
 }

@@ -27,7 +27,7 @@ import type {
 } from '../engine/scheduler/tasks.js';
 import { addJournalRow, segmentRows } from './extract.js';
 import { writeSqliteTable } from './sqlite-sink.js';
-import { Staging } from './staging.js';
+import { closingOnFailure, Staging } from './staging.js';
 import { type Row, SHARD_TABLES, selectColumns, tableDef } from './tables.js';
 
 const compiled = new Map<string, RowTest>();
@@ -57,13 +57,11 @@ function shardOf(prefix: string): Staging {
   }
   let shard = shards.get(prefix);
   if (!shard) {
-    shard = new Staging(`${prefix}-${threadId}.sqlite`);
-    try {
-      for (const table of SHARD_TABLES) shard.create(tableDef(table));
-    } catch (err) {
-      shard.db.close(); // on a full disk: not left open
-      throw err;
-    }
+    const created = new Staging(`${prefix}-${threadId}.sqlite`);
+    closingOnFailure(created.db, () => {
+      for (const table of SHARD_TABLES) created.create(tableDef(table));
+    });
+    shard = created;
     shards.set(prefix, shard);
   }
   return shard;

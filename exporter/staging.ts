@@ -28,6 +28,19 @@ export function openUnjournaled(path: string): Database.Database {
   return db;
 }
 
+/**
+ * Runs `setup` on a connection just opened and closes the connection if it fails: its first
+ * writes are where a full disk shows, and a file left open keeps its space after removal.
+ */
+export function closingOnFailure(db: Database.Database, setup: () => void): void {
+  try {
+    setup();
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
 const INSERT_BATCH = 5000;
 /**
  * Shards read in place (attached). SQLite attaches at most 10 files, and a sink attaches its
