@@ -11,6 +11,9 @@ import Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
 import { type Row, type TableDef, tableDef } from './tables.js';
 
+/** Page size of every SQLite file an export writes: staging, shards, side files and the output. */
+export const PAGE_SIZE = 16_384;
+
 /**
  * Opens a SQLite file that only this export writes, with no rollback journal and no syncs: a
  * crash leaves a temporary file that the next export discards, never a journal to replay.
@@ -18,9 +21,14 @@ import { type Row, type TableDef, tableDef } from './tables.js';
  * without an error (the pragma answers `delete`): it is lifted for that one pragma. Until it was,
  * every staging batch and shard commit created and deleted a journal file (~90 per 100k-event
  * export).
+ *
+ * A new file gets pages of `PAGE_SIZE` (an existing one keeps its own): a quarter of the pages to
+ * write, balance and copy of SQLite's default 4 KiB. Exports ~10% faster at 100k and 1M events
+ * (docs/decisions/0009).
  */
 export function openUnjournaled(path: string): Database.Database {
   const db = new Database(path);
+  db.pragma(`page_size = ${PAGE_SIZE}`);
   db.unsafeMode(true);
   db.pragma('journal_mode = OFF');
   db.unsafeMode(false);

@@ -24,6 +24,7 @@ import { fold } from '../../engine/state/fold.js';
 import { checkFoldSpec } from '../../engine/state/fold-spec.js';
 import { type ExportOptions, runExport } from '../../exporter/export.js';
 import type { ExportManifest } from '../../exporter/manifest.js';
+import { PAGE_SIZE } from '../../exporter/staging.js';
 import { TABLE_NAMES, tableDef } from '../../exporter/tables.js';
 import { verifyExport } from '../../exporter/verify.js';
 import { onSmallDevice } from '../helpers/device.js';
@@ -158,6 +159,7 @@ describe('export to SQLite', () => {
     assert.equal(sql(out, 'select count(*) from pointers'), '2');
     assert.equal(sql(out, 'select status from jobs'), 'succeeded');
     assert.equal(sql(out, 'pragma user_version'), '1000');
+    assert.equal(sql(out, 'pragma page_size'), String(PAGE_SIZE));
     // STRICT tables refuse a wrong type; NOT NULL holds.
     assert.throws(() =>
       sql(
@@ -237,14 +239,22 @@ describe('export to SQLite', () => {
     const { ctx } = await populated();
     const out = join(newDir(), 'inc.sqlite');
     await runExport(ctx, options(out));
+    // As an earlier version wrote it: SQLite's default page size. A continued file keeps its own.
+    const older = new Database(out);
+    older.pragma('page_size = 4096');
+    older.exec('VACUUM');
+    older.close();
     await appendEvents(ctx, [{ ns: 'shop', type: 'order.placed', actor: 'user:bob', payload: { sku: 'apple', n: 5 } }]);
     const second = await runExport(ctx, options(out));
     assert.equal(second.incremental, true);
     assert.equal(second.row_counts.events, 4);
     assert.equal(sql(out, 'select count(distinct id) from events'), '4');
+    assert.equal(sql(out, 'pragma page_size'), '4096');
+    assert.equal(sql(out, 'pragma integrity_check'), 'ok');
     const third = await runExport(ctx, options(out, { full: true }));
     assert.equal(third.incremental, false);
     assert.equal(third.row_counts.events, 4);
+    assert.equal(sql(out, 'pragma page_size'), String(PAGE_SIZE));
     assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
