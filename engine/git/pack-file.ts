@@ -14,6 +14,7 @@ import { DeltaBaseCache } from './delta-base-cache.js';
 import { hashObjectRaw } from './oid.js';
 import { PackIndex } from './pack-index.js';
 import type { GitObject, ObjectType } from './ports.js';
+import { inflateSmall, SMALL_INFLATE_LIMIT } from './small-inflate.js';
 import { inflateStored } from './zlib-stored.js';
 
 const TYPE_BY_CODE: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
@@ -281,6 +282,10 @@ export class PackFile {
     // Objects stored without compression (core.compression=0) need no zlib state at all.
     const stored = inflateStored(compressed, size);
     if (stored) return stored;
+    if (size <= SMALL_INFLATE_LIMIT) {
+      const small = inflateSmall(compressed, size);
+      if (small) return small;
+    }
     let data: Buffer;
     try {
       // The header gives the size: one output buffer of that size instead of zlib's default

@@ -13,6 +13,16 @@
  *   const z = deflateSmall(bytes); // inflateSync(z) equals bytes
  */
 import { deflateSync } from 'node:zlib';
+import {
+  CL_ORDER,
+  DIST_BASE,
+  DIST_EXTRA,
+  FIXED_DIST_LENGTHS,
+  FIXED_LIT_LENGTHS,
+  LEN_BASE,
+  LEN_EXTRA,
+  reverse15,
+} from './deflate-format.js';
 import { deflateStored, writeAdler32 } from './zlib-stored.js';
 
 /** Inputs up to this size are handled here (distances then always fit deflate's 32 KiB window). */
@@ -21,16 +31,6 @@ export const SMALL_DEFLATE_LIMIT = 16 * 1024;
 const MIN_MATCH = 4;
 const MAX_MATCH = 258;
 const HASH_BITS = 13;
-
-const LEN_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
-const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-const DIST_BASE = [
-  1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385,
-  24577,
-];
-const DIST_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
-/** The order in which code-length code lengths are sent (RFC 1951 §3.2.7). */
-const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 /** Length 3..258 -> index into LEN_BASE; distance 1..SMALL_DEFLATE_LIMIT -> index into DIST_BASE. */
 const lenIndex = new Uint8Array(MAX_MATCH + 1);
@@ -51,9 +51,6 @@ function bump(array: Uint32Array, index: number, by: number): void {
 }
 
 const codeCount = new Uint32Array(16);
-/** 15-bit values with their bits in reverse order. */
-const reverse15 = new Uint16Array(1 << 15);
-for (let v = 1; v < 1 << 15; v++) reverse15[v] = ((reverse15[v >>> 1] as number) >>> 1) | ((v & 1) << 14);
 const nextCode = new Uint16Array(16);
 
 /** Canonical Huffman codes for `lengths`, bit-reversed because deflate writes codes LSB first. */
@@ -165,9 +162,8 @@ const clCodes = new Uint16Array(19);
 const runs = new Uint8Array(316 * 2);
 const allLengths = new Uint8Array(316); // code-length symbols and their extra values
 
-const fixedLit = new Uint8Array(288);
-fixedLit.fill(8, 0, 144).fill(9, 144, 256).fill(7, 256, 280).fill(8, 280, 288);
-const fixedDist = new Uint8Array(30).fill(5);
+const fixedLit = FIXED_LIT_LENGTHS;
+const fixedDist = FIXED_DIST_LENGTHS;
 const fixedLitCodes = new Uint16Array(288);
 const fixedDistCodes = new Uint16Array(30);
 canonicalCodes(fixedLit, 288, fixedLitCodes);

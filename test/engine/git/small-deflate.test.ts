@@ -8,32 +8,12 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { initRepository, openRepository } from '../../../engine/git/repository.js';
 import { deflateObject, deflatePreset, deflateSmall, deflateWithPreset, SMALL_DEFLATE_LIMIT } from '../../../engine/git/small-deflate.js';
-
-/** Bytes with structure: runs, repeats at random distances, small alphabets, noise. */
-const structured = fc
-  .tuple(fc.integer({ min: 0, max: SMALL_DEFLATE_LIMIT }), fc.integer({ min: 1, max: 256 }), fc.nat(), fc.integer({ min: 0, max: 3 }))
-  .map(([size, alphabet, seed, mode]) => {
-    let state = seed >>> 0 || 1;
-    const next = (): number => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return state >>> 0;
-    };
-    const out = new Uint8Array(size);
-    for (let i = 0; i < size; i++) {
-      if (mode === 0) out[i] = next() & 0xff;
-      else if (mode === 1) out[i] = next() % alphabet;
-      else if (mode === 2) out[i] = i > 0 && next() % 8 !== 0 ? (out[i - 1 - (next() % Math.min(i, 300))] as number) : next() & 0xff;
-      else out[i] = 65 + (i % alphabet);
-    }
-    return out;
-  });
+import { structuredBytes } from './helpers/bytes.js';
 
 describe('small-object deflate', () => {
   test('zlib inflates every stream back to its input (property)', () => {
     fc.assert(
-      fc.property(structured, (data) => {
+      fc.property(structuredBytes(SMALL_DEFLATE_LIMIT), (data) => {
         const z = deflateSmall(data);
         assert.deepEqual(new Uint8Array(inflateSync(z)), data);
         // Never larger than storing the bytes (2-byte header, block framing, Adler-32).
@@ -72,7 +52,7 @@ describe('small-object deflate', () => {
       assert.deepEqual(inflateSync(deflateWithPreset(data, preset)), data);
     }
     fc.assert(
-      fc.property(structured, (data) => {
+      fc.property(structuredBytes(SMALL_DEFLATE_LIMIT), (data) => {
         const z = deflateWithPreset(data, preset);
         assert.deepEqual(new Uint8Array(inflateSync(z)), data);
         assert.ok(z.length <= data.length + 11, `${z.length} bytes for ${data.length}`);
