@@ -4,7 +4,8 @@
  * Parquet, and to SQLite again once git has repacked the repository; the commits table beside a naive `git log | sqlite3 .import` pipeline on the same refs;
  * 2 threads beside 1 (whole CLI processes, alternated); verify throughput; a 1%-of-namespaces
  * `--where` beside the unfiltered export; without --quick, the peak RSS and the thread ratio of a
- * 1M-event export, each in a child process, and that export again once git has repacked it.
+ * 1M-event export (three alternated runs per setting, each in a child process), and that export
+ * again once git has repacked it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -195,22 +196,31 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
     };
     let asGenerated = { mib: 0, seconds: 0 };
     for (const format of ['sqlite', 'parquet'] as const) {
-      const pooledRun = peakMiB(format);
-      const singleRun = peakMiB(format, 1);
-      if (format === 'sqlite') asGenerated = pooledRun;
-      const pooled = pooledRun.mib;
-      const single = singleRun.mib;
+      // Alternated, median of three: one run each moved by ±15% with the VM (2 threads 18.6-21.8 s
+      // on the same fixture), enough to swing the ratio across its target.
+      const pooledRuns: Array<{ mib: number; seconds: number }> = [];
+      const singleRuns: Array<{ mib: number; seconds: number }> = [];
+      for (let round = 0; round < 3; round++) {
+        pooledRuns.push(peakMiB(format));
+        singleRuns.push(peakMiB(format, 1));
+      }
+      const pooledSeconds = median(pooledRuns.map((run) => run.seconds));
+      const singleSeconds = median(singleRuns.map((run) => run.seconds));
+      // Memory: the highest peak of any run.
+      const pooled = Math.max(...pooledRuns.map((run) => run.mib));
+      const single = Math.max(...singleRuns.map((run) => run.mib));
+      if (format === 'sqlite') asGenerated = { mib: pooled, seconds: pooledSeconds };
       const name = format === 'sqlite' ? 'SQLite' : 'Parquet';
       rows.push({
-        name: `export: 1M events to ${name}, ${availableParallelism()} threads vs 1 (whole process, one run each)`,
-        value: Number((singleRun.seconds / pooledRun.seconds).toFixed(2)),
+        name: `export: 1M events to ${name}, ${availableParallelism()} threads vs 1 (whole process, median of 3 alternated)`,
+        value: Number((singleSeconds / pooledSeconds).toFixed(2)),
         unit: 'x',
-        baseline: `1 thread ${singleRun.seconds.toFixed(1)} s, ${availableParallelism()} threads ${pooledRun.seconds.toFixed(1)} s`,
+        baseline: `1 thread ${singleSeconds.toFixed(1)} s, ${availableParallelism()} threads ${pooledSeconds.toFixed(1)} s`,
         target: '>= 1.5x',
-        met: singleRun.seconds / pooledRun.seconds >= 1.5,
+        met: singleSeconds / pooledSeconds >= 1.5,
       });
       rows.push({
-        name: `export: 1M events to ${name}, peak RSS (default threads; --threads 1)`,
+        name: `export: 1M events to ${name}, peak RSS (default threads; --threads 1; highest of 3 runs)`,
         value: Math.max(pooled, single),
         unit: 'MiB',
         baseline: `default threads ${pooled} MiB, --threads 1 ${single} MiB`,

@@ -13,8 +13,11 @@ import { makeDirs, writeAll } from '../whole-writes.js';
 import { hashObject, objectHeader } from './oid.js';
 import type { GitObject, ObjectType, Oid } from './ports.js';
 import { deflateObject } from './small-deflate.js';
+import { inflateUpTo, SMALL_INFLATE_LIMIT } from './small-inflate.js';
 
 const TYPES = new Set<string>(['commit', 'tree', 'blob', 'tag']);
+/** A loose object's header, `<type> <size>\0`, is at most this long (a 20-digit size). */
+const LOOSE_HEADER_MAX = 32;
 
 export function loosePath(objectsDir: string, oid: Oid): string {
   return join(objectsDir, oid.slice(0, 2), oid.slice(2));
@@ -44,7 +47,10 @@ export function readLoose(objectsDir: string, oid: Oid): GitObject | undefined {
   }
   let raw: Buffer;
   try {
-    raw = inflateSync(compressed);
+    // Most loose objects are small: decoded in JavaScript when they fit, by zlib otherwise.
+    raw =
+      (compressed.length <= SMALL_INFLATE_LIMIT ? inflateUpTo(compressed, SMALL_INFLATE_LIMIT + LOOSE_HEADER_MAX) : undefined) ??
+      inflateSync(compressed);
   } catch (err) {
     throw new GatosError('corrupt_object', `object ${oid}: zlib data is damaged`, { oid }, { cause: err });
   }

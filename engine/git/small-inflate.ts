@@ -162,12 +162,28 @@ const sentLengths = new Uint8Array(19);
  * (see the module comment): then zlib must read it.
  */
 export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefined {
+  const out = Buffer.allocUnsafe(size);
+  return inflateInto(stream, out) === size ? out : undefined;
+}
+
+/**
+ * The bytes of a zlib stream whose length is not known beforehand (a loose object's header is
+ * inside its stream), or undefined when they exceed `limit` or the stream is not taken.
+ */
+export function inflateUpTo(stream: Uint8Array, limit: number): Buffer | undefined {
+  const out = Buffer.allocUnsafe(limit);
+  const length = inflateInto(stream, out);
+  return length < 0 ? undefined : out.subarray(0, length);
+}
+
+/** Decodes a zlib stream into `out`: the number of bytes, or -1 (not taken, or longer than `out`). */
+function inflateInto(stream: Uint8Array, out: Uint8Array): number {
   const end = stream.length;
+  const size = out.length;
   const cmf = stream[0] as number;
   const flags = stream[1] as number;
   // Deflate with a window of at most 32 KiB, a valid header check, no preset dictionary.
-  if (end < 7 || (cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flags) % 31 !== 0 || (flags & 0x20) !== 0) return undefined;
-  const out = Buffer.allocUnsafe(size);
+  if (end < 7 || (cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flags) % 31 !== 0 || (flags & 0x20) !== 0) return -1;
   let pos = 2;
   // Input bits not yet used, lowest first. Past the end of the input zero bytes are fed; the
   // trailer check below fails if any of them was used.
@@ -190,10 +206,10 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
       pos -= count >> 3;
       bits = 0;
       count = 0;
-      if (pos + 4 > end) return undefined;
+      if (pos + 4 > end) return -1;
       const length = (stream[pos] as number) | ((stream[pos + 1] as number) << 8);
       const check = (stream[pos + 2] as number) | ((stream[pos + 3] as number) << 8);
-      if ((length ^ 0xffff) !== check || pos + 4 + length > end || written + length > size) return undefined;
+      if ((length ^ 0xffff) !== check || pos + 4 + length > end || written + length > size) return -1;
       out.set(stream.subarray(pos + 4, pos + 4 + length), written);
       written += length;
       pos += 4 + length;
@@ -212,7 +228,7 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
       const lengthCount = ((bits >> 10) & 15) + 4;
       bits >>= 14;
       count -= 14;
-      if (litCount > 286 || distCount > 30) return undefined;
+      if (litCount > 286 || distCount > 30) return -1;
       sentLengths.fill(0);
       for (let i = 0; i < lengthCount; i++) {
         while (count < 3) {
@@ -230,7 +246,7 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
         lengthCodeUsed[used] = symbol;
         lengthCodeLengths[used++] = sentLengths[symbol] as number;
       }
-      if (!lengthCode.build(lengthCodeUsed, lengthCodeLengths, used)) return undefined;
+      if (!lengthCode.build(lengthCodeUsed, lengthCodeLengths, used)) return -1;
       // The literal/length code's lengths, then the distance code's, as one sequence.
       const total = litCount + distCount;
       let litN = 0;
@@ -245,14 +261,14 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
           count += 8;
         }
         const entry = lengthCode.decode(bits);
-        if (entry < 0) return undefined;
+        if (entry < 0) return -1;
         bits >>= entry & 15;
         count -= entry & 15;
         const symbol = entry >> 4;
         let value = symbol;
         let repeat = 1;
         if (symbol === 16) {
-          if (previous < 0) return undefined;
+          if (previous < 0) return -1;
           value = previous;
           repeat = 3 + (bits & 3);
           bits >>= 2;
@@ -268,7 +284,7 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
           bits >>= 7;
           count -= 7;
         }
-        if (i + repeat > total) return undefined;
+        if (i + repeat > total) return -1;
         previous = value;
         if (value === 0) {
           i += repeat;
@@ -286,12 +302,12 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
         }
       }
       // A block that cannot end is not one zlib wrote.
-      if (!ends) return undefined;
-      if (!blockLit.build(litUsed, litLengths, litN) || !blockDist.build(distUsed, distLengths, distN)) return undefined;
+      if (!ends) return -1;
+      if (!blockLit.build(litUsed, litLengths, litN) || !blockDist.build(distUsed, distLengths, distN)) return -1;
       lit = blockLit;
       dist = blockDist;
     } else if (type !== 1) {
-      return undefined;
+      return -1;
     }
     for (;;) {
       // A literal/length code of up to 15 bits and up to 5 extra length bits.
@@ -301,18 +317,18 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
         count += 8;
       }
       const entry = lit.decode(bits);
-      if (entry < 0) return undefined;
+      if (entry < 0) return -1;
       bits >>= entry & 15;
       count -= entry & 15;
       const symbol = entry >> 4;
       if (symbol < 256) {
-        if (written === size) return undefined;
+        if (written === size) return -1;
         out[written++] = symbol;
         continue;
       }
       if (symbol === 256) break;
       const lengthIndex = symbol - 257;
-      if (lengthIndex >= 29) return undefined;
+      if (lengthIndex >= 29) return -1;
       const lengthBits = LEN_EXTRA[lengthIndex] as number;
       const length = (LEN_BASE[lengthIndex] as number) + (bits & ((1 << lengthBits) - 1));
       bits >>= lengthBits;
@@ -324,11 +340,11 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
         count += 8;
       }
       const distEntry = dist.decode(bits);
-      if (distEntry < 0) return undefined;
+      if (distEntry < 0) return -1;
       bits >>= distEntry & 15;
       count -= distEntry & 15;
       const distCode = distEntry >> 4;
-      if (distCode >= 30) return undefined;
+      if (distCode >= 30) return -1;
       const distBits = DIST_EXTRA[distCode] as number;
       while (count < distBits) {
         bits |= (pos < end ? (stream[pos] as number) : 0) << count;
@@ -338,20 +354,19 @@ export function inflateSmall(stream: Uint8Array, size: number): Buffer | undefin
       const distance = (DIST_BASE[distCode] as number) + (bits & ((1 << distBits) - 1));
       bits >>= distBits;
       count -= distBits;
-      if (distance > written || written + length > size) return undefined;
+      if (distance > written || written + length > size) return -1;
       // Byte by byte: a match may overlap the bytes it produces.
       for (let from = written - distance, stop = written + length; written < stop; ) out[written++] = out[from++] as number;
     }
   } while (last === 0);
-  if (written !== size) return undefined;
   // The Adler-32 follows at the next byte boundary.
   pos -= count >> 3;
-  if (pos + 4 > end) return undefined;
+  if (pos + 4 > end) return -1;
   const sum =
     (((stream[pos] as number) << 24) |
       ((stream[pos + 1] as number) << 16) |
       ((stream[pos + 2] as number) << 8) |
       (stream[pos + 3] as number)) >>>
     0;
-  return sum === adler32(out) ? out : undefined;
+  return sum === adler32(out.subarray(0, written)) ? written : -1;
 }

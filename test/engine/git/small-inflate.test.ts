@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { deflateSmall, SMALL_DEFLATE_LIMIT } from '../../../engine/git/small-deflate.js';
-import { inflateSmall, SMALL_INFLATE_LIMIT } from '../../../engine/git/small-inflate.js';
+import { inflateSmall, inflateUpTo, SMALL_INFLATE_LIMIT } from '../../../engine/git/small-inflate.js';
 import { structuredBytes } from './helpers/bytes.js';
 
 const STRATEGIES = [constants.Z_DEFAULT_STRATEGY, constants.Z_FILTERED, constants.Z_HUFFMAN_ONLY, constants.Z_RLE, constants.Z_FIXED];
@@ -50,6 +50,18 @@ describe('small-object inflate', () => {
     fc.assert(
       fc.property(structuredBytes(SMALL_DEFLATE_LIMIT), (data) => {
         assert.deepEqual(inflateSmall(deflateSmall(data), data.length), Buffer.from(data));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a stream of unknown length: its bytes when they fit the limit, else undefined (property)', () => {
+    fc.assert(
+      fc.property(structuredBytes(2 * SMALL_INFLATE_LIMIT), zlibOptions, (data, options) => {
+        const z = deflateSync(data, options);
+        assert.deepEqual(inflateUpTo(z, data.length), Buffer.from(data));
+        assert.deepEqual(inflateUpTo(z, SMALL_INFLATE_LIMIT * 2), Buffer.from(data));
+        if (data.length > 0) assert.equal(inflateUpTo(z, data.length - 1), undefined);
       }),
       { numRuns: 200 },
     );
