@@ -36,16 +36,31 @@ export const NATIVE_FROM_BYTES = 16 * 1024;
 
 let native: NativeBlake3 | null | undefined;
 
-/** The native module, loaded on first use (~3-8 ms), or null where no prebuilt binary exists. */
+/** The native module, loaded on first use (~1.5 ms), or null where no prebuilt binary exists. */
 function nativeBlake3(): NativeBlake3 | null {
-  if (native === undefined) {
+  if (native === undefined) native = loadNative();
+  return native;
+}
+
+/**
+ * The package's own loader asks `process.report` which C library this is: a whole diagnostic
+ * report, 4-5 ms on every thread that hashes a file. On Linux the glibc build is loaded
+ * directly (1.5 ms); where that fails (musl, another layout) the package's loader decides.
+ */
+function loadNative(): NativeBlake3 | null {
+  const require = createRequire(import.meta.url);
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
     try {
-      native = createRequire(import.meta.url)('@napi-rs/blake-hash') as NativeBlake3;
+      return require(`@napi-rs/blake-hash-linux-${process.arch}-gnu`) as NativeBlake3;
     } catch {
-      native = null;
+      // Not glibc, or not installed beside the package: its loader knows.
     }
   }
-  return native;
+  try {
+    return require('@napi-rs/blake-hash') as NativeBlake3;
+  } catch {
+    return null;
+  }
 }
 
 /** Which implementation hashes files and large inputs here. */
