@@ -23,7 +23,7 @@ export const PAGE_SIZE = 16_384;
  * export).
  *
  * A new file gets pages of `PAGE_SIZE` (an existing one keeps its own): a quarter of the pages to
- * write, balance and copy of SQLite's default 4 KiB. Exports ~10% faster at 100k and 1M events
+ * write, balance and copy of SQLite's default 4 KiB. Exports 8-13% faster at 100k and 1M events
  * (docs/decisions/0009).
  */
 export function openUnjournaled(path: string): Database.Database {
