@@ -186,7 +186,9 @@ function inflateInto(stream: Uint8Array, out: Uint8Array): number {
   if (end < 7 || (cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flags) % 31 !== 0 || (flags & 0x20) !== 0) return -1;
   let pos = 2;
   // Input bits not yet used, lowest first. Past the end of the input zero bytes are fed; the
-  // trailer check below fails if any of them was used.
+  // trailer check below fails if any of them was used. The state is kept in locals and each
+  // refill written out where it is needed: the same decoder with a bit-reader object was 30-75%
+  // slower per object (V8 kept the reader's fields in memory).
   let bits = 0;
   let count = 0;
   let written = 0;
