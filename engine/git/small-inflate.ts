@@ -23,7 +23,7 @@ import {
   LEN_EXTRA,
   reverse15,
 } from './deflate-format.js';
-import { adler32 } from './zlib-stored.js';
+import { adler32, readAdler32 } from './zlib-stored.js';
 
 /** Objects up to this size are decoded here; zlib is faster beyond (measured per size). */
 export const SMALL_INFLATE_LIMIT = 1024;
@@ -362,13 +362,5 @@ function inflateInto(stream: Uint8Array, out: Uint8Array): number {
     }
   } while (last === 0);
   // The Adler-32 follows at the next byte boundary.
-  pos -= count >> 3;
-  if (pos + 4 > end) return -1;
-  const sum =
-    (((stream[pos] as number) << 24) |
-      ((stream[pos + 1] as number) << 16) |
-      ((stream[pos + 2] as number) << 8) |
-      (stream[pos + 3] as number)) >>>
-    0;
-  return sum === adler32(out.subarray(0, written)) ? written : -1;
+  return readAdler32(stream, pos - (count >> 3)) === adler32(out.subarray(0, written)) ? written : -1;
 }

@@ -44,6 +44,18 @@ export function writeAdler32(out: Uint8Array, at: number, data: Uint8Array): voi
   out[at + 3] = sum & 0xff;
 }
 
+/** The Adler-32 stored big-endian at `at` (a zlib stream's trailer), or -1 when the stream ends before it. */
+export function readAdler32(stream: Uint8Array, at: number): number {
+  if (at + 4 > stream.length) return -1;
+  return (
+    (((stream[at] as number) << 24) |
+      ((stream[at + 1] as number) << 16) |
+      ((stream[at + 2] as number) << 8) |
+      (stream[at + 3] as number)) >>>
+    0
+  );
+}
+
 export function deflateStored(data: Uint8Array): Uint8Array {
   const blocks = Math.max(1, Math.ceil(data.length / MAX_BLOCK));
   const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
@@ -77,15 +89,10 @@ export function inflateStored(stream: Uint8Array, size: number): Uint8Array | un
   if (((stream[2] as number) & 0x07) === 1 && first === size && stream.length >= 2 + 5 + size + 4) {
     const check = (stream[5] as number) | ((stream[6] as number) << 8);
     const view = stream.subarray(7, 7 + size);
-    const at = 7 + size;
-    const sum =
-      (((stream[at] as number) << 24) |
-        ((stream[at + 1] as number) << 16) |
-        ((stream[at + 2] as number) << 8) |
-        (stream[at + 3] as number)) >>>
-      0;
-    if ((first ^ 0xffff) === check && sum === adler32(view)) return view;
+    if ((first ^ 0xffff) === check && readAdler32(stream, 7 + size) === adler32(view)) return view;
   }
+  // A compressed first block: not ours to read (and nothing allocated for it).
+  if (((stream[2] as number) & 0x06) !== 0) return undefined;
   const out = new Uint8Array(size);
   let pos = 2;
   let written = 0;
@@ -100,12 +107,6 @@ export function inflateStored(stream: Uint8Array, size: number): Uint8Array | un
     pos += 5 + length;
     if (header & 1) break;
   }
-  if (written !== size || pos + 4 > stream.length) return undefined;
-  const sum =
-    (((stream[pos] as number) << 24) |
-      ((stream[pos + 1] as number) << 16) |
-      ((stream[pos + 2] as number) << 8) |
-      (stream[pos + 3] as number)) >>>
-    0;
-  return sum === adler32(out) ? out : undefined;
+  if (written !== size) return undefined;
+  return readAdler32(stream, pos) === adler32(out) ? out : undefined;
 }
