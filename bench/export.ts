@@ -23,12 +23,36 @@ import { type BenchRow, median } from './row.js';
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-const GATOS = fileURLToPath(new URL('../cli/gatos.js', import.meta.url));
 
-/** Runs the CLI in a process of its own; throws with its stderr when it fails. */
-function cli(args: string[]): void {
-  const child = spawnSync(process.execPath, [GATOS, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+/** A whole CLI process: wall seconds, CPU seconds of all its threads, peak RSS (MiB). */
+interface CliRun {
+  seconds: number;
+  cpuSeconds: number;
+  mib: number;
+}
+
+/**
+ * Runs the CLI in a process of its own, which reports its CPU time (user + system, every thread)
+ * and peak memory as it exits; throws with its stderr when it fails. The peak is the child's own
+ * VmHWM, which starts afresh at exec, while getrusage's maxrss would carry the RSS of this
+ * (large) bench process, from which the child was forked.
+ */
+function measuredCli(args: string[]): CliRun {
+  const script = [
+    "import { readFileSync } from 'node:fs';",
+    "const peak = () => { try { return Number(/VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]); } catch { return process.resourceUsage().maxRSS; } };",
+    `import(${JSON.stringify(MAIN)}).then((m) => m.main(${JSON.stringify(args)})).then((code) => { const cpu = process.cpuUsage(); process.stderr.write('RSS ' + peak() + ' CPU ' + (cpu.user + cpu.system) + '\\n'); process.exit(code); });`,
+  ].join('\n');
+  const started = performance.now();
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const elapsed = seconds(started);
   if (child.status !== 0) throw new Error(`gatos ${args.join(' ')} exited ${child.status}: ${child.stderr}`);
+  const report = /RSS (\d+) CPU (\d+)/.exec(child.stderr);
+  return {
+    seconds: elapsed,
+    cpuSeconds: Number(report?.[2] ?? Number.NaN) / 1e6,
+    mib: Math.round(Number(report?.[1] ?? Number.NaN) / 1024),
+  };
 }
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
@@ -114,20 +138,22 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   // (five: a VM's slow minute moves one round, not the median).
   const rounds = quick ? 1 : 5;
   for (const format of ['sqlite', 'parquet'] as const) {
-    const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
+    const runs: Record<1 | 2, CliRun[]> = { 1: [], 2: [] };
     for (let round = 0; round < rounds; round++)
-      for (const threads of [1, 2] as const) {
-        const started = performance.now();
-        cli(['--repo', dir, 'export', format, '--out', `${out}/t${threads}.${format}`, '--full', '--threads', String(threads)]);
-        times[threads].push(seconds(started));
-      }
-    const one = median(times[1]);
-    const two = median(times[2]);
+      for (const threads of [1, 2] as const)
+        runs[threads].push(
+          measuredCli(['--repo', dir, 'export', format, '--out', `${out}/t${threads}.${format}`, '--full', '--threads', String(threads)]),
+        );
+    const one = median(runs[1].map((run) => run.seconds));
+    const two = median(runs[2].map((run) => run.seconds));
+    // CPU beside wall time: two busy workers run about as much CPU as one thread, which also
+    // gets its compiler and collector threads run on the other core (decision 0009).
+    const cpu = (threads: 1 | 2) => median(runs[threads].map((run) => run.cpuSeconds)).toFixed(2);
     rows.push({
       name: `export: ${format === 'sqlite' ? 'SQLite' : 'Parquet'}, 2 threads vs 1 (whole process, 100k)`,
       value: Number((one / two).toFixed(2)),
       unit: 'x',
-      baseline: `1 thread ${one.toFixed(2)} s, 2 threads ${two.toFixed(2)} s (median of ${rounds})`,
+      baseline: `1 thread ${one.toFixed(2)} s (CPU ${cpu(1)} s), 2 threads ${two.toFixed(2)} s (CPU ${cpu(2)} s), median of ${rounds}`,
       target: '>= 1.5x',
       met: one / two >= 1.5,
     });
@@ -180,26 +206,17 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   if (!quick) {
     const bigDir = join(cacheDir, `export-1m-${process.pid}`);
     await generateFixture({ events: 1_000_000, seed: 22, out: bigDir });
-    // The peak of the child's own memory: VmHWM starts afresh at exec, while getrusage's maxrss
-    // would carry the RSS of this (large) bench process, from which the child was forked.
-    const peakMiB = (format: 'sqlite' | 'parquet', threads?: number): { mib: number; seconds: number } => {
+    const peakMiB = (format: 'sqlite' | 'parquet', threads?: number): CliRun => {
       const args = ['--repo', bigDir, 'export', format, '--out', `${bigDir}-out/x.${format}`, '--full'];
       if (threads) args.push('--threads', String(threads));
-      const script = [
-        "import { readFileSync } from 'node:fs';",
-        "const peak = () => { try { return Number(/VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]); } catch { return process.resourceUsage().maxRSS; } };",
-        `import(${JSON.stringify(MAIN)}).then((m) => m.main(${JSON.stringify(args)})).then((code) => { process.stderr.write('RSS ' + peak() + '\\n'); process.exit(code); });`,
-      ].join('\n');
-      const started = performance.now();
-      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 26 });
-      return { mib: Math.round(Number(/RSS (\d+)/.exec(child.stderr)?.[1] ?? Number.NaN) / 1024), seconds: seconds(started) };
+      return measuredCli(args);
     };
     let asGenerated = { mib: 0, seconds: 0 };
     for (const format of ['sqlite', 'parquet'] as const) {
       // Alternated, median of three: one run each moved by ±15% with the VM (2 threads 18.6-21.8 s
       // on the same fixture), enough to swing the ratio across its target.
-      const pooledRuns: Array<{ mib: number; seconds: number }> = [];
-      const singleRuns: Array<{ mib: number; seconds: number }> = [];
+      const pooledRuns: CliRun[] = [];
+      const singleRuns: CliRun[] = [];
       for (let round = 0; round < 3; round++) {
         pooledRuns.push(peakMiB(format));
         singleRuns.push(peakMiB(format, 1));
