@@ -23,6 +23,7 @@ const KINDS: Record<string, ErrorKind> = {
   key_not_found: 'input',
   unknown_actor: 'input',
   key_not_trusted: 'input',
+  invalid_key: 'input',
   not_an_event: 'input',
   invalid_policy: 'input',
   policy_not_found: 'input',

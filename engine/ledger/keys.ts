@@ -8,7 +8,7 @@
  *   const sig = signBytes(loadPrivateKey(dir, 'user:alice'), bytes);
  *   verifyBytes(publicKey, bytes, sig); // true
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatosError } from '../errors.js';
@@ -23,10 +23,28 @@ function keyPath(dir: string, actor: string): string {
   return join(dir, `${actorPath(actor)}.pem`);
 }
 
+/*
+ * Keys cross node:crypto as DER with the fixed RFC 8410 prefixes, never as JWK and never through
+ * generateKeyPairSync: Node 20 can deadlock when a JWK export allocates while it holds a key's
+ * lock and that allocation's garbage collection destroys the key-generation job sharing it
+ * (`gatos key new` hung in about one run in twenty). A key made from 32 random bytes is the same
+ * Ed25519 key generateKeyPairSync makes.
+ */
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** The Ed25519 private key of a 32-byte seed (RFC 8032's private key). */
+export function keyFromSeed(seed: Uint8Array): KeyObject {
+  if (seed.length !== 32) throw new GatosError('invalid_key', `an Ed25519 seed is 32 bytes, got ${seed.length}`, { length: seed.length });
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
+
 /** `ed25519:<hex>` of a key's raw 32-byte public part. */
 export function publicKeyId(key: KeyObject): string {
-  const jwk = createPublicKey(key).export({ format: 'jwk' }) as { x: string };
-  return `ed25519:${Buffer.from(jwk.x, 'base64url').toString('hex')}`;
+  const der = createPublicKey(key).export({ format: 'der', type: 'spki' });
+  if (der.length !== SPKI_PREFIX.length + 32 || !der.subarray(0, SPKI_PREFIX.length).equals(SPKI_PREFIX))
+    throw new GatosError('invalid_key', 'the key is not an Ed25519 key', {});
+  return `ed25519:${der.subarray(SPKI_PREFIX.length).toString('hex')}`;
 }
 
 export function hasKey(dir: string, actor: string): boolean {
@@ -37,7 +55,7 @@ export function hasKey(dir: string, actor: string): boolean {
 export function createKey(dir: string, actor: string): { actor: string; publicKey: string; path: string } {
   const path = keyPath(dir, actor);
   if (existsSync(path)) throw new GatosError('key_exists', `a key for ${actor} already exists at ${path}`, { actor, path });
-  const { privateKey } = generateKeyPairSync('ed25519');
+  const privateKey = keyFromSeed(randomBytes(32));
   makeDirs(join(path, '..'), 0o700);
   chmodSync(dir, 0o700);
   // Whole or not at all: a key file cut short by a full disk would be unusable, and would make
@@ -83,9 +101,6 @@ const KEY_RE = /^ed25519:([0-9a-f]{64})$/;
 export function verifyBytes(publicKey: string, bytes: Uint8Array, signature: Uint8Array): boolean {
   const match = KEY_RE.exec(publicKey);
   if (!match || signature.length !== 64) return false;
-  const key = createPublicKey({
-    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(match[1] as string, 'hex').toString('base64url') },
-    format: 'jwk',
-  });
+  const key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, Buffer.from(match[1] as string, 'hex')]), format: 'der', type: 'spki' });
   return verify(null, bytes, key, signature);
 }
