@@ -415,17 +415,18 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       return results;
     };
     if (sqlite) {
+      // The tables workers fill (journals, messages) are the large ones: the first is written
+      // into the output (its indexes built once its rows are in), each other one into a file of
+      // its own, then moved in as it is. The same steps in any thread, side by side on the pool,
+      // so the same bytes.
+      const large = incremental ? [] : defs.filter((def) => SHARD_TABLES.includes(def.name));
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
       try {
-        for (const def of defs) sink.prepare(def, !journalTable(def.name));
+        for (const def of defs) sink.prepare(def, !journalTable(def.name), def !== large[0]);
       } finally {
         sink.close();
       }
       const view = staging.view();
-      // The tables workers fill (journals, messages) are the large ones: the first is written
-      // into the output, each other one into a file of its own, then moved in as it is. The
-      // same steps in any thread, side by side on the pool, so the same bytes.
-      const large = incremental ? [] : defs.filter((def) => SHARD_TABLES.includes(def.name));
       const sideFile = (i: number, def: TableDef) => (i === 0 ? partial : `${partial}.${def.name}`);
       const written = await eachTable(large, async (def, i) => {
         let rows: number;

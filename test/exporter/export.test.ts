@@ -160,6 +160,13 @@ describe('export to SQLite', () => {
     assert.equal(sql(out, 'select status from jobs'), 'succeeded');
     assert.equal(sql(out, 'pragma user_version'), '1000');
     assert.equal(sql(out, 'pragma page_size'), String(PAGE_SIZE));
+    // Every table's indexes, including those of the table filled before it was indexed.
+    const declared = TABLE_NAMES.flatMap((name) => (tableDef(name).indexes ?? []).map((index) => `${name}_${index.join('_')}`));
+    assert.deepEqual(
+      sql(out, "select name from sqlite_master where type = 'index' and sql is not null order by name").split('\n'),
+      declared.sort(),
+    );
+    assert.match(sql(out, "explain query plan select id from commits where ref = 'x'"), /USING (COVERING )?INDEX commits_ref/);
     // STRICT tables refuse a wrong type; NOT NULL holds.
     assert.throws(() =>
       sql(
