@@ -7,7 +7,8 @@
  * and go straight into Arrow column buffers, one file per `batchSize` rows or MAX_FILE_BYTES of
  * column data (`part-00000.parquet`, ...), so memory is bounded by one file's columns.
  */
-import { mkdirSync, openAsBlob, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, openAsBlob, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import type * as Arrow from 'apache-arrow';
@@ -288,4 +289,26 @@ export function writeParquetTable(
 export async function parquetRowCount(path: string): Promise<number> {
   const file = await parquet.ParquetFile.fromFile(await openAsBlob(path));
   return file.metadata().fileMetadata().numRows();
+}
+
+/**
+ * SHA-256 of a dataset's rows, files in path order (partition, then part), for telling whether
+ * two datasets written differently (other file cuts, encodings, writer versions) hold the same
+ * rows. One file is read at a time.
+ */
+export function parquetRowsDigest(paths: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const path of [...paths].sort()) {
+    const table = arrow.tableFromIPC(parquet.readParquet(readFileSync(path)).intoIPCStream());
+    const names = table.schema.fields.map((field) => field.name);
+    hash.update(`${JSON.stringify(names)}\n`);
+    for (const row of table) {
+      const values = names.map((name) => {
+        const value = (row as unknown as Record<string, unknown>)[name];
+        return typeof value === 'bigint' ? value.toString() : value;
+      });
+      hash.update(`${JSON.stringify(values)}\n`);
+    }
+  }
+  return hash.digest('hex');
 }

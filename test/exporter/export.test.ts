@@ -33,6 +33,10 @@ import { trustedLedger } from '../helpers/ledger.js';
 import { referenceSchema } from '../helpers/schemas.js';
 
 const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
+// Test-side Parquet rewriting (re-encoded and forged files for verify --deep).
+const requireCjs = createRequire(import.meta.url);
+const arrow = requireCjs('apache-arrow') as typeof import('apache-arrow');
+const parquet = requireCjs('parquet-wasm') as typeof import('parquet-wasm');
 const { repo: newRepo, dir: newDir } = scratch();
 const CLOCK = () => 1_764_000_000_000;
 
@@ -572,6 +576,37 @@ describe('export to SQLite', () => {
     const parquetOut = join(newDir(), 'deep-parquet');
     await runExport(ctx, options(parquetOut, { format: 'parquet' }));
     assert.equal((await verifyExport(parquetOut, ctx, { deep: true })).ok, true);
+    // A Parquet file written again uncompressed: other bytes, the same rows, still valid; one
+    // changed value (manifest brought along) is caught by the rows.
+    const partPath = (manifest: ExportManifest) => manifest.files.find((f) => f.path.includes('/events/'))?.path as string;
+    const rewriteParquet = (edit?: (payloads: string[]) => void) => {
+      const manifestFile = `${parquetOut}.manifest.json`;
+      const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as ExportManifest;
+      const file = join(dirname(parquetOut), partPath(manifest));
+      let table = arrow.tableFromIPC(parquet.readParquet(readFileSync(file)).intoIPCStream());
+      if (edit) {
+        const payloads = Array.from(table.getChild('payload') as Iterable<string>);
+        edit(payloads);
+        table = table.setChild('payload', arrow.vectorFromArray(payloads, new arrow.Utf8()));
+      }
+      const plain = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.UNCOMPRESSED).build();
+      const bytes = parquet.writeParquet(parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), plain);
+      writeFileSync(file, bytes);
+      const entry = manifest.files.find((f) => f.path === partPath(manifest)) as ExportManifest['files'][number];
+      Object.assign(entry, { blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length });
+      writeFileSync(manifestFile, canonicalize(manifest));
+    };
+    rewriteParquet();
+    assert.equal((await verifyExport(parquetOut, ctx)).ok, true);
+    assert.equal((await verifyExport(parquetOut, ctx, { deep: true })).ok, true);
+    rewriteParquet((payloads) => {
+      payloads[0] = '{"forged":true}';
+    });
+    assert.equal((await verifyExport(parquetOut, ctx)).ok, true, 'the shallow checks cannot see it');
+    assert.deepEqual(
+      (await verifyExport(parquetOut, ctx, { deep: true })).failures.map((f) => f.code),
+      ['content_mismatch'],
+    );
     sql(out, 'update events set payload = \'{"n":99,"sku":"apple"}\' where ns = \'shop\' and actor = \'user:alice\'');
     recordFile();
     assert.equal((await verifyExport(out, ctx)).ok, true, 'the shallow checks cannot see it');
