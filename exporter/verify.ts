@@ -103,16 +103,20 @@ async function deepCheck(
     if (sameBytes && !manifest.incremental) return;
     // Other bytes can still be the same rows (an incremental file; another build's page layout
     // or file cut): the rows decide, table by table, in key order.
-    const { parquetRowsDigest } = await import('./parquet-sink.js');
-    const tableFiles = (files: readonly { path: string }[], root: string, table: string) =>
-      files.filter((f) => f.path.split('/')[1] === table && f.path.endsWith('.parquet')).map((f) => join(root, f.path));
+    type Files = readonly { path: string }[];
+    // A table's rows in the files of one export (`root`: the directory its paths start in).
+    let rowsOf: (files: Files, root: string, table: string) => string;
+    if (manifest.format === 'sqlite') rowsOf = (files, root, table) => tableDigest(join(root, files[0]?.path ?? ''), table);
+    else {
+      const { parquetRowsDigest } = await import('./parquet-sink.js');
+      rowsOf = (files, root, table) =>
+        parquetRowsDigest(
+          files.filter((f) => f.path.split('/')[1] === table && f.path.endsWith('.parquet')).map((f) => join(root, f.path)),
+        );
+    }
     for (const table of again.exported_tables) {
       if (table === 'export_info') continue;
-      const same =
-        manifest.format === 'sqlite'
-          ? tableDigest(join(dirname(path), manifest.files[0]?.path ?? ''), table) === tableDigest(out, table)
-          : parquetRowsDigest(tableFiles(manifest.files, dirname(path), table)) ===
-            parquetRowsDigest(tableFiles(again.files, dirname(out), table));
+      const same = rowsOf(manifest.files, dirname(path), table) === rowsOf(again.files, dirname(out), table);
       if (!same) fail('content_mismatch', `table ${table} holds other rows than the repository gives`);
     }
   } finally {
