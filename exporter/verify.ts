@@ -94,18 +94,19 @@ async function deepCheck(
       ...(filters.state ? { stateNs: filters.state } : {}),
       ...(on.gitDir ? { gitDir: on.gitDir, ...(on.pool ? { pool: on.pool() } : {}) } : {}),
     });
-    // Paths without their first component (the output's own name), which differs here.
-    const within = (file: { path: string }) => file.path.split('/').slice(1).join('/') || file.path;
-    const recorded = new Map(manifest.files.map((f) => [within(f), f.blake3]));
-    const data = <T extends { path: string }>(files: readonly T[]) => files.filter((f) => !f.path.endsWith('.explorer-root.txt'));
-    const sameBytes =
-      data(again.files).length === data(manifest.files).length && data(again.files).every((f) => recorded.get(within(f)) === f.blake3);
-    if (sameBytes && !manifest.incremental) return;
+    // The data files, each as its path without the first component (the output's own name,
+    // which differs here) and its digest.
+    const listing = (files: ExportManifest['files']) =>
+      files
+        .filter((f) => !f.path.endsWith('.explorer-root.txt'))
+        .map((f) => `${f.path.split('/').slice(1).join('/') || f.path} ${f.blake3}`)
+        .sort()
+        .join('\n');
+    if (!manifest.incremental && listing(again.files) === listing(manifest.files)) return;
     // Other bytes can still be the same rows (an incremental file; another build's page layout
-    // or file cut): the rows decide, table by table, in key order.
-    type Files = readonly { path: string }[];
-    // A table's rows in the files of one export (`root`: the directory its paths start in).
-    let rowsOf: (files: Files, root: string, table: string) => string;
+    // or file cut): the rows decide, table by table, in key order. `rowsOf` digests a table's
+    // rows in the files of one export (`root`: the directory its paths start in).
+    let rowsOf: (files: ExportManifest['files'], root: string, table: string) => string;
     if (manifest.format === 'sqlite') rowsOf = (files, root, table) => tableDigest(join(root, files[0]?.path ?? ''), table);
     else {
       const { parquetRowsDigest } = await import('./parquet-sink.js');

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -147,6 +147,15 @@ function plainValue(value: unknown, type: string): unknown {
   if (typeof value === 'bigint') return Number(value);
   if (type === 'integer' || type === 'timestamp') return Number(value);
   return value;
+}
+
+/** Records `bytes` as the manifest's entry for `path` (hash and size), as a forger keeping both consistent would. */
+function rerecord(manifestFile: string, path: string, bytes: Uint8Array): void {
+  const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as ExportManifest;
+  const entry = manifest.files.find((f) => f.path === path);
+  assert.ok(entry, `${path} is in the manifest`);
+  Object.assign(entry, { blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length });
+  writeFileSync(manifestFile, canonicalize(manifest));
 }
 
 describe('export to SQLite', () => {
@@ -559,13 +568,7 @@ describe('export to SQLite', () => {
     const out = join(newDir(), 'deep.sqlite');
     await runExport(ctx, options(out));
     assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
-    const manifestPath = `${out}.manifest.json`;
-    const recordFile = () => {
-      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ExportManifest;
-      const bytes = readFileSync(out);
-      manifest.files[0] = { path: manifest.files[0]?.path as string, blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length };
-      writeFileSync(manifestPath, canonicalize(manifest));
-    };
+    const recordFile = () => rerecord(`${out}.manifest.json`, basename(out), readFileSync(out));
     // The same rows in other pages (as a build with another file layout writes them): still valid.
     const original = readFileSync(out);
     sql(out, 'pragma page_size = 4096');
@@ -578,11 +581,11 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(parquetOut, ctx, { deep: true })).ok, true);
     // A Parquet file written again uncompressed: other bytes, the same rows, still valid; one
     // changed value (manifest brought along) is caught by the rows.
-    const partPath = (manifest: ExportManifest) => manifest.files.find((f) => f.path.includes('/events/'))?.path as string;
+    const parquetManifest = `${parquetOut}.manifest.json`;
+    const part = (JSON.parse(readFileSync(parquetManifest, 'utf8')) as ExportManifest).files.find((f) => f.path.includes('/events/'))
+      ?.path as string;
     const rewriteParquet = (edit?: (payloads: string[]) => void) => {
-      const manifestFile = `${parquetOut}.manifest.json`;
-      const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as ExportManifest;
-      const file = join(dirname(parquetOut), partPath(manifest));
+      const file = join(dirname(parquetOut), part);
       let table = arrow.tableFromIPC(parquet.readParquet(readFileSync(file)).intoIPCStream());
       if (edit) {
         const payloads = Array.from(table.getChild('payload') as Iterable<string>);
@@ -592,9 +595,7 @@ describe('export to SQLite', () => {
       const plain = new parquet.WriterPropertiesBuilder().setCompression(parquet.Compression.UNCOMPRESSED).build();
       const bytes = parquet.writeParquet(parquet.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), plain);
       writeFileSync(file, bytes);
-      const entry = manifest.files.find((f) => f.path === partPath(manifest)) as ExportManifest['files'][number];
-      Object.assign(entry, { blake3: `blake3:${blake3Hex(bytes)}`, size: bytes.length });
-      writeFileSync(manifestFile, canonicalize(manifest));
+      rerecord(parquetManifest, part, bytes);
     };
     rewriteParquet();
     assert.equal((await verifyExport(parquetOut, ctx)).ok, true);
