@@ -6,13 +6,13 @@ import { GatosError } from '../errors.js';
 
 function readVarint(delta: Uint8Array, start: number): [value: number, next: number] {
   let value = 0;
-  let shift = 0;
+  let scale = 1; // 2 ** (7 * bytes read): multiplied, since a variable power calls into C++
   let pos = start;
   for (;;) {
     if (pos >= delta.length) throw new GatosError('corrupt_pack', 'delta header is truncated');
     const byte = delta[pos++] as number;
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
     if ((byte & 0x80) === 0) return [value, pos];
   }
 }
@@ -21,7 +21,9 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array): Uint8Array {
   const [baseSize, afterBase] = readVarint(delta, 0);
   const [resultSize, start] = readVarint(delta, afterBase);
   if (baseSize !== base.length) throw new GatosError('corrupt_pack', `delta expects a ${baseSize}-byte base, got ${base.length}`);
-  const out = new Uint8Array(resultSize);
+  // Not zero-filled (every byte is written, or the delta is refused below), and from Node's
+  // pool when small: `new Uint8Array(n)` costs an ArrayBuffer per object (~0.8 µs at 300 bytes).
+  const out = Buffer.allocUnsafe(resultSize);
   let outPos = 0;
   let pos = start;
   while (pos < delta.length) {
