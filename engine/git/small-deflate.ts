@@ -438,7 +438,8 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
   const bestBits = Math.min(dynamicBits, fixedBits);
   if (Math.ceil(bestBits / 8) >= storedBytes) return deflateStored(data);
 
-  const out = new Uint8Array(2 + Math.ceil(bestBits / 8) + 4);
+  // Every byte is written (checked below): no zeroing, and Node's pool serves small ones.
+  const out = Buffer.allocUnsafe(2 + Math.ceil(bestBits / 8) + 4);
   out[0] = 0x78; // deflate, 32 KiB window
   out[1] = 0x01; // fastest-level hint; makes the header a multiple of 31
   const w = new BitWriter(out);
@@ -526,7 +527,7 @@ export function deflateWithPreset(data: Uint8Array, preset: DeflatePreset): Uint
   for (let k = 0; k < 30; k++) if ((distFreq[k] as number) > 0 && preset.distLengths[k] === 0) return deflateSmall(data);
   const bits = preset.header.length * 8 + preset.tailCount + dataBits(preset.litLengths, preset.distLengths);
   if (Math.ceil(bits / 8) >= data.length + 5) return deflateStored(data);
-  const out = new Uint8Array(2 + Math.ceil(bits / 8) + 4);
+  const out = Buffer.allocUnsafe(2 + Math.ceil(bits / 8) + 4);
   out[0] = 0x78;
   out[1] = 0x01;
   out.set(preset.header, 2);
@@ -535,7 +536,9 @@ export function deflateWithPreset(data: Uint8Array, preset: DeflatePreset): Uint
   w.bits = preset.tailBits;
   w.count = preset.tailCount;
   writeSymbols(w, count, preset.litLengths, preset.litCodes, preset.distLengths, preset.distCodes);
-  writeAdler32(out, w.end(), data);
+  const end = w.end();
+  if (end + 4 !== out.length) throw new Error(`deflateWithPreset: wrote ${end + 4} bytes, planned ${out.length}`);
+  writeAdler32(out, end, data);
   return out;
 }
 

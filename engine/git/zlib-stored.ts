@@ -58,7 +58,9 @@ export function readAdler32(stream: Uint8Array, at: number): number {
 
 export function deflateStored(data: Uint8Array): Uint8Array {
   const blocks = Math.max(1, Math.ceil(data.length / MAX_BLOCK));
-  const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
+  // Every byte is written below: no zeroing, and Node's pool serves small ones (a `new
+  // Uint8Array` is an ArrayBuffer of its own, ~0.8 µs at a few hundred bytes).
+  const out = Buffer.allocUnsafe(2 + blocks * 5 + data.length + 4);
   out[0] = 0x78; // deflate, 32 KiB window
   out[1] = 0x01; // no dictionary, fastest; (0x78 * 256 + 0x01) % 31 === 0
   let pos = 2;
