@@ -9,8 +9,6 @@
  */
 import { GatosError } from '../errors.js';
 
-const encoder = new TextEncoder();
-
 function invalid(message: string, data: Record<string, unknown> = {}): GatosError {
   return new GatosError('invalid_json', message, data);
 }
@@ -111,7 +109,9 @@ export function canonicalize(value: unknown): string {
 
 /** The canonical form as UTF-8 bytes (what content ids hash). */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return encoder.encode(canonicalize(value));
+  // Buffer.from, not TextEncoder: the same UTF-8 (lone surrogates become U+FFFD either way) in
+  // a fifth of the time for a few hundred bytes, from Node's pool instead of an ArrayBuffer each.
+  return Buffer.from(canonicalize(value), 'utf8');
 }
 
 /**

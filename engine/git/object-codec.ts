@@ -45,7 +45,6 @@ export interface Tag {
 }
 
 const decoder = new TextDecoder('utf-8');
-const encoder = new TextEncoder();
 
 function corrupt(what: string, detail: string): GatosError {
   return new GatosError('corrupt_object', `malformed ${what}: ${detail}`, { what });
@@ -127,7 +126,8 @@ export function serializeCommit(commit: Commit): Uint8Array {
   text += `author ${formatSignature(commit.author)}\ncommitter ${formatSignature(commit.committer)}\n`;
   for (const [key, value] of commit.extraHeaders ?? []) text += `${key} ${value.replaceAll('\n', '\n ')}\n`;
   text += `\n${commit.message}`;
-  return encoder.encode(text);
+  // Buffer.from, not TextEncoder: the same bytes, ~5x faster per commit (see canonicalBytes).
+  return Buffer.from(text, 'utf8');
 }
 
 export function parseTree(body: Uint8Array): TreeEntry[] {
@@ -205,5 +205,5 @@ export function parseTag(body: Uint8Array): Tag {
 export function serializeTag(tag: Tag): Uint8Array {
   let text = `object ${tag.object}\ntype ${tag.type}\ntag ${tag.tag}\n`;
   if (tag.tagger) text += `tagger ${formatSignature(tag.tagger)}\n`;
-  return encoder.encode(`${text}\n${tag.message}`);
+  return Buffer.from(`${text}\n${tag.message}`, 'utf8');
 }
