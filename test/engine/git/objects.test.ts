@@ -10,7 +10,7 @@ import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
 import { PackFile } from '../../../engine/git/pack-file.js';
-import { adoptSharedIndexes, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
+import { adoptSharedIndexes, IndexTable, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
 import { onSmallDevice } from '../../helpers/device.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
@@ -115,6 +115,45 @@ describe('object batches', () => {
     for (const idx of readdirSync(packDir).filter((f) => f.endsWith('.idx'))) git(dir, ['verify-pack', join(packDir, idx)]);
     assert.deepEqual(gitBytes(dir, ['cat-file', 'blob', oids[1] as string]), big);
     assert.equal(git(dir, ['cat-file', 'blob', oids[2] as string]), 'after\n');
+  });
+
+  test('a batch keeps one copy of an id added twice (git sees each object once)', () => {
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const bodies = Array.from({ length: 3000 }, (_, i) => Buffer.from(`object ${i}\n`));
+    // Each body twice, the copies far apart and in another order (past the table's first growth).
+    const oids = store.writeMany([...bodies, ...bodies.slice().reverse()].map((body) => ({ type: 'blob' as const, body })));
+    const packDir = join(dir, '.git/objects/pack');
+    const [idx] = readdirSync(packDir).filter((f) => f.endsWith('.idx'));
+    const listed = git(dir, ['verify-pack', '-v', join(packDir, idx as string)])
+      .split('\n')
+      .filter((line) => / blob /.test(line));
+    assert.equal(listed.length, 3000);
+    assert.equal(git(dir, ['cat-file', 'blob', oids[2999] as string]), 'object 2999\n');
+  });
+
+  test('an index table finds the ids it holds, also among ids sharing their first or last bytes', () => {
+    const table = new IndexTable(true);
+    const id = (head: number, tail: number) => {
+      const oid = Buffer.alloc(20);
+      oid.writeUInt32BE(head, 0);
+      oid.writeUInt32BE(tail, 16);
+      return oid;
+    };
+    // Many ids on few heads: long probe runs, and growth past the first table.
+    for (let i = 0; i < 5000; i++) table.add(id(i % 7, i), i * 10, 0);
+    for (let i = 0; i < 5000; i++) assert.ok(table.has(id(i % 7, i)), `row ${i}`);
+    for (let i = 5000; i < 6000; i++) assert.equal(table.has(id(i % 7, i)), false);
+    assert.equal(table.has(id(0xffffffff, 1)), false);
+    // Ids alike in their first and last four bytes share a slot: told apart by the bytes between.
+    const alike = (i: number) => {
+      const oid = id(0x12345678, 0x9abcdef0);
+      oid.writeUInt32BE(i, 8);
+      return oid;
+    };
+    for (let i = 0; i < 50; i++) table.add(alike(i), 0, 0);
+    for (let i = 0; i < 50; i++) assert.ok(table.has(alike(i)));
+    assert.equal(table.has(alike(50)), false);
   });
 
   test('objects added over time become readable together at finish; an aborted batch leaves nothing', async () => {
