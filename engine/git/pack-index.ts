@@ -340,7 +340,7 @@ export class IndexTable {
   private offsets = new Float64Array(1024);
   private crcs = new Uint32Array(1024);
   /**
-   * With `findable`: the rows by id, open addressing on the id's first four bytes (row + 1; 0 is
+   * With `findable`: the rows by id, open addressing on `slotKey` (row + 1; 0 is
    * empty), kept at most half full. 4-8 bytes per object, where a Set of id strings took ~60 and
    * hashed every string (2-3% of a batch publish).
    */
