@@ -127,9 +127,11 @@ function load(path: string, compactAbove: number): SharedIndex {
   }
 }
 
-/** The first four bytes of an id as a big-endian integer. */
-function headOf(oid: Uint8Array): number {
-  return ((oid[0] as number) * 0x1000000 + ((oid[1] as number) << 16) + ((oid[2] as number) << 8) + (oid[3] as number)) >>> 0;
+/** The first four bytes of an id (or the four at `at`) as a big-endian integer. */
+function headOf(oid: Uint8Array, at = 0): number {
+  return (
+    ((oid[at] as number) * 0x1000000 + ((oid[at + 1] as number) << 16) + ((oid[at + 2] as number) << 8) + (oid[at + 3] as number)) >>> 0
+  );
 }
 
 export class PackIndex {
@@ -325,9 +327,7 @@ export class PackIndex {
  * share a prefix (cheap to search for, 2^32 tries) still spread.
  */
 function slotKey(bytes: Uint8Array, at: number): number {
-  const word = (i: number) =>
-    ((bytes[i] as number) << 24) | ((bytes[i + 1] as number) << 16) | ((bytes[i + 2] as number) << 8) | (bytes[i + 3] as number);
-  return word(at) ^ word(at + 16);
+  return headOf(bytes, at) ^ headOf(bytes, at + 16);
 }
 
 /**

@@ -296,6 +296,25 @@ function encodeRuns(lengths: Uint8Array, total: number): number {
   return pairs;
 }
 
+/**
+ * A zlib stream's buffer for `bits` of deflate data, its header written. Not zeroed (Node's pool
+ * serves small ones): every byte gets written, which `sealStream` checks.
+ */
+function openStream(bits: number): Buffer {
+  const out = Buffer.allocUnsafe(2 + Math.ceil(bits / 8) + 4);
+  out[0] = 0x78; // deflate, 32 KiB window
+  out[1] = 0x01; // fastest-level hint; makes the header a multiple of 31
+  return out;
+}
+
+/** Ends the stream `w` wrote into `openStream`'s buffer: checks it filled it as planned, appends the Adler-32 of `data`. */
+function sealStream(w: BitWriter, data: Uint8Array): Uint8Array {
+  const end = w.end();
+  if (end + 4 !== w.out.length) throw new Error(`small-deflate: wrote ${end + 4} bytes, planned ${w.out.length}`);
+  writeAdler32(w.out, end, data);
+  return w.out;
+}
+
 class BitWriter {
   pos = 2;
   bits = 0;
@@ -438,11 +457,7 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
   const bestBits = Math.min(dynamicBits, fixedBits);
   if (Math.ceil(bestBits / 8) >= storedBytes) return deflateStored(data);
 
-  // Every byte is written (checked below): no zeroing, and Node's pool serves small ones.
-  const out = Buffer.allocUnsafe(2 + Math.ceil(bestBits / 8) + 4);
-  out[0] = 0x78; // deflate, 32 KiB window
-  out[1] = 0x01; // fastest-level hint; makes the header a multiple of 31
-  const w = new BitWriter(out);
+  const w = new BitWriter(openStream(bestBits));
   if (dynamicBits <= fixedBits) {
     canonicalCodes(litLengths, 286, litCodes);
     canonicalCodes(distLengths, 30, distCodes);
@@ -453,10 +468,7 @@ export function deflateSmall(data: Uint8Array): Uint8Array {
     w.put(1, 2); // fixed Huffman
     writeSymbols(w, count, fixedLit, fixedLitCodes, fixedDist, fixedDistCodes);
   }
-  const end = w.end();
-  if (end + 4 !== out.length) throw new Error(`deflateSmall: wrote ${end + 4} bytes, planned ${out.length}`);
-  writeAdler32(out, end, data);
-  return out;
+  return sealStream(w, data);
 }
 
 /**
@@ -527,19 +539,13 @@ export function deflateWithPreset(data: Uint8Array, preset: DeflatePreset): Uint
   for (let k = 0; k < 30; k++) if ((distFreq[k] as number) > 0 && preset.distLengths[k] === 0) return deflateSmall(data);
   const bits = preset.header.length * 8 + preset.tailCount + dataBits(preset.litLengths, preset.distLengths);
   if (Math.ceil(bits / 8) >= data.length + 5) return deflateStored(data);
-  const out = Buffer.allocUnsafe(2 + Math.ceil(bits / 8) + 4);
-  out[0] = 0x78;
-  out[1] = 0x01;
-  out.set(preset.header, 2);
-  const w = new BitWriter(out);
+  const w = new BitWriter(openStream(bits));
+  w.out.set(preset.header, 2);
   w.pos = 2 + preset.header.length;
   w.bits = preset.tailBits;
   w.count = preset.tailCount;
   writeSymbols(w, count, preset.litLengths, preset.litCodes, preset.distLengths, preset.distCodes);
-  const end = w.end();
-  if (end + 4 !== out.length) throw new Error(`deflateWithPreset: wrote ${end + 4} bytes, planned ${out.length}`);
-  writeAdler32(out, end, data);
-  return out;
+  return sealStream(w, data);
 }
 
 /**
