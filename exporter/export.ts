@@ -6,6 +6,7 @@
  * past the journal heads it recorded, and rows are upserted.
  */
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
@@ -280,6 +281,8 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   const parquetFiles: WrittenFile[] = [];
   const counts: Record<string, number> = {};
   let pooled: Promise<void> | undefined;
+  /** Temporary files being removed on libuv's threads (awaited before the manifest is written). */
+  const removals: Promise<void>[] = [];
   try {
     const needs = (name: string) => defs.some((d) => d.name === name);
     // Rows go to the staging area as they are extracted (filtered there); sinks read them back in key order.
@@ -446,16 +449,21 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       await options.afterPool?.();
       const out = new SqliteSink(partial).attach(view);
       try {
-        for (const [i, def] of large.entries()) {
-          counts[def.name] = written[i] as number;
-          if (i === 0) continue;
-          out.transfer(sideFile(i, def), def.name);
-          rmSync(sideFile(i, def), { force: true });
-        }
+        // The small tables first: then nothing reads the staging area any more, and its files
+        // (all the rows, in shards or not) are removed on other threads while this one moves
+        // the large tables in.
         for (const def of defs) {
           if (large.includes(def)) continue;
           counts[def.name] = out.fill(def, incremental && journalTable(def.name));
           options.onProgress?.({ step: def.name, rows: counts[def.name] as number });
+        }
+        out.detach();
+        removals.push(staging.closeInBackground());
+        for (const [i, def] of large.entries()) {
+          counts[def.name] = written[i] as number;
+          if (i === 0) continue;
+          out.transfer(sideFile(i, def), def.name);
+          removals.push(rm(sideFile(i, def), { force: true }));
         }
       } finally {
         out.close();
@@ -488,9 +496,9 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
         counts[def.name] = result.rows;
       }
       await options.afterPool?.();
+      removals.push(staging.closeInBackground());
     }
     stopIfCancelled(options);
-    staging.close();
     rmSync(options.out, { recursive: true, force: true });
     renameSync(partial, options.out);
     replaced = true;
@@ -528,12 +536,15 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       incremental: incremental === true,
       complete: true,
     };
-    // Whole or absent: a manifest cut short by a full disk would not even read as incomplete.
+    // Temporary files removed (while the output was renamed and hashed), then the manifest:
+    // whole or absent, since one cut short by a full disk would not even read as incomplete.
+    await settled(removals);
     writeFileWhole(manifestPath, `${canonicalize(manifest)}\n`);
     return manifest;
   } catch (err) {
-    // Workers may still be appending to their shards: let them finish before the files go.
-    await Promise.allSettled([pooled]);
+    // Workers may still be appending to their shards, and files may be on their way out: both
+    // finish before the rest goes.
+    await Promise.allSettled([pooled, ...removals]);
     staging.close();
     removePartial();
     if (oldManifest && !replaced) writeFileWhole(manifestPath, oldManifest);

@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
-import { attachStaging, closingOnFailure, openUnjournaled } from './staging.js';
+import { attachStaging, closingOnFailure, detachStaging, openUnjournaled } from './staging.js';
 import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
@@ -20,6 +20,7 @@ export function userVersion(version: string): number {
 export class SqliteSink {
   private readonly db: Database.Database;
   private source: ((table: string) => string) | undefined;
+  private view: StagingRef | undefined;
 
   /** Opens (or creates) a SQLite file to write; `version` sets `PRAGMA user_version`. */
   constructor(path: string, version?: string) {
@@ -69,7 +70,16 @@ export class SqliteSink {
   /** Reads staged rows from this staging area (attached; only read) from now on. */
   attach(view: StagingRef): this {
     this.source = attachStaging(this.db, view);
+    this.view = view;
     return this;
+  }
+
+  /** Stops reading from the staging area attached (its files may then be removed). */
+  detach(): void {
+    if (!this.view) return;
+    detachStaging(this.db, this.view);
+    this.source = undefined;
+    this.view = undefined;
   }
 
   /**

@@ -6,6 +6,7 @@
  * in (threads, scheduling) cannot change a byte of the output.
  */
 import { readdirSync, rmSync, truncateSync } from 'node:fs';
+import { rm, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
@@ -67,13 +68,20 @@ function tablesOf(db: Database.Database, schema: string): Set<string> {
   return new Set(rows.map((r) => r.name));
 }
 
+const stagingSchemas = (view: StagingRef) => ['st', ...view.shards.map((_, i) => `st${i}`)];
+
+/** Detaches what `attachStaging` attached (before the staging files are removed). */
+export function detachStaging(db: Database.Database, view: StagingRef): void {
+  for (const schema of stagingSchemas(view)) db.exec(`DETACH DATABASE ${schema}`);
+}
+
 /**
  * Attaches a staging area and its shards to another database (`st`, `st0`, `st1`, …), so that
  * database can be written from the staged rows in one statement; they are only read. Returns
  * each table's SQL source.
  */
 export function attachStaging(db: Database.Database, view: StagingRef): (table: string) => string {
-  const schemas = ['st', ...view.shards.map((_, i) => `st${i}`)];
+  const schemas = stagingSchemas(view);
   for (const [i, path] of [view.path, ...view.shards].entries()) {
     db.prepare(`ATTACH DATABASE ? AS ${schemas[i]}`).run(path);
     db.pragma(`${schemas[i]}.cache_size = ${i === 0 ? -8192 : -1024}`);
@@ -230,13 +238,42 @@ export class Staging {
     if (this.db.open) this.db.close();
     if (!this.owner) return;
     rmSync(this.path, { force: true });
-    const prefix = `${basename(this.path)}-`;
-    for (const name of readdirSync(dirname(this.path))) {
-      if (!name.startsWith(prefix) || !name.endsWith('.sqlite')) continue;
-      // Emptied first: the worker that wrote it keeps it open until its next task, and a removed
-      // file that is still open keeps its disk space.
-      truncateSync(join(dirname(this.path), name));
-      rmSync(join(dirname(this.path), name), { force: true });
+    for (const shard of this.shardFiles()) {
+      // Emptied first: the worker that wrote it may still hold it open, and a removed file that
+      // is still open keeps its disk space. Gone already when a removal in the background got
+      // there first.
+      try {
+        truncateSync(shard);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      rmSync(shard, { force: true });
     }
+  }
+
+  /**
+   * Closes now and removes the files on libuv's threads, while the export finishes its output
+   * (hundreds of MB at 1M events: ~0.2 s of unlinking that would otherwise wait in the serial
+   * tail). Settles once every file is gone.
+   */
+  async closeInBackground(): Promise<void> {
+    if (this.db.open) this.db.close();
+    if (!this.owner) return;
+    const shards = this.shardFiles();
+    await Promise.all([
+      rm(this.path, { force: true }),
+      ...shards.map(async (shard) => {
+        await truncate(shard);
+        await rm(shard, { force: true });
+      }),
+    ]);
+  }
+
+  /** The shard files written for this staging area (`<path>-<thread>.sqlite`). */
+  private shardFiles(): string[] {
+    const prefix = `${basename(this.path)}-`;
+    return readdirSync(dirname(this.path))
+      .filter((name) => name.startsWith(prefix) && name.endsWith('.sqlite'))
+      .map((name) => join(dirname(this.path), name));
   }
 }

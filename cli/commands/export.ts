@@ -259,9 +259,12 @@ export const exportCommand: Command = {
           columns: columnsFlag(ctx),
           where: await whereFlag(ctx),
           ...(pool ? { pool } : {}),
-          // Pack indexes, read windows and worker threads are released as soon as they are done with.
+          // Pack indexes, read windows and worker threads are released as soon as they are done with;
+          // the workers end on their own threads while this one finishes the output (awaited below).
           afterExtract: () => objects.close(),
-          afterPool: () => pool?.close(),
+          afterPool: () => {
+            pool?.close().catch(() => undefined);
+          },
           gitDir: repo.gitDir,
           full: ctx.values.full === true,
           clock: clockFromEnv(),

@@ -78,6 +78,7 @@ export class ComputePool {
   private readonly onProgress: ((progress: PoolProgress) => void) | undefined;
   private progress: PoolProgress = { submitted: 0, completed: 0, failed: 0, inFlight: 0 };
   private closed = false;
+  private closing: Promise<void> | undefined;
 
   constructor(options: PoolOptions = {}) {
     this.threads = parseThreads(options.threads);
@@ -151,10 +152,13 @@ export class ComputePool {
   }
 
   /** Waits for running tasks, then stops every worker thread. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const wake of this.waiting.splice(0)) wake();
-    await this.piscina.close();
+  /** Ends the workers once their tasks are done; every call returns the same promise. */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      for (const wake of this.waiting.splice(0)) wake();
+      this.closing = this.piscina.close();
+    }
+    return this.closing;
   }
 }
