@@ -92,6 +92,17 @@ function checkHeader(header: Buffer, size: number, path: string): number {
   return count;
 }
 
+/**
+ * The first four bytes (big-endian) of `rows` rows of `width` bytes from `bytes[at]` on, into
+ * `into[first]` on. Read byte by byte: `Buffer.readUInt32BE` is JavaScript that runs
+ * unoptimized here, once per object at every start (400k objects: ~9 ms against ~2 ms).
+ */
+function firstWordsOf(bytes: Uint8Array, at: number, width: number, into: Uint32Array, first: number, rows: number): void {
+  for (let i = 0, p = at; i < rows; i++, p += width)
+    into[first + i] =
+      (((bytes[p] as number) << 24) | ((bytes[p + 1] as number) << 16) | ((bytes[p + 2] as number) << 8) | (bytes[p + 3] as number)) >>> 0;
+}
+
 /** Reads an index into shared memory: whole, or only its heads and offsets when it is large. */
 function load(path: string, compactAbove: number): SharedIndex {
   const fd = openSync(path, 'r');
@@ -106,7 +117,7 @@ function load(path: string, compactAbove: number): SharedIndex {
       const data = new SharedArrayBuffer(size);
       const bytes = Buffer.from(data);
       readFully(fd, bytes, 0);
-      for (let i = 0; i < count; i++) heads[i] = bytes.readUInt32BE(oidsAt + i * 20);
+      firstWordsOf(bytes, oidsAt, 20, heads, 0, count);
       return { data, heads: heads.buffer as SharedArrayBuffer, size, mtimeMs };
     }
     const offsets = new Uint32Array(new SharedArrayBuffer(count * 4));
@@ -116,7 +127,7 @@ function load(path: string, compactAbove: number): SharedIndex {
       for (let first = 0; first < count; first += 65536) {
         const rows = Math.min(65536, count - first);
         readFully(fd, chunk.subarray(0, rows * width), at + first * width);
-        for (let i = 0; i < rows; i++) into[first + i] = chunk.readUInt32BE(i * width);
+        firstWordsOf(chunk, 0, width, into, first, rows);
       }
     };
     firstWords(heads, oidsAt, 20);
