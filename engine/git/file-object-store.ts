@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { GatosError } from '../errors.js';
 import { readLoose, writeLoose } from './loose-objects.js';
-import { hashObject } from './oid.js';
+import { decodeOidInto, hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
 import { isPrepared, PackWriter, prepareObject } from './pack-writer.js';
 import type { GitObject, ObjectBatch, ObjectStore, ObjectType, Oid, PreparedObject, ReadTotals } from './ports.js';
@@ -60,6 +60,9 @@ export class FileObjectStore implements ObjectStore {
     }
   }
 
+  /** The id being read, as bytes (see `read`). */
+  private readonly wanted = Buffer.alloc(20);
+
   /** The pack that answered last: objects read together usually live in the same pack. */
   private lastHit: PackFile | undefined;
 
@@ -94,9 +97,10 @@ export class FileObjectStore implements ObjectStore {
   }
 
   read(oid: Oid): GitObject {
-    // Cheap boundary check for the hot path: hex decoding stops at the first non-hex pair.
-    const raw = Buffer.from(oid, 'hex');
-    if (oid.length !== 40 || raw.length !== 20) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
+    // Decoding is the boundary check; the bytes go to a buffer kept for it (reads do not nest:
+    // a delta's base is looked up by the pack's own bytes).
+    const raw = this.wanted;
+    if (!decodeOidInto(oid, raw)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
     const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid.toLowerCase()) ?? this.readLate(raw);
     if (!found) throw new GatosError('object_not_found', `object ${oid} not found`, { oid });

@@ -18,6 +18,31 @@ export function assertOid(value: string, what = 'oid'): Oid {
   return value;
 }
 
+/** Hex digit values by character code (-1: not a hex digit); both cases, as git accepts. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(i)] = i;
+}
+
+/**
+ * Decodes a 40-digit hex id into the 20 bytes of `into`; false (and `into` unspecified) when
+ * `hex` is anything else. Into a buffer the caller reuses: `Buffer.from(hex, 'hex')` allocates
+ * per call, ~0.15 µs on a path that runs for every object an export reads.
+ */
+export function decodeOidInto(hex: string, into: Uint8Array): boolean {
+  if (hex.length !== 40) return false;
+  for (let i = 0; i < 20; i++) {
+    const high = hex.charCodeAt(2 * i);
+    const low = hex.charCodeAt(2 * i + 1);
+    if ((high | low) > 127) return false;
+    const value = ((HEX_VALUE[high] as number) << 4) | (HEX_VALUE[low] as number);
+    if (value < 0) return false;
+    into[i] = value;
+  }
+  return true;
+}
+
 /** The loose-object header `<type> <size>\0`. */
 export function objectHeader(type: ObjectType, size: number): Buffer {
   return Buffer.from(`${type} ${size}\0`, 'latin1');

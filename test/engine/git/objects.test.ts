@@ -9,6 +9,7 @@ import { asGatosError, GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { MemoryObjectStore } from '../../../engine/git/memory-object-store.js';
 import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
+import { decodeOidInto } from '../../../engine/git/oid.js';
 import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, IndexTable, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
@@ -532,10 +533,39 @@ describe('corrupt inputs give typed errors', () => {
 
   test('an invalid object id', () => {
     const dir = repo();
-    assert.equal(
-      codeOf(() => new FileObjectStore(join(dir, '.git')).read('HEAD')),
-      'invalid_oid',
-    );
+    const store = new FileObjectStore(join(dir, '.git'));
+    // Too short, too long, a non-hex digit at the start, in the middle and at the end, non-ASCII.
+    const blob = git(dir, ['hash-object', '-w', '--stdin'], 'hello\n').trim();
+    for (const bad of [
+      'HEAD',
+      blob.slice(1),
+      `${blob}0`,
+      `g${blob.slice(1)}`,
+      `${blob.slice(0, 21)}x${blob.slice(22)}`,
+      `${blob.slice(0, 39)}-`,
+      `${blob.slice(0, 39)}é`,
+    ])
+      assert.equal(
+        codeOf(() => store.read(bad)),
+        'invalid_oid',
+        bad,
+      );
+    // Either case names the same object, as in git.
+    assert.deepEqual(store.read(blob.toUpperCase()), store.read(blob));
+  });
+
+  test('ids decoded into a reused buffer: the bytes Buffer.from(hex) gives, for every digit in either case', () => {
+    const into = new Uint8Array(20);
+    const random = seededRandom(7);
+    for (let n = 0; n < 200; n++) {
+      const bytes = Buffer.from(Array.from({ length: 20 }, () => Math.floor(random() * 256)));
+      for (const hex of [bytes.toString('hex'), bytes.toString('hex').toUpperCase()]) {
+        assert.equal(decodeOidInto(hex, into), true, hex);
+        assert.deepEqual(Buffer.from(into), bytes);
+      }
+    }
+    assert.equal(decodeOidInto('0123456789abcdefABCDEF0123456789abcdef01', into), true);
+    assert.equal(Buffer.from(into).toString('hex'), '0123456789abcdefabcdef0123456789abcdef01');
   });
 
   test('failed reads write nothing', () => {
