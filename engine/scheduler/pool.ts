@@ -151,8 +151,7 @@ export class ComputePool {
     return reply.result as ResultOf<T>;
   }
 
-  /** Waits for running tasks, then stops every worker thread. */
-  /** Ends the workers once their tasks are done; every call returns the same promise. */
+  /** Waits for running tasks, then stops every worker thread; every call returns the same promise. */
   close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
