@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
-import { attachStaging, closingOnFailure, detachStaging, openUnjournaled } from './staging.js';
+import { type AttachedStaging, attachStaging, closingOnFailure, openUnjournaled } from './staging.js';
 import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
@@ -19,8 +19,7 @@ export function userVersion(version: string): number {
 
 export class SqliteSink {
   private readonly db: Database.Database;
-  private source: ((table: string) => string) | undefined;
-  private view: StagingRef | undefined;
+  private staging: AttachedStaging | undefined;
 
   /** Opens (or creates) a SQLite file to write; `version` sets `PRAGMA user_version`. */
   constructor(path: string, version?: string) {
@@ -69,17 +68,14 @@ export class SqliteSink {
 
   /** Reads staged rows from this staging area (attached; only read) from now on. */
   attach(view: StagingRef): this {
-    this.source = attachStaging(this.db, view);
-    this.view = view;
+    this.staging = attachStaging(this.db, view);
     return this;
   }
 
   /** Stops reading from the staging area attached (its files may then be removed). */
   detach(): void {
-    if (!this.view) return;
-    detachStaging(this.db, this.view);
-    this.source = undefined;
-    this.view = undefined;
+    this.staging?.detach();
+    this.staging = undefined;
   }
 
   /**
@@ -88,7 +84,7 @@ export class SqliteSink {
    * Returns the table's row count.
    */
   fill(def: TableDef, upsert: boolean): number {
-    if (!this.source) throw new Error('SqliteSink.fill before attach');
+    if (!this.staging) throw new Error('SqliteSink.fill before attach');
     const names = def.columns.map((col) => `"${col.name}"`);
     const key = names[0] as string;
     const updates = names.slice(1).map((n) => `${n} = excluded.${n}`);
@@ -98,7 +94,7 @@ export class SqliteSink {
         ? ` ON CONFLICT(${key}) DO UPDATE SET ${updates.join(', ')}`
         : ` ON CONFLICT(${key}) DO NOTHING`;
     this.db.exec(
-      `INSERT INTO main."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${this.source(def.name)} WHERE true ORDER BY ${key}${conflict}`,
+      `INSERT INTO main."${def.name}" (${names.join(', ')}) SELECT ${names.join(', ')} FROM ${this.staging.source(def.name)} WHERE true ORDER BY ${key}${conflict}`,
     );
     return (this.db.prepare(`SELECT count(*) AS n FROM main."${def.name}"`).get() as { n: number }).n;
   }

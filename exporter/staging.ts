@@ -68,30 +68,34 @@ function tablesOf(db: Database.Database, schema: string): Set<string> {
   return new Set(rows.map((r) => r.name));
 }
 
-const stagingSchemas = (view: StagingRef) => ['st', ...view.shards.map((_, i) => `st${i}`)];
-
-/** Detaches what `attachStaging` attached (before the staging files are removed). */
-export function detachStaging(db: Database.Database, view: StagingRef): void {
-  for (const schema of stagingSchemas(view)) db.exec(`DETACH DATABASE ${schema}`);
+/** A staging area attached to another database: each table's SQL source, and the way out. */
+export interface AttachedStaging {
+  source(table: string): string;
+  /** Detaches the files (before they are removed). */
+  detach(): void;
 }
 
 /**
  * Attaches a staging area and its shards to another database (`st`, `st0`, `st1`, …), so that
- * database can be written from the staged rows in one statement; they are only read. Returns
- * each table's SQL source.
+ * database can be written from the staged rows in one statement; they are only read.
  */
-export function attachStaging(db: Database.Database, view: StagingRef): (table: string) => string {
-  const schemas = stagingSchemas(view);
+export function attachStaging(db: Database.Database, view: StagingRef): AttachedStaging {
+  const schemas = ['st', ...view.shards.map((_, i) => `st${i}`)];
   for (const [i, path] of [view.path, ...view.shards].entries()) {
     db.prepare(`ATTACH DATABASE ? AS ${schemas[i]}`).run(path);
     db.pragma(`${schemas[i]}.cache_size = ${i === 0 ? -8192 : -1024}`);
   }
   const held = schemas.map((schema) => tablesOf(db, schema));
-  return (table) =>
-    unionOf(
-      table,
-      schemas.filter((_, i) => held[i]?.has(table)),
-    );
+  return {
+    source: (table) =>
+      unionOf(
+        table,
+        schemas.filter((_, i) => held[i]?.has(table)),
+      ),
+    detach: () => {
+      for (const schema of schemas) db.exec(`DETACH DATABASE ${schema}`);
+    },
+  };
 }
 
 export class Staging {
@@ -240,13 +244,8 @@ export class Staging {
     rmSync(this.path, { force: true });
     for (const shard of this.shardFiles()) {
       // Emptied first: the worker that wrote it may still hold it open, and a removed file that
-      // is still open keeps its disk space. Gone already when a removal in the background got
-      // there first.
-      try {
-        truncateSync(shard);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
+      // is still open keeps its disk space.
+      truncateSync(shard);
       rmSync(shard, { force: true });
     }
   }

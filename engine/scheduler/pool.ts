@@ -77,7 +77,7 @@ export class ComputePool {
   private readonly waiting: Array<() => void> = [];
   private readonly onProgress: ((progress: PoolProgress) => void) | undefined;
   private progress: PoolProgress = { submitted: 0, completed: 0, failed: 0, inFlight: 0 };
-  private closed = false;
+  /** Set by `close`: no task is taken from then on. */
   private closing: Promise<void> | undefined;
 
   constructor(options: PoolOptions = {}) {
@@ -108,13 +108,13 @@ export class ComputePool {
   }
 
   private async acquire(): Promise<void> {
-    if (this.closed) throw new GatosError('pool_closed', 'the compute pool is closed');
+    if (this.closing) throw new GatosError('pool_closed', 'the compute pool is closed');
     if (this.progress.inFlight < this.maxInFlight) {
       this.progress.inFlight++;
       return;
     }
     await new Promise<void>((resolve) => this.waiting.push(resolve));
-    if (this.closed) throw new GatosError('pool_closed', 'the compute pool is closed');
+    if (this.closing) throw new GatosError('pool_closed', 'the compute pool is closed');
   }
 
   private release(): void {
@@ -154,9 +154,8 @@ export class ComputePool {
   /** Waits for running tasks, then stops every worker thread; every call returns the same promise. */
   close(): Promise<void> {
     if (!this.closing) {
-      this.closed = true;
-      for (const wake of this.waiting.splice(0)) wake();
       this.closing = this.piscina.close();
+      for (const wake of this.waiting.splice(0)) wake();
     }
     return this.closing;
   }
