@@ -3,7 +3,11 @@
  * its entry, and Node 20's `require()` of an ES module that is still being imported (a second
  * task arriving while the first loads the task code) aborts the whole process with a fatal V8
  * error ("IsGraphAsync must be used on an instantiated module"; 1 run in 40 of a pool started
- * and closed at once). From here the task code is imported once, as an ES module.
+ * and closed at once).
+ *
+ * The task code comes from the build's bundle (build/bundle-worker.ts: one CommonJS file, loaded
+ * without the ES module loader) when that bundle is at least as new as the compiled modules;
+ * otherwise (a tree compiled by `tsc` alone) from the modules themselves, imported once.
  *
  * The handler is handed over as a promise, which piscina awaits before the worker starts waiting
  * for tasks. That wait (Atomics.wait) blocks the thread's event loop, so an import still running
@@ -11,12 +15,34 @@
  * finished its first tasks 49 ms after that thread was free (the workers only then loaded their
  * code); now 3 ms.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Task } from '../engine/scheduler/tasks.js';
 
-export default import('./task-worker.js').then(
-  (code) =>
-    (task: Task): Promise<unknown> =>
-      code.default(task),
-  // A failure to load reaches every task, as an error it can report.
-  (err: unknown) => (): Promise<unknown> => Promise.reject(err),
-);
+type TaskCode = typeof import('./task-worker.js');
+
+const BUNDLE = join(__dirname, 'task-worker.bundle.cjs');
+
+/** Whether `bundle` exists and was built from what is compiled now (not older than `source`). */
+function bundleIsCurrent(bundle: string, source: string): boolean {
+  const built = statSync(bundle, { throwIfNoEntry: false });
+  const compiled = statSync(source, { throwIfNoEntry: false });
+  return built !== undefined && compiled !== undefined && built.mtimeMs >= compiled.mtimeMs;
+}
+
+function load(): Promise<TaskCode> {
+  if (bundleIsCurrent(BUNDLE, join(__dirname, 'task-worker.js'))) return Promise.resolve().then(() => require(BUNDLE) as TaskCode);
+  return import('./task-worker.js');
+}
+
+export default load()
+  .then(
+    (code) =>
+      code.ready.then(
+        () =>
+          (task: Task): Promise<unknown> =>
+            code.default(task),
+      ),
+    // A failure to load reaches every task, as an error it can report.
+  )
+  .catch((err: unknown) => (): Promise<unknown> => Promise.reject(err));

@@ -14,7 +14,8 @@ import { scanRangeEncoded } from '../engine/scan/scan-range.js';
 import { hashBatch } from '../engine/scheduler/hash-batch.js';
 import type { CanonicalizeResult, ScanResult, SealEventsResult, Task, TaskResult, WorkerReply } from '../engine/scheduler/tasks.js';
 
-await blake3Ready();
+/** Settles once the WASM hasher is ready; the entry (task-worker-entry.cts) awaits it before the first task. */
+export const ready = blake3Ready();
 
 /**
  * Loads a module on first use: a worker pays only for the task kinds it runs (exports load no
