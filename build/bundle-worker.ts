@@ -5,47 +5,62 @@
  * read and linked ~80 modules through the ES module loader: ~50 ms of CPU per worker, spent on
  * the cores an export is about to need (docs/decisions/0009, "Worker bundle").
  *
- * ES-module-only packages go into the bundle (`require` cannot load them in Node 20); every
- * other dependency stays outside and is required from node_modules at run time (native addons,
- * and the large builds the code loads on use).
+ * Packages that only ship ES modules go into the bundle (`require` cannot load them in Node 20);
+ * every other dependency stays outside and is required from node_modules at run time (native
+ * addons, and the large builds the code loads on use). Dynamic imports stay lazy.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const INLINE = new Set(['@ipld/dag-cbor', 'multiformats', 'ulid']);
 
-const { dependencies } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { dependencies: Record<string, string> };
+const ENTRY = `${DIST}workers/task-worker.js`;
+const OUT = `${DIST}workers/task-worker.bundle.cjs`;
 
-/**
- * `import.meta.url` becomes the bundle's own URL, which only suits uses that do not depend on the
- * module's folder: `createRequire(import.meta.url)` resolves packages from anywhere in the tree.
- * Any other use (a file beside the module) would quietly point into dist/workers: refused here.
- */
-function checkImportMetaUses(inputs: readonly string[]): void {
-  for (const input of inputs) {
-    const source = readFileSync(`${ROOT}${input}`, 'utf8');
-    const uses = source.split('import.meta.url').length - 1;
-    const resolving = source.split('createRequire(import.meta.url)').length - 1;
-    if (uses !== resolving) throw new Error(`${input}: import.meta.url used for more than createRequire; it cannot be bundled as is`);
-  }
+/** Whether a package offers no CommonJS entry (so it must be bundled to be `require`d). */
+function esmOnly(name: string): boolean {
+  const pkg = JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { type?: string; exports?: unknown };
+  return pkg.type === 'module' && !JSON.stringify(pkg.exports ?? {}).includes('"require"');
 }
 
-const result = await build({
-  entryPoints: [`${DIST}workers/task-worker.js`],
-  outfile: `${DIST}workers/task-worker.bundle.cjs`,
+/**
+ * `import.meta.url` keeps naming the module's own compiled file (found from the bundle's folder),
+ * so files resolved beside a module (the worker entry, a child process's script, package.json)
+ * are found as before.
+ */
+function ownUrls(bundleDir: string): Plugin {
+  return {
+    name: 'own-import-meta-url',
+    setup(on) {
+      on.onLoad({ filter: /\.js$/ }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (!source.includes('import.meta.url')) return undefined;
+        const own = JSON.stringify(relative(bundleDir, args.path));
+        return { contents: source.replaceAll('import.meta.url', `__moduleUrl(${own})`), loader: 'js' };
+      });
+    },
+  };
+}
+
+const { dependencies } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { dependencies: Record<string, string> };
+const external = Object.keys(dependencies).filter((name) => !esmOnly(name));
+
+await build({
+  entryPoints: [ENTRY],
+  outfile: OUT,
   absWorkingDir: ROOT,
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: Object.keys(dependencies).filter((name) => !INLINE.has(name)),
-  define: { 'import.meta.url': '__bundleUrl' },
-  banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  external,
+  banner: {
+    js: "const __moduleUrl = (path) => require('node:url').pathToFileURL(require('node:path').join(__dirname, path)).href;",
+  },
+  plugins: [ownUrls(dirname(OUT))],
   sourcemap: 'linked',
-  metafile: true,
   logLevel: 'warning',
 });
-checkImportMetaUses(Object.keys(result.metafile.inputs));
