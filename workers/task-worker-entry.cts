@@ -6,8 +6,8 @@
  * and closed at once).
  *
  * The task code comes from the build's bundle (build/bundle-worker.ts: one CommonJS file, loaded
- * without the ES module loader) when that bundle is at least as new as the compiled modules;
- * otherwise (a tree compiled by `tsc` alone) from the modules themselves, imported once.
+ * without the ES module loader) unless the compiled modules are newer than it (a tree compiled
+ * by `tsc` alone); then from the modules themselves, imported once.
  *
  * The handler is handed over as a promise, which piscina awaits before the worker starts waiting
  * for tasks. That wait (Atomics.wait) blocks the thread's event loop, so an import still running
@@ -23,11 +23,18 @@ type TaskCode = typeof import('./task-worker.js');
 
 const BUNDLE = join(__dirname, 'task-worker.bundle.cjs');
 
-/** Whether `bundle` exists and was built from what is compiled now (not older than `source`). */
+/**
+ * How much older than the compiled modules a bundle may be and still count as built from them:
+ * a copy of the tree (`cp -r`) stamps its files in any order within the copy, while a `tsc` run
+ * after the bundle was built rewrites every module seconds later.
+ */
+const COPY_SKEW_MS = 2000;
+
+/** Whether `bundle` exists and was built from what is compiled now (`source` is not newer). */
 function bundleIsCurrent(bundle: string, source: string): boolean {
   const built = statSync(bundle, { throwIfNoEntry: false });
   const compiled = statSync(source, { throwIfNoEntry: false });
-  return built !== undefined && compiled !== undefined && built.mtimeMs >= compiled.mtimeMs;
+  return built !== undefined && compiled !== undefined && built.mtimeMs + COPY_SKEW_MS >= compiled.mtimeMs;
 }
 
 function load(): Promise<TaskCode> {

@@ -42,7 +42,7 @@ describe('worker bundle', () => {
   });
 
   /** A copy of the worker entry beside stand-ins for the bundle and the modules, each naming itself. */
-  function entryWith(bundleAge: 'newer' | 'older' | 'missing'): string {
+  function entryWith(bundleAge: 'newer' | 'copied' | 'older' | 'missing'): string {
     const dir = tempDir('gatos-entry-');
     dirs.push(dir);
     copyFileSync(join(WORKERS, 'task-worker-entry.cjs'), join(dir, 'task-worker-entry.cjs'));
@@ -52,18 +52,20 @@ describe('worker bundle', () => {
       writeFileSync(join(dir, 'task-worker.bundle.cjs'), "exports.ready = Promise.resolve();\nexports.default = async () => 'bundle';\n");
       const seconds = Date.now() / 1000;
       utimesSync(join(dir, 'task-worker.js'), seconds, seconds);
-      const built = bundleAge === 'newer' ? seconds + 10 : seconds - 10;
+      // A copy of the tree may stamp the bundle a moment before the modules.
+      const built = seconds + { newer: 10, copied: -0.5, older: -10 }[bundleAge];
       utimesSync(join(dir, 'task-worker.bundle.cjs'), built, built);
     }
     return join(dir, 'task-worker-entry.cjs');
   }
 
-  test('the worker entry loads the bundle when it is current, the compiled modules when it is older or missing', async () => {
+  test('the worker entry loads the bundle when it is current (or copied with the tree), the compiled modules when it is older or missing', async () => {
     const served = async (entry: string) => {
       const handler = await (require(entry) as { default: Promise<(task: Task) => Promise<unknown>> }).default;
       return handler({ kind: 'canonicalize', documents: [] });
     };
     assert.equal(await served(entryWith('newer')), 'bundle');
+    assert.equal(await served(entryWith('copied')), 'bundle');
     assert.equal(await served(entryWith('older')), 'modules');
     assert.equal(await served(entryWith('missing')), 'modules');
   });
