@@ -37,19 +37,19 @@ function bundleIsCurrent(bundle: string, source: string): boolean {
   return built !== undefined && compiled !== undefined && built.mtimeMs + COPY_SKEW_MS >= compiled.mtimeMs;
 }
 
+/** The task code; `require` inside a promise, so that a failure to load is a rejection like the import's. */
 function load(): Promise<TaskCode> {
   if (bundleIsCurrent(BUNDLE, join(__dirname, 'task-worker.js'))) return Promise.resolve().then(() => require(BUNDLE) as TaskCode);
   return import('./task-worker.js');
 }
 
 export default load()
-  .then(
-    (code) =>
-      code.ready.then(
-        () =>
-          (task: Task): Promise<unknown> =>
-            code.default(task),
-      ),
-    // A failure to load reaches every task, as an error it can report.
+  .then((code) =>
+    code.ready.then(
+      () =>
+        (task: Task): Promise<unknown> =>
+          code.default(task),
+    ),
   )
+  // A failure to load reaches every task, as an error it can report.
   .catch((err: unknown) => (): Promise<unknown> => Promise.reject(err));
