@@ -35,11 +35,10 @@ function ownUrls(bundleDir: string): Plugin {
   return {
     name: 'own-import-meta-url',
     setup(on) {
+      // Every module's source is handed over as read here, so esbuild does not read it again.
       on.onLoad({ filter: /\.js$/ }, (args) => {
-        const source = readFileSync(args.path, 'utf8');
-        if (!source.includes('import.meta.url')) return undefined;
         const own = JSON.stringify(relative(bundleDir, args.path));
-        return { contents: source.replaceAll('import.meta.url', `__moduleUrl(${own})`), loader: 'js' };
+        return { contents: readFileSync(args.path, 'utf8').replaceAll('import.meta.url', `__moduleUrl(${own})`), loader: 'js' };
       });
     },
   };

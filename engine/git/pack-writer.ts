@@ -122,9 +122,8 @@ export interface WrittenPack {
 export class PackWriter {
   private readonly tempPath: string;
   private readonly fd: number;
+  /** Findable by id unless the caller vouches that ids are unique: then a second copy is skipped. */
   private readonly table: IndexTable;
-  /** Whether a second copy of an id is looked for (not when the caller vouches ids are unique). */
-  private readonly dedupe: boolean;
   /** Entries not yet written, back to back. */
   private readonly pending = Buffer.allocUnsafe(FLUSH_BYTES);
   private pendingBytes = 0;
@@ -136,8 +135,7 @@ export class PackWriter {
     private readonly objectsDir: string,
     options: { unique?: boolean } = {},
   ) {
-    this.dedupe = !options.unique;
-    this.table = new IndexTable(this.dedupe);
+    this.table = new IndexTable(!options.unique);
     this.tempPath = join(objectsDir, 'pack', `tmp_pack_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2)}`);
     this.fd = openSync(this.tempPath, 'wx+', 0o444);
     writeAll(this.fd, Buffer.alloc(12)); // header placeholder, patched in finish()
@@ -154,7 +152,7 @@ export class PackWriter {
   /** Appends a prepared object; a second copy of the same id is skipped. */
   addPrepared(object: PreparedObject): void {
     const oid = object.oid.subarray(0, 20);
-    if (this.dedupe && this.table.has(oid)) return;
+    if (this.table.findable && this.table.has(oid)) return;
     const { deflated } = object;
     const room = MAX_ENTRY_HEADER + deflated.length;
     if (this.pendingBytes + room > FLUSH_BYTES) this.flush();
