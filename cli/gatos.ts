@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { main } from './main.js';
+import { loadMain } from './load-main.js';
 
+const { main } = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

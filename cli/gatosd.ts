@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `gatosd [flags]` = `gatos daemon [flags]`.
-import { main } from './main.js';
+import { loadMain } from './load-main.js';
 
+const { main } = await loadMain();
 process.exitCode = await main(['daemon', ...process.argv.slice(2)]);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `git gatos <args>`: git runs `git-gatos <args>` when it is on PATH.
-import { main } from './main.js';
+import { loadMain } from './load-main.js';
 
+const { main } = await loadMain();
 process.exitCode = await main(process.argv.slice(2));

@@ -15,27 +15,13 @@
  * finished its first tasks 49 ms after that thread was free (the workers only then loaded their
  * code); now 3 ms.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundleIsCurrent } from '../engine/bundles.cjs';
 import type { Task } from '../engine/scheduler/tasks.js';
 
 type TaskCode = typeof import('./task-worker.js');
 
 const BUNDLE = join(__dirname, 'task-worker.bundle.cjs');
-
-/**
- * How much older than the compiled modules a bundle may be and still count as built from them:
- * a copy of the tree (`cp -r`) stamps its files in any order within the copy, while a `tsc` run
- * after the bundle was built rewrites every module seconds later.
- */
-const COPY_SKEW_MS = 2000;
-
-/** Whether `bundle` exists and was built from what is compiled now (`source` is not newer). */
-function bundleIsCurrent(bundle: string, source: string): boolean {
-  const built = statSync(bundle, { throwIfNoEntry: false });
-  const compiled = statSync(source, { throwIfNoEntry: false });
-  return built !== undefined && compiled !== undefined && built.mtimeMs + COPY_SKEW_MS >= compiled.mtimeMs;
-}
 
 /** The task code; `require` inside a promise, so that a failure to load is a rejection like the import's. */
 function load(): Promise<TaskCode> {
