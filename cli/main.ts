@@ -88,6 +88,8 @@ async function helpFor(name: string | undefined): Promise<string> {
 export async function main(argv: string[], out?: Output): Promise<number> {
   const wantsJson = argv.includes('--json');
   const output = out ?? new Output(wantsJson);
+  // Stack traces then name the TypeScript sources, also when the code runs from the bundle.
+  if (argv.includes('--debug')) process.setSourceMapsEnabled(true);
   try {
     const [first, ...rest] = hoistGlobalFlags(argv);
     if (first === undefined || first === 'help' || first === '--help' || first === '-h') {

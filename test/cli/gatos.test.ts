@@ -37,6 +37,13 @@ describe('gatos CLI basics', () => {
     assert.equal(gatos([]).status, 2);
   });
 
+  test('--debug prints the stack trace with the TypeScript sources, also from the bundled CLI', () => {
+    const dir = scratchDirs.dir();
+    const result = gatos(['scan', '--repo', dir, '--ref', 'refs/gatos/', '--debug']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /\[not_a_repository\]\n.*\n\s+at .*\.ts:\d+:\d+\)/);
+  });
+
   test('a path that is not a repository is an input error', () => {
     const dir = scratchDirs.dir();
     const result = gatos(['scan', '--repo', dir, '--ref', 'refs/gatos/', '--json']);
