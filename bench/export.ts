@@ -22,7 +22,8 @@ import { populatePlanes } from '../fixtures/planes.js';
 import { type BenchRow, median } from './row.js';
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** What the `gatos` entry loads: the CLI's bundle when it is current (cli/load-main.ts). */
+const LOAD_MAIN = fileURLToPath(new URL('../cli/load-main.js', import.meta.url));
 
 /** A whole CLI process: wall seconds, CPU seconds of all its threads, peak RSS (MiB). */
 interface CliRun {
@@ -41,7 +42,7 @@ function measuredCli(args: string[]): CliRun {
   const script = [
     "import { readFileSync } from 'node:fs';",
     "const peak = () => { try { return Number(/VmHWM:\\s*(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]); } catch { return process.resourceUsage().maxRSS; } };",
-    `import(${JSON.stringify(MAIN)}).then((m) => m.main(${JSON.stringify(args)})).then((code) => { const cpu = process.cpuUsage(); process.stderr.write('RSS ' + peak() + ' CPU ' + (cpu.user + cpu.system) + '\\n'); process.exit(code); });`,
+    `import(${JSON.stringify(LOAD_MAIN)}).then((m) => m.loadMain()).then((m) => m.main(${JSON.stringify(args)})).then((code) => { const cpu = process.cpuUsage(); process.stderr.write('RSS ' + peak() + ' CPU ' + (cpu.user + cpu.system) + '\\n'); process.exit(code); });`,
   ].join('\n');
   const started = performance.now();
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 1 << 26 });
