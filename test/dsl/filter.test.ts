@@ -39,6 +39,7 @@ describe('filter syntax', () => {
     assert.equal(predicateDigest(a), predicateDigest(b));
     assert.equal(canonicalText(parseFilter('(a = 1 or b = 2) and not (c = 3.50)')), '(a = 1 or b = 2) and not c = 3.5');
     assert.equal(canonicalText(parseFilter('a = 1 AND (b = 2 and c = 3)')), 'a = 1 and b = 2 and c = 3');
+    assert.equal(predicateDigest(parseFilter('ns == "x"')), predicateDigest(parseFilter('ns = "x"')));
   });
 
   test('errors name line and column and give a hint', () => {
