@@ -3,7 +3,7 @@
  * pointer, or bare repository), refuses repositories we cannot read faithfully (SHA-256 object
  * format), and hands out the file adapters of the two ports.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { GatosError } from '../errors.js';
 import { makeDirs } from '../whole-writes.js';
@@ -41,6 +41,29 @@ export function findGitDir(path: string): string {
       throw new GatosError('not_a_repository', `not a git repository (or any parent): ${resolve(path)}`, { path: resolve(path) });
     dir = parent;
   }
+}
+
+/** What a loose object takes on disk, about: a zlib-compressed commit, tree or small blob. */
+const LOOSE_OBJECT_BYTES = 250;
+
+/**
+ * The size of a repository's object database without reading it: its packs' sizes plus the loose
+ * objects counted (each at about LOOSE_OBJECT_BYTES). Enough to tell a small repository from a
+ * large one, e.g. whether worker threads would pay for their start.
+ */
+export function storedObjectBytes(gitDir: string): number {
+  const objects = join(gitDir, 'objects');
+  let bytes = 0;
+  for (const entry of readdirSync(objects, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    if (entry.name === 'pack') {
+      for (const name of readdirSync(join(objects, 'pack')))
+        if (name.endsWith('.pack')) bytes += statSync(join(objects, 'pack', name)).size;
+    } else if (/^[0-9a-f]{2}$/.test(entry.name)) {
+      bytes += readdirSync(join(objects, entry.name)).length * LOOSE_OBJECT_BYTES;
+    }
+  }
+  return bytes;
 }
 
 function checkFormat(gitDir: string): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { deflateSync } from 'node:zlib';
@@ -13,6 +13,7 @@ import { decodeOidInto } from '../../../engine/git/oid.js';
 import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, IndexTable, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
+import { storedObjectBytes } from '../../../engine/git/repository.js';
 import { onSmallDevice } from '../../helpers/device.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
@@ -599,5 +600,24 @@ describe('MemoryObjectStore', () => {
       () => memory.read('2'.repeat(40)),
       (err: unknown) => err instanceof GatosError && err.code === 'object_not_found',
     );
+  });
+});
+
+describe('storedObjectBytes', () => {
+  test('counts loose objects at a fixed size and packs at their size on disk', () => {
+    const dir = repo();
+    const gitDir = join(dir, '.git');
+    assert.equal(storedObjectBytes(gitDir), 0);
+    const blobs = Array.from({ length: 40 }, (_, i) => `blob ${i}\n`);
+    for (const blob of blobs) git(dir, ['hash-object', '-w', '--stdin'], blob);
+    assert.equal(storedObjectBytes(gitDir), 40 * 250);
+    // git moves them into one pack (and removes the loose copies): the pack's own size counts.
+    for (const [i, blob] of blobs.entries()) writeFileSync(join(dir, `f${i}`), blob);
+    git(dir, ['add', '.']);
+    git(dir, ['commit', '-q', '-m', 'blobs']);
+    git(dir, ['repack', '-adq']);
+    const packs = readdirSync(join(gitDir, 'objects', 'pack')).filter((name) => name.endsWith('.pack'));
+    assert.equal(packs.length, 1);
+    assert.equal(storedObjectBytes(gitDir), statSync(join(gitDir, 'objects', 'pack', packs[0] as string)).size);
   });
 });
