@@ -256,8 +256,22 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   const { plan, tests } = planExport(source, options, facts.heads);
   const manifestPath = `${options.out}.manifest.json`;
   const previous = !options.full && existsSync(manifestPath) ? readManifest(manifestPath) : undefined;
-  // Parquet datasets are rewritten whole; SQLite files are continued and upserted.
-  const incremental = options.format === 'sqlite' && previous?.complete === true && previous.format === 'sqlite' && existsSync(options.out);
+  const filters = {
+    tables: wanted,
+    columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
+    where: plan.filters,
+    since: options.since ?? null,
+    until: options.until ?? null,
+    state: options.stateNs ?? null,
+  };
+  // Parquet datasets are rewritten whole; SQLite files are continued and upserted, when the rows
+  // they hold were chosen the same way (else the file would mix two selections under one manifest).
+  const incremental =
+    options.format === 'sqlite' &&
+    previous?.complete === true &&
+    previous.format === 'sqlite' &&
+    existsSync(options.out) &&
+    canonicalize(previous.filters) === canonicalize(filters);
   const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
@@ -369,14 +383,6 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     if (defs.some((d) => d.name.startsWith('governance_'))) {
       for (const [table, rows] of Object.entries(governanceRows(source))) if (needs(table)) for (const row of rows) stage(table, row);
     }
-    const filters = {
-      tables: wanted,
-      columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
-      where: plan.filters,
-      since: options.since ?? null,
-      until: options.until ?? null,
-      state: options.stateNs ?? null,
-    };
     const fields = {
       ledgerHead: facts.ledgerHead,
       policyRoot: facts.policyRoot,

@@ -278,6 +278,20 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
+  test('an export made with other filters is not continued: the file is written in full with the new ones', async () => {
+    const { ctx } = await populated();
+    const out = join(newDir(), 'refiltered.sqlite');
+    const onNs = (ns: string) => options(out, { where: new Map([['events', parseFilter(`ns = "${ns}"`)]]) });
+    await runExport(ctx, onNs('shop'));
+    assert.equal(sql(out, 'select group_concat(distinct ns) from events'), 'shop');
+    const other = await runExport(ctx, onNs('ops'));
+    assert.equal(other.incremental, false);
+    assert.equal(sql(out, 'select group_concat(distinct ns) from events'), 'ops');
+    assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
+    // The same filters again: continued.
+    assert.equal((await runExport(ctx, onNs('ops'))).incremental, true);
+  });
+
   test('cancelled (signal aborted) in one thread or on the pool: temporary files removed, the earlier export untouched', async () => {
     const { ctx, gitDir } = await populated();
     const outDir = newDir();
