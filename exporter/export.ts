@@ -29,6 +29,7 @@ import { packageVersion } from '../engine/version.js';
 import { makeDirs, removeLeftTemps, writeFileWhole } from '../engine/whole-writes.js';
 import {
   ancestry,
+  changedSegments,
   type ExtractProgress,
   extractOnPool,
   type JournalWindow,
@@ -338,7 +339,12 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       ...(options.since ? { after: options.since } : {}),
       ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
     };
-    const topics = needs('messages') ? plan.messages.read : [];
+    const allSegments = topicSegments(source, needs('messages') ? plan.messages.read : []);
+    // A continued export reads the segments that changed and upserts their rows; otherwise the
+    // messages are read in full and replace the table's rows.
+    const changed = incremental ? changedSegments(previous?.message_segments, allSegments) : undefined;
+    const segments = changed ?? allSegments;
+    const keepsRows = (name: string) => name === 'commits' || name === 'events' || (name === 'messages' && changed !== undefined);
     if (options.pool && options.gitDir && !options.since && !options.until) {
       // Journals and topics are read on the pool, filters applied in the workers (they travel
       // parsed, as plain data: workers compile them without loading the parser).
@@ -349,7 +355,6 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       }
       // Opening the packs here puts their indexes in shared memory, which the workers then reuse.
       if (facts.heads[0]) source.objects.has(facts.heads[0].oid);
-      const segments = topicSegments(source, topics);
       pooled = extractOnPool(
         options.pool,
         options.gitDir,
@@ -370,7 +375,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       // In steps, with a turn of the event loop between them: a signal is seen within one.
       const steps = journalSteps(source, facts.heads, window, stage);
       while (!steps.next().done) await breathe();
-      for (const segment of topicSegments(source, topics)) {
+      for (const segment of segments) {
         segmentRows(source.objects, [segment], (row) => stage('messages', row));
         await breathe();
       }
@@ -411,7 +416,6 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     staging.flushAll();
     report(true);
     await options.afterExtract?.();
-    const journalTable = (name: string) => name === 'commits' || name === 'events';
     // Tables on the pool are written side by side (all awaited before a failure is thrown); in
     // this thread one after another, the event loop turning before each, so a signal is seen.
     const eachTable = async <T, R>(items: readonly T[], write: (item: T, i: number) => Promise<R>): Promise<R[]> => {
@@ -431,7 +435,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       const large = incremental ? [] : defs.filter((def) => SHARD_TABLES.includes(def.name));
       const sink = new SqliteSink(partial, EXTRACTOR_VERSION);
       try {
-        for (const def of defs) sink.prepare(def, !journalTable(def.name), def !== large[0]);
+        for (const def of defs) sink.prepare(def, !keepsRows(def.name), def !== large[0]);
       } finally {
         sink.close();
       }
@@ -460,7 +464,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
         // the large tables in.
         for (const def of defs) {
           if (large.includes(def)) continue;
-          counts[def.name] = out.fill(def, incremental && journalTable(def.name));
+          counts[def.name] = out.fill(def, incremental && keepsRows(def.name));
           options.onProgress?.({ step: def.name, rows: counts[def.name] as number });
         }
         out.detach();
@@ -526,6 +530,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       extractor_version: EXTRACTOR,
       ledger_head: facts.ledgerHead,
       ledger_heads: Object.fromEntries(facts.heads.map((h) => [h.name, h.oid])),
+      ...(needs('messages') ? { message_segments: Object.fromEntries(allSegments.map((segment) => [segment.ref, segment.tip])) } : {}),
       policy_root: facts.policyRoot,
       ...(facts.stateRoot ? { state_root: facts.stateRoot, fold_root: facts.foldRoot as string } : {}),
       explorer_root: root,

@@ -229,20 +229,38 @@ export interface ExtractProgress extends ReadTotals {
   commits: number;
 }
 
-/** A message segment to read, with its message count (its tip's `Segment-Count` trailer). */
+/** A message segment to read: its ref, and its message count (its tip's `Segment-Count` trailer). */
 export interface SegmentPlan extends SegmentSlice {
+  ref: string;
   count: number;
 }
 
 /** The segments of the given topics, oldest first per topic. */
 export function topicSegments(source: Source, topics: readonly string[]): SegmentPlan[] {
   return topics.flatMap((topic) =>
-    listSegments(source.refs, topic).map(({ tip }) => ({
+    listSegments(source.refs, topic).map(({ ref, tip }) => ({
       topic,
+      ref,
       tip,
       count: readMeta(source.objects, tip)?.message_count ?? TASK_MESSAGES,
     })),
   );
+}
+
+/**
+ * The segments a continued export reads: those new or grown since the earlier export recorded
+ * theirs (`recorded`: segment ref -> tip; a segment is a commit chain that only grows). None
+ * (`undefined`) when the earlier export recorded none or a segment it read is gone (pruned):
+ * its rows cannot be told apart, so the messages are read again in full.
+ */
+export function changedSegments(
+  recorded: Readonly<Record<string, string>> | undefined,
+  segments: readonly SegmentPlan[],
+): SegmentPlan[] | undefined {
+  if (!recorded) return undefined;
+  const present = new Set(segments.map((segment) => segment.ref));
+  if (Object.keys(recorded).some((ref) => !present.has(ref))) return undefined;
+  return segments.filter((segment) => recorded[segment.ref] !== segment.tip);
 }
 
 /**

@@ -12,6 +12,7 @@ import { parseFilter } from '../../dsl/parse.js';
 import { blake3Hex, blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
 import { type GatosError, hasCode } from '../../engine/errors.js';
+import type { GitObject, ObjectStore, Oid } from '../../engine/git/ports.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { enqueue } from '../../engine/jobs/enqueue.js';
 import { checkManifest } from '../../engine/jobs/manifest.js';
@@ -290,6 +291,54 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
     // The same filters again: continued.
     assert.equal((await runExport(ctx, onNs('ops'))).incremental, true);
+  });
+
+  test('a continued export reads only the message segments that changed; when one is pruned, all again', async () => {
+    const { dir, ctx } = await populated();
+    await publish(ctx, 'alerts', [{ ns: 'ops', type: 'alert', payload: { level: 1 } }]);
+    const out = join(newDir(), 'segments.sqlite');
+    const first = await runExport(ctx, options(out));
+    const recorded = first.message_segments ?? {};
+    const segmentOf = (topic: string) => Object.keys(recorded).find((ref) => ref.startsWith(`refs/gatos/messages/${topic}/`)) as string;
+    const messages = first.row_counts.messages as number;
+    assert.ok(segmentOf('alerts') && segmentOf('deploys'));
+    // A segment's tree is read only when its messages are.
+    const treeOf = (ref: string) => git(dir, ['rev-parse', `${ref}^{tree}`]).trim();
+    const reads = new Set<Oid>();
+    const watched: ObjectStore = {
+      read: (oid: Oid): GitObject => {
+        reads.add(oid);
+        return ctx.objects.read(oid);
+      },
+      has: (oid) => ctx.objects.has(oid),
+      write: (type, body) => ctx.objects.write(type, body),
+      writeMany: (objects) => ctx.objects.writeMany(objects),
+      openBatch: () => ctx.objects.openBatch(),
+    };
+    const continued = await runExport({ objects: watched, refs: ctx.refs }, options(out));
+    assert.equal(continued.incremental, true);
+    assert.equal(continued.row_counts.messages, messages);
+    assert.ok(!reads.has(treeOf(segmentOf('alerts'))) && !reads.has(treeOf(segmentOf('deploys'))), 'no segment read');
+    await publish(ctx, 'alerts', [{ ns: 'ops', type: 'alert', payload: { level: 2 } }]);
+    reads.clear();
+    const grown = await runExport({ objects: watched, refs: ctx.refs }, options(out));
+    assert.equal(grown.row_counts.messages, messages + 1);
+    assert.ok(reads.has(treeOf(segmentOf('alerts'))) && !reads.has(treeOf(segmentOf('deploys'))), 'only the grown segment read');
+    const rowsOf = (file: string) =>
+      sql(
+        file,
+        "select group_concat(id || ' ' || content_id || ' ' || commit_id || ' ' || payload, ',') from (select * from messages order by id)",
+      );
+    const fresh = join(newDir(), 'fresh.sqlite');
+    await runExport(ctx, options(fresh));
+    assert.equal(rowsOf(out), rowsOf(fresh));
+    // A segment gone (as pruning removes it): its rows cannot be told apart, so all are read again.
+    git(dir, ['update-ref', '-d', segmentOf('deploys')]);
+    const pruned = await runExport(ctx, options(out));
+    assert.equal(pruned.incremental, true);
+    assert.equal(pruned.row_counts.messages, messages);
+    assert.equal(sql(out, "select count(*) from messages where topic = 'deploys'"), '0');
+    assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
   });
 
   test('cancelled (signal aborted) in one thread or on the pool: temporary files removed, the earlier export untouched', async () => {

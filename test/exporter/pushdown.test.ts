@@ -169,7 +169,7 @@ describe('pushdown', () => {
   });
 
   test('message segments share a task until it holds enough messages; large ones get their own', () => {
-    const segment = (topic: string, count: number) => ({ topic, tip: topic.padEnd(40, '0'), count });
+    const segment = (topic: string, count: number) => ({ topic, ref: `refs/gatos/messages/${topic}`, tip: topic.padEnd(40, '0'), count });
     const segments = [segment('a', 3), segment('b', 40), segment('c', 10), segment('d', 1), segment('e', 25), segment('f', 6)];
     const tasks = messageTasks(segments, 20);
     assert.deepEqual(
