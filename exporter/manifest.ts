@@ -16,7 +16,7 @@ export interface ExportManifest {
   extractor_version: string;
   ledger_head: string;
   ledger_heads: Record<string, string>;
-  /** The message segments read (ref -> tip), so that a continued export reads only what changed. */
+  /** The exported topics' message segments (ref -> tip), so that a continued export reads only what changed. */
   message_segments?: Record<string, string>;
   policy_root: string;
   state_root?: string;

@@ -12,7 +12,7 @@ import { parseFilter } from '../../dsl/parse.js';
 import { blake3Hex, blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
 import { type GatosError, hasCode } from '../../engine/errors.js';
-import type { GitObject, ObjectStore, Oid } from '../../engine/git/ports.js';
+import type { Oid } from '../../engine/git/ports.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { enqueue } from '../../engine/jobs/enqueue.js';
 import { checkManifest } from '../../engine/jobs/manifest.js';
@@ -31,6 +31,7 @@ import { verifyExport } from '../../exporter/verify.js';
 import { onSmallDevice } from '../helpers/device.js';
 import { git, scratch } from '../helpers/git.js';
 import { trustedLedger } from '../helpers/ledger.js';
+import { recordingReads } from '../helpers/objects.js';
 import { referenceSchema } from '../helpers/schemas.js';
 
 const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
@@ -305,16 +306,7 @@ describe('export to SQLite', () => {
     // A segment's tree is read only when its messages are.
     const treeOf = (ref: string) => git(dir, ['rev-parse', `${ref}^{tree}`]).trim();
     const reads = new Set<Oid>();
-    const watched: ObjectStore = {
-      read: (oid: Oid): GitObject => {
-        reads.add(oid);
-        return ctx.objects.read(oid);
-      },
-      has: (oid) => ctx.objects.has(oid),
-      write: (type, body) => ctx.objects.write(type, body),
-      writeMany: (objects) => ctx.objects.writeMany(objects),
-      openBatch: () => ctx.objects.openBatch(),
-    };
+    const watched = recordingReads(ctx.objects, reads);
     const continued = await runExport({ objects: watched, refs: ctx.refs }, options(out));
     assert.equal(continued.incremental, true);
     assert.equal(continued.row_counts.messages, messages);

@@ -8,7 +8,7 @@ import { parseFilter } from '../../dsl/parse.js';
 import { planJournals } from '../../dsl/plan.js';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
-import type { GitObject, ObjectStore, Oid } from '../../engine/git/ports.js';
+import type { Oid } from '../../engine/git/ports.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { ComputePool } from '../../engine/scheduler/pool.js';
 import { runExport } from '../../exporter/export.js';
@@ -17,6 +17,7 @@ import { type Row, tableDef } from '../../exporter/tables.js';
 import { generateFixture } from '../../fixtures/generate.js';
 import { populatePlanes } from '../../fixtures/planes.js';
 import { git, scratch } from '../helpers/git.js';
+import { recordingReads } from '../helpers/objects.js';
 
 const { dir: newDir } = scratch();
 let gitDir = '';
@@ -100,17 +101,8 @@ describe('pushdown', () => {
     const repo = openRepository(root);
     const pruned = journalRefs(repo.refs).filter((h) => !h.name.startsWith('refs/gatos/journal/ops/'));
     const untouchable = new Set(pruned.flatMap((h) => git(root, ['rev-list', h.name]).trim().split('\n')));
-    const reads: Oid[] = [];
-    const watched: ObjectStore = {
-      read: (oid: Oid): GitObject => {
-        reads.push(oid);
-        return repo.objects.read(oid);
-      },
-      has: (oid) => repo.objects.has(oid),
-      write: (type, body) => repo.objects.write(type, body),
-      writeMany: (objects) => repo.objects.writeMany(objects),
-      openBatch: () => repo.objects.openBatch(),
-    };
+    const reads = new Set<Oid>();
+    const watched = recordingReads(repo.objects, reads);
     const p = parseFilter('ns = "ops"');
     const heads = journalRefs(repo.refs);
     const plan = planJournals(heads, 'events', p);
@@ -123,7 +115,7 @@ describe('pushdown', () => {
       (_, row) => rows.push(row),
     );
     assert.ok(rows.length > 0 && rows.every(compileFilter(p, events)));
-    assert.equal(reads.filter((oid) => untouchable.has(oid)).length, 0);
+    assert.equal([...reads].filter((oid) => untouchable.has(oid)).length, 0);
   });
 
   test('random garbage never crashes the parser: always a typed error or a predicate', () => {
