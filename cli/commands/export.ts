@@ -14,7 +14,8 @@ const USAGE = [
   '       gatos export sqlite|parquet --out PATH ...',
   '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
   '       gatos export verify PATH [--repo R [--deep]] [--threads N] [--json]   exit 0 valid, 1 invalid (reason codes),',
-  '           2 unusable; files are hashed on N worker threads (default: one per CPU; 1 = none)',
+  '           2 unusable; files are hashed on N worker threads (default: one per CPU, none when R is a',
+  '           small repository, as for an export; 1 = none)',
   '           --deep exports the same slice again from R and compares the content',
   '',
   '  Tables: commits, events, messages, state_nodes, pointers, jobs, governance_proposals,',
@@ -160,13 +161,16 @@ function exportPool(threads: number): ComputePool {
  */
 const SMALL_REPOSITORY_BYTES = 8 << 20;
 
-/** `--threads`; by default one per CPU, or none for a small repository (any count gives the same bytes). */
-function exportThreads(ctx: CommandContext): number {
+/**
+ * `--threads`; by default one per CPU, or none when `repo` is a small repository (any count gives
+ * the same bytes).
+ */
+function exportThreads(ctx: CommandContext, repo: string | undefined): number {
   const flag = stringFlag(ctx, 'threads');
   if (flag !== undefined) return parseThreads(flag);
   let small = false;
   try {
-    small = storedObjectBytes(findGitDir(ctx.repo)) < SMALL_REPOSITORY_BYTES;
+    small = repo !== undefined && storedObjectBytes(findGitDir(repo)) < SMALL_REPOSITORY_BYTES;
   } catch {
     // Not a readable repository: opening it reports that, with its own error.
   }
@@ -196,8 +200,9 @@ export const exportCommand: Command = {
     if (sub === 'verify') {
       if (!target) throw new GatosError('usage', USAGE);
       if (ctx.values.deep === true && ctx.values.repo === undefined) throw new GatosError('usage', `--deep needs --repo\n\n${USAGE}`);
-      // A dataset of many files is hashed on the pool, which a --deep export uses too: started on demand.
-      const threads = parseThreads(stringFlag(ctx, 'threads'));
+      // A dataset of many files is hashed on the pool, which a --deep export uses too: started on
+      // demand, and not for the export of a small repository.
+      const threads = exportThreads(ctx, ctx.values.repo !== undefined ? ctx.repo : undefined);
       let pool: ComputePool | undefined;
       const onDemand = threads === 1 ? undefined : () => (pool ??= exportPool(threads));
       let repo: Repository | undefined;
@@ -250,7 +255,7 @@ export const exportCommand: Command = {
     const format = sub ?? stringFlag(ctx, 'format');
     if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
     // The pool starts first, so the workers load their code while this thread loads the exporter.
-    const threads = exportThreads(ctx);
+    const threads = exportThreads(ctx, ctx.repo);
     const pool = threads === 1 ? undefined : exportPool(threads);
     const progress = progressReporter(ctx);
     // The first Ctrl-C (or SIGTERM) ends the export cleanly, removing its temporary files; a
