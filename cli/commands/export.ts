@@ -307,7 +307,11 @@ export const exportCommand: Command = {
       const counts = Object.entries(manifest.row_counts).map(([t, n]) => `  ${t}: ${n}`);
       ctx.out.result(
         manifest,
-        [`exported ${format} to ${requiredFlag(ctx, 'out', USAGE)} (Explorer-Root ${manifest.explorer_root})`, ...counts].join('\n'),
+        [
+          `exported ${format} to ${requiredFlag(ctx, 'out', USAGE)} (Explorer-Root ${manifest.explorer_root})`,
+          ...(manifest.incremental ? ['continued from the export already there: only what changed since was read'] : []),
+          ...counts,
+        ].join('\n'),
       );
       return 0;
     } finally {

@@ -683,6 +683,9 @@ describe('export to SQLite', () => {
     const run = (args: string[]) => spawnSync(process.execPath, [GATOS, ...args], { cwd: dir, encoding: 'utf8' });
     const exported = run(['export', 'sqlite', '--out', out, '--json', '--threads', '2']);
     assert.equal(exported.status, 0, exported.stderr);
+    // Exported again to the same path: the text output says it was continued, unless --full.
+    assert.match(run(['export', 'sqlite', '--out', out]).stdout, /\ncontinued from the export already there/);
+    assert.doesNotMatch(run(['export', 'sqlite', '--out', out, '--full']).stdout, /continued/);
     // Progress records on stderr: the reading step (rows, bytes, rate, percent, ETA), then one per table.
     const records = exported.stderr
       .trim()
