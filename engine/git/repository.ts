@@ -21,7 +21,20 @@ function isGitDir(dir: string): boolean {
   return existsSync(join(dir, 'HEAD')) && existsSync(join(dir, 'objects')) && existsSync(join(dir, 'refs'));
 }
 
-/** The git directory for `path`: `path` itself when bare, `path/.git`, or a parent's. */
+/**
+ * The repository's own directory for a git directory: a linked worktree's (`git worktree add`)
+ * names it in `commondir`, and keeps only per-worktree state (HEAD, its index) itself, while refs
+ * and objects are shared there.
+ */
+function commonDir(gitDir: string): string {
+  const pointer = join(gitDir, 'commondir');
+  return existsSync(pointer) ? resolve(gitDir, readFileSync(pointer, 'utf8').trim()) : gitDir;
+}
+
+/**
+ * The git directory for `path`: `path` itself when bare, `path/.git`, or a parent's; for a linked
+ * worktree, the directory of the repository it belongs to, where refs and objects live.
+ */
 export function findGitDir(path: string): string {
   let dir = resolve(path);
   if (!existsSync(dir)) throw new GatosError('not_a_repository', `no such directory: ${dir}`, { path: dir });
@@ -30,12 +43,12 @@ export function findGitDir(path: string): string {
     if (existsSync(dotGit)) {
       if (statSync(dotGit).isFile()) {
         const match = /^gitdir: (.+)$/m.exec(readFileSync(dotGit, 'utf8'));
-        if (match) return resolve(dir, (match[1] as string).trim());
+        if (match) return commonDir(resolve(dir, (match[1] as string).trim()));
       } else if (isGitDir(dotGit)) {
         return dotGit;
       }
     }
-    if (isGitDir(dir)) return dir;
+    if (isGitDir(dir)) return commonDir(dir);
     const parent = dirname(dir);
     if (parent === dir)
       throw new GatosError('not_a_repository', `not a git repository (or any parent): ${resolve(path)}`, { path: resolve(path) });
@@ -89,12 +102,14 @@ export function openRepository(path: string): Repository {
 
 /**
  * Creates an empty repository at `path` (a work tree with `.git`, or bare), the layout
- * `git init` writes. An existing repository is left as it is. Returns the git directory.
+ * `git init` writes. An existing repository is left as it is, a linked worktree's or a
+ * submodule's (`.git` a file naming its git directory) included. Returns the git directory.
  */
 export function initRepository(path: string, options: { bare?: boolean } = {}): string {
   const root = resolve(path);
   const gitDir = options.bare ? root : join(root, '.git');
   if (isGitDir(gitDir)) return gitDir;
+  if (!options.bare && existsSync(gitDir) && statSync(gitDir).isFile()) return findGitDir(root);
   for (const sub of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags']) makeDirs(join(gitDir, sub));
   writeFileSync(join(gitDir, 'HEAD'), 'ref: refs/heads/main\n');
   const core = ['[core]', '\trepositoryformatversion = 0', '\tfilemode = true', `\tbare = ${options.bare ? 'true' : 'false'}`];

@@ -29,7 +29,7 @@ describe('bundles', () => {
     for (const dir of dirs) removeDir(dir);
   });
 
-  test('the bundle the build writes runs tasks exactly as the compiled modules do, errors included', async () => {
+  test('the worker bundle runs tasks exactly as the compiled modules do, errors included', async () => {
     const bundle = require(join(WORKERS, 'task-worker.bundle.cjs')) as TaskCode;
     const modules = (await import('../../workers/task-worker.js')) as TaskCode;
     await Promise.all([bundle.ready, modules.ready]);

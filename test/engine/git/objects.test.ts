@@ -13,11 +13,11 @@ import { decodeOidInto } from '../../../engine/git/oid.js';
 import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, IndexTable, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
 import type { ObjectType } from '../../../engine/git/ports.js';
-import { storedObjectBytes } from '../../../engine/git/repository.js';
+import { initRepository, openRepository, storedObjectBytes } from '../../../engine/git/repository.js';
 import { onSmallDevice } from '../../helpers/device.js';
 import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
 
-const { repo } = scratch();
+const { repo, dir: scratchDir } = scratch();
 
 const sig = { name: 'Ada', email: 'ada@example.com', timestamp: 1700000000, timezone: '+0000' };
 
@@ -619,5 +619,23 @@ describe('storedObjectBytes', () => {
     const packs = readdirSync(join(gitDir, 'objects', 'pack')).filter((name) => name.endsWith('.pack'));
     assert.equal(packs.length, 1);
     assert.equal(storedObjectBytes(gitDir), statSync(join(gitDir, 'objects', 'pack', packs[0] as string)).size);
+  });
+});
+
+describe('openRepository', () => {
+  test('in a linked worktree, refs and objects are the repository’s own, as git sees them', () => {
+    const main = repo();
+    git(main, ['commit', '-q', '--allow-empty', '-m', 'first']);
+    const worktree = join(scratchDir(), 'wt');
+    git(main, ['worktree', 'add', '-q', worktree]);
+    const opened = openRepository(worktree);
+    assert.equal(opened.gitDir, join(main, '.git'));
+    assert.equal(initRepository(worktree), join(main, '.git'), 'init finds it too');
+    const blob = opened.objects.write('blob', Buffer.from('from a worktree\n'));
+    opened.refs.transaction().create('refs/gatos/test/worktree', blob).commit();
+    assert.equal(git(main, ['cat-file', '-p', 'refs/gatos/test/worktree']), 'from a worktree\n');
+    assert.equal(git(worktree, ['rev-parse', 'refs/gatos/test/worktree']).trim(), blob);
+    assert.equal(opened.refs.resolve('refs/heads/main'), git(main, ['rev-parse', 'HEAD']).trim());
+    opened.close();
   });
 });
