@@ -1,11 +1,13 @@
 /**
  * The ObjectStore adapter over a real `.git/objects` directory: packs first (where nearly all
- * objects of a large repo live), then loose objects. New packs written by anyone (us or stock
- * git) are picked up on the next miss.
+ * objects of a large repo live), then loose objects; the object directories it borrows from
+ * (`objects/info/alternates`) are read as its own, while writes go to its own. New packs written
+ * by anyone (us or stock git) are picked up on the next miss.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { GatosError } from '../errors.js';
+import { objectDirs } from './alternates.js';
 import { readLoose, writeLoose } from './loose-objects.js';
 import { decodeOidInto, hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
@@ -19,7 +21,11 @@ import type { GitObject, ObjectBatch, ObjectStore, ObjectType, Oid, PreparedObje
 const SMALL_PACK = 4096;
 
 export class FileObjectStore implements ObjectStore {
+  /** Where this store writes, and the first place it reads. */
   readonly objectsDir: string;
+  /** `objectsDir` and the alternates it borrows from, in the order they are searched. */
+  private readonly dirs: string[];
+  /** Open packs by the path of their index. */
   private packs = new Map<string, PackFile>();
   /** Large packs, searched one by one (few of them). */
   private largePacks: PackFile[] = [];
@@ -34,30 +40,43 @@ export class FileObjectStore implements ObjectStore {
     gitDir: string,
     private readonly options: { compactIndexAbove?: number } = {},
   ) {
-    this.objectsDir = join(gitDir, 'objects');
+    this.objectsDir = resolve(gitDir, 'objects');
+    this.dirs = objectDirs(this.objectsDir);
   }
 
-  /** (Re)scans `objects/pack` for index files; keeps packs already open. */
+  /** (Re)scans each `pack` directory for index files; keeps packs already open. */
   private loadPacks(): void {
     this.packsLoaded = true;
-    const dir = join(this.objectsDir, 'pack');
-    if (!existsSync(dir)) return;
-    for (const name of readdirSync(dir).sort()) {
-      if (!name.endsWith('.idx') || name.startsWith('tmp_') || this.packs.has(name)) continue;
-      // A .pack without its .idx is still being written (git renames the .idx last): skip it.
-      if (!existsSync(join(dir, name.replace(/\.idx$/, '.pack')))) continue;
-      let pack: PackFile;
-      try {
-        pack = PackFile.open(join(dir, name), this.options);
-      } catch (err) {
-        // A concurrent `git gc`/`git repack` removed it after the listing: its objects are in the new pack.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
+    for (const objects of this.dirs) {
+      const dir = join(objects, 'pack');
+      if (!existsSync(dir)) continue;
+      for (const name of readdirSync(dir).sort()) {
+        const path = join(dir, name);
+        if (!name.endsWith('.idx') || name.startsWith('tmp_') || this.packs.has(path)) continue;
+        // A .pack without its .idx is still being written (git renames the .idx last): skip it.
+        if (!existsSync(path.replace(/\.idx$/, '.pack'))) continue;
+        let pack: PackFile;
+        try {
+          pack = PackFile.open(path, this.options);
+        } catch (err) {
+          // A concurrent `git gc`/`git repack` removed it after the listing: its objects are in the new pack.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw err;
+        }
+        this.packs.set(path, pack);
+        if (pack.index.count > SMALL_PACK) this.largePacks.push(pack);
+        else for (let i = 0; i < pack.index.count; i++) this.inSmallPack.set(pack.index.rawOidAt(i).toString('latin1'), pack);
       }
-      this.packs.set(name, pack);
-      if (pack.index.count > SMALL_PACK) this.largePacks.push(pack);
-      else for (let i = 0; i < pack.index.count; i++) this.inSmallPack.set(pack.index.rawOidAt(i).toString('latin1'), pack);
     }
+  }
+
+  /** A loose object from the first object directory that has it. */
+  private readLoose(oid: Oid): GitObject | undefined {
+    for (const dir of this.dirs) {
+      const found = readLoose(dir, oid);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   /** The id being read, as bytes (see `read`). */
@@ -93,7 +112,7 @@ export class FileObjectStore implements ObjectStore {
   private readonly external = (base: Buffer): GitObject | undefined => this.readPackedOrLoose(base);
 
   private readPackedOrLoose(oid: Buffer): GitObject | undefined {
-    return this.readPacked(oid) ?? readLoose(this.objectsDir, oid.toString('hex'));
+    return this.readPacked(oid) ?? this.readLoose(oid.toString('hex'));
   }
 
   read(oid: Oid): GitObject {
@@ -102,7 +121,7 @@ export class FileObjectStore implements ObjectStore {
     const raw = this.wanted;
     if (!decodeOidInto(oid, raw)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
-    const found = this.readPacked(raw) ?? readLoose(this.objectsDir, oid.toLowerCase()) ?? this.readLate(raw);
+    const found = this.readPacked(raw) ?? this.readLoose(oid.toLowerCase()) ?? this.readLate(raw);
     if (!found) throw new GatosError('object_not_found', `object ${oid} not found`, { oid });
     this.readTotals.objects++;
     this.readTotals.bytes += found.body.length;
@@ -121,10 +140,12 @@ export class FileObjectStore implements ObjectStore {
     if (!this.packsLoaded) this.loadPacks();
     let count = 0;
     for (const pack of this.packs.values()) count += pack.index.count;
-    for (let byte = 0; byte < 256; byte++) {
-      const dir = join(this.objectsDir, byte.toString(16).padStart(2, '0'));
-      if (!existsSync(dir)) continue;
-      for (const name of readdirSync(dir)) if (name.length === 38) count++;
+    for (const objects of this.dirs) {
+      for (let byte = 0; byte < 256; byte++) {
+        const dir = join(objects, byte.toString(16).padStart(2, '0'));
+        if (!existsSync(dir)) continue;
+        for (const name of readdirSync(dir)) if (name.length === 38) count++;
+      }
     }
     return count;
   }
@@ -133,7 +154,7 @@ export class FileObjectStore implements ObjectStore {
     if (!this.packsLoaded) this.loadPacks();
     const raw = Buffer.from(oid, 'hex');
     if (this.probe(raw, (pack) => pack.index.find(raw) !== -1 || undefined)) return true;
-    return existsSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
+    return this.dirs.some((dir) => existsSync(join(dir, oid.slice(0, 2), oid.slice(2))));
   }
 
   write(type: ObjectType, body: Uint8Array, knownOid?: Oid): Oid {
@@ -167,7 +188,7 @@ export class FileObjectStore implements ObjectStore {
         const written = writer.finish();
         this.loadPacks();
         // What was just written is what gets read next (a topic's head, a journal's tip).
-        if (written) this.lastHit = this.packs.get(basename(written.idxPath)) ?? this.lastHit;
+        if (written) this.lastHit = this.packs.get(written.idxPath) ?? this.lastHit;
       },
       abort: () => writer.abort(),
     };

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { dirname, join, resolve } from 'node:path';
 import { GatosError } from '../errors.js';
 import { makeDirs } from '../whole-writes.js';
+import { objectDirs } from './alternates.js';
 import { FileObjectStore } from './file-object-store.js';
 import { FileRefStore } from './file-ref-store.js';
 
@@ -60,20 +61,21 @@ export function findGitDir(path: string): string {
 const LOOSE_OBJECT_BYTES = 250;
 
 /**
- * The size of a repository's object database without reading it: its packs' sizes plus the loose
- * objects counted (each at about LOOSE_OBJECT_BYTES). Enough to tell a small repository from a
- * large one, e.g. whether worker threads would pay for their start.
+ * The size of a repository's object database without reading it, alternates included: its packs'
+ * sizes plus the loose objects counted (each at about LOOSE_OBJECT_BYTES). Enough to tell a small
+ * repository from a large one, e.g. whether worker threads would pay for their start.
  */
 export function storedObjectBytes(gitDir: string): number {
-  const objects = join(gitDir, 'objects');
   let bytes = 0;
-  for (const entry of readdirSync(objects, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    if (entry.name === 'pack') {
-      for (const name of readdirSync(join(objects, 'pack')))
-        if (name.endsWith('.pack')) bytes += statSync(join(objects, 'pack', name)).size;
-    } else if (/^[0-9a-f]{2}$/.test(entry.name)) {
-      bytes += readdirSync(join(objects, entry.name)).length * LOOSE_OBJECT_BYTES;
+  for (const objects of objectDirs(join(gitDir, 'objects'))) {
+    for (const entry of readdirSync(objects, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      if (entry.name === 'pack') {
+        for (const name of readdirSync(join(objects, 'pack')))
+          if (name.endsWith('.pack')) bytes += statSync(join(objects, 'pack', name)).size;
+      } else if (/^[0-9a-f]{2}$/.test(entry.name)) {
+        bytes += readdirSync(join(objects, entry.name)).length * LOOSE_OBJECT_BYTES;
+      }
     }
   }
   return bytes;

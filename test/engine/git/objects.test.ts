@@ -639,3 +639,39 @@ describe('openRepository', () => {
     opened.close();
   });
 });
+
+describe('alternates', () => {
+  test('a clone made with --shared reads the objects it borrows, writes its own, and git agrees', () => {
+    const source = repo();
+    writeFileSync(join(source, 'a.txt'), 'borrowed\n');
+    for (let i = 0; i < 50; i++) writeFileSync(join(source, `f${i}.txt`), randomBytes(200).toString('hex'));
+    git(source, ['add', '.']);
+    git(source, ['commit', '-q', '-m', 'first']);
+    git(source, ['repack', '-adq']);
+    const loose = git(source, ['hash-object', '-w', '--stdin'], 'loose in the source\n').trim();
+    const borrowed = git(source, ['rev-parse', 'HEAD:a.txt']).trim();
+    const base = scratchDir();
+    const clone = join(base, 'clone');
+    git(source, ['clone', '-q', '--shared', source, clone]);
+    // And a second hop, written with a relative path as git also accepts.
+    const second = join(base, 'second');
+    git(clone, ['init', '-q', second]);
+    writeFileSync(
+      join(second, '.git', 'objects', 'info', 'alternates'),
+      `# borrowed\n${join('..', '..', '..', 'clone', '.git', 'objects')}\n`,
+    );
+    const opened = openRepository(second);
+    assert.equal(Buffer.from(opened.objects.read(borrowed).body).toString(), 'borrowed\n');
+    assert.equal(Buffer.from(opened.objects.read(loose).body).toString(), 'loose in the source\n');
+    assert.ok(opened.objects.has(borrowed) && opened.objects.has(loose));
+    const own = opened.objects.write('blob', Buffer.from('written in the second\n'));
+    assert.equal(git(second, ['cat-file', '-p', own]), 'written in the second\n');
+    assert.throws(() => git(source, ['cat-file', '-e', own]), 'the source is not written to');
+    const sourcePack = readdirSync(join(source, '.git', 'objects', 'pack')).find((name) => name.endsWith('.pack')) as string;
+    assert.ok(
+      storedObjectBytes(opened.gitDir) > statSync(join(source, '.git', 'objects', 'pack', sourcePack)).size,
+      'borrowed packs count',
+    );
+    opened.close();
+  });
+});
