@@ -92,6 +92,15 @@ function checkFormat(gitDir: string): void {
       format,
     });
   }
+  // Refs kept in a reftable (git 2.45's `--ref-format=reftable`) are not files: read as files,
+  // the repository would look empty of refs.
+  const refStorage = /^\s*refstorage\s*=\s*(\S+)/im.exec(config)?.[1]?.toLowerCase();
+  if (refStorage && refStorage !== 'files') {
+    throw new GatosError('unsupported_repository', `ref storage ${refStorage} is not supported yet (refs as files only)`, {
+      gitDir,
+      refStorage,
+    });
+  }
 }
 
 export function openRepository(path: string): Repository {

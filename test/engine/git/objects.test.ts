@@ -623,6 +623,20 @@ describe('storedObjectBytes', () => {
 });
 
 describe('openRepository', () => {
+  test('refuses what it cannot read faithfully: SHA-256 objects, refs in a reftable', () => {
+    for (const [extension, code] of [
+      ['objectFormat = sha256', /object format sha256/],
+      ['refStorage = reftable', /ref storage reftable/],
+    ] as const) {
+      const dir = repo();
+      writeFileSync(join(dir, '.git', 'config'), `[core]\n\trepositoryformatversion = 1\n[extensions]\n\t${extension}\n`);
+      assert.throws(
+        () => openRepository(dir),
+        (err: unknown) => err instanceof GatosError && err.code === 'unsupported_repository' && code.test(err.message),
+      );
+    }
+  });
+
   test('in a linked worktree, refs and objects are the repository’s own, as git sees them', () => {
     const main = repo();
     git(main, ['commit', '-q', '--allow-empty', '-m', 'first']);
