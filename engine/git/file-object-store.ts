@@ -5,7 +5,7 @@
  * by anyone (us or stock git) are picked up on the next miss.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { GatosError } from '../errors.js';
 import { objectDirs } from './alternates.js';
 import { readLoose, writeLoose } from './loose-objects.js';
@@ -122,10 +122,22 @@ export class FileObjectStore implements ObjectStore {
     if (!decodeOidInto(oid, raw)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
     const found = this.readPacked(raw) ?? this.readLoose(oid.toLowerCase()) ?? this.readLate(raw);
-    if (!found) throw new GatosError('object_not_found', `object ${oid} not found`, { oid });
+    if (!found) throw this.notFound(oid);
     this.readTotals.objects++;
     this.readTotals.bytes += found.body.length;
     return found;
+  }
+
+  /**
+   * `object_not_found`; in a shallow repository (`git clone --depth`, `git fetch --depth`) the
+   * likely cause, history past its shallow commits never fetched, is named with the way out.
+   */
+  private notFound(oid: Oid): GatosError {
+    const shallow = existsSync(join(dirname(this.objectsDir), 'shallow'));
+    const hint = shallow
+      ? ' (the repository is shallow: history past its shallow commits was not fetched; `git fetch --unshallow` fetches it)'
+      : '';
+    return new GatosError('object_not_found', `object ${oid} not found${hint}`, { oid, ...(shallow ? { shallow } : {}) });
   }
 
   /** A miss may be an object in a pack written since the packs were listed: list them again. */

@@ -654,6 +654,26 @@ describe('openRepository', () => {
   });
 });
 
+describe('shallow repositories', () => {
+  test('an object past the shallow commits is not found, and the error says why', () => {
+    const full = repo();
+    for (const n of [1, 2]) git(full, ['commit', '-q', '--allow-empty', '-m', `c${n}`]);
+    const shallow = repo();
+    git(shallow, ['fetch', '-q', '--depth=1', `file://${full}`, 'refs/heads/main:refs/gatos/test/tip']);
+    const parent = git(full, ['rev-parse', 'HEAD~1']).trim();
+    const opened = openRepository(shallow);
+    assert.throws(
+      () => opened.objects.read(parent),
+      (err: unknown) => err instanceof GatosError && err.code === 'object_not_found' && /shallow.*git fetch --unshallow/.test(err.message),
+    );
+    assert.throws(
+      () => openRepository(full).objects.read('1'.repeat(40)),
+      (err: unknown) => err instanceof GatosError && err.code === 'object_not_found' && !/shallow/.test(err.message),
+    );
+    opened.close();
+  });
+});
+
 describe('alternates', () => {
   test('a clone made with --shared reads the objects it borrows, writes its own, and git agrees', () => {
     const source = repo();
