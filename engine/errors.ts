@@ -76,6 +76,7 @@ const KINDS: Record<string, ErrorKind> = {
   socket_in_use: 'conflict',
   disk_full: 'failure',
   permission_denied: 'input',
+  path_conflict: 'input',
   worker_failed: 'internal',
   pool_closed: 'internal',
   internal: 'internal',
@@ -141,6 +142,17 @@ export function environmentError(err: unknown): GatosError | undefined {
         : code === 'EROFS'
           ? `${path} is on a read-only file system`
           : `not allowed to write or read ${path} (${code})`,
+      at,
+      { cause: err },
+    );
+  // A path whose parts are not what it needs: a file where a directory must be, or the reverse
+  // (`mkdir -p` through a file fails with EEXIST).
+  if (code === 'ENOTDIR' || code === 'EISDIR' || (code === 'EEXIST' && (err as { syscall?: unknown }).syscall === 'mkdir'))
+    return new GatosError(
+      'path_conflict',
+      code === 'EISDIR'
+        ? `${typeof path === 'string' ? path : 'a path'} is a directory, where a file is needed`
+        : `a part of ${typeof path === 'string' ? path : 'a path'} is a file, where a directory is needed`,
       at,
       { cause: err },
     );

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -64,6 +65,26 @@ test('a read-only file system is permission_denied (exit 2), naming the path', (
     },
     { readOnly: true },
   ));
+
+test('a file where a directory is needed, or the reverse, is path_conflict (exit 2), naming the path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatos-paths-'));
+  try {
+    const file = join(dir, 'file');
+    writeFileSync(file, 'x');
+    for (const [action, message] of [
+      [() => mkdirSync(join(file, 'sub'), { recursive: true }), /a part of .*file\/sub is a file, where a directory is needed/],
+      [() => writeFileSync(join(file, 'sub'), 'x'), /a part of .*file\/sub is a file, where a directory is needed/],
+      [() => readFileSync(dir), /is a directory, where a file is needed/],
+    ] as const) {
+      const conflict = asGatosError(catching(action));
+      assert.equal(conflict.code, 'path_conflict');
+      assert.match(conflict.message, message);
+      assert.equal(exitCodeFor(conflict), 2);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 function catching(action: () => unknown): Error & { code?: string } {
   try {
