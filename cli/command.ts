@@ -2,6 +2,7 @@
  * The shape of a CLI command: its flags, its help text and a handler. Handlers parse nothing
  * themselves beyond their flags, call the engine, and format output through `Output`.
  */
+import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { GatosError } from '../engine/errors.js';
 import type { Output } from './output.js';
@@ -50,4 +51,22 @@ export function intFlag(ctx: CommandContext, name: string): number | undefined {
   if (value.trim() === '' || !Number.isSafeInteger(n))
     throw new GatosError('invalid_argument', `--${name} must be an integer, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/**
+ * The bytes of a file a flag or argument names (`-`: standard input); one that cannot be read is
+ * `invalid_argument`, naming it (and `what` it is, e.g. "attachment").
+ */
+export function readInput(path: string, what?: string): Buffer {
+  try {
+    return readFileSync(path === '-' ? 0 : path);
+  } catch (err) {
+    const name = path === '-' ? 'standard input' : path;
+    throw new GatosError('invalid_argument', `cannot read ${what ? `${what} ` : ''}${name}: ${(err as Error).message}`, { path });
+  }
+}
+
+/** `readInput` as UTF-8 text. */
+export function readInputText(path: string): string {
+  return readInput(path).toString('utf8');
 }

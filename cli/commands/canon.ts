@@ -1,16 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { blake3Ready, contentId } from '../../engine/codec/blake3.js';
 import { canonicalize, parseJson } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
-import type { Command } from '../command.js';
-
-function readInput(path: string): string {
-  try {
-    return readFileSync(path === '-' ? 0 : path, 'utf8');
-  } catch (err) {
-    throw new GatosError('invalid_argument', `cannot read ${path === '-' ? 'standard input' : path}: ${(err as Error).message}`, { path });
-  }
-}
+import { type Command, readInputText } from '../command.js';
 
 export const canonCommand: Command = {
   name: 'canon',
@@ -29,7 +20,7 @@ export const canonCommand: Command = {
   async run(ctx) {
     if (ctx.positionals.length > 1) throw new GatosError('usage', 'gatos canon takes at most one FILE');
     await blake3Ready();
-    const canonical = canonicalize(parseJson(readInput(ctx.positionals[0] ?? '-')));
+    const canonical = canonicalize(parseJson(readInputText(ctx.positionals[0] ?? '-')));
     const id = contentId(canonical);
     ctx.out.result({ canonical, id }, ctx.values.id ? id : canonical);
     return 0;

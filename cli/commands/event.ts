@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { parseJson } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
@@ -6,7 +5,7 @@ import { assertOid } from '../../engine/git/oid.js';
 import { appendBatches, appendEvents, type EventInput } from '../../engine/ledger/journal.js';
 import { listEvents, readEvent } from '../../engine/ledger/journal-read.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
-import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
+import { type Command, type CommandContext, readInputText, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
 const USAGE = [
@@ -27,12 +26,7 @@ const str = stringFlag;
 const required = (ctx: CommandContext, name: string, fallback?: string): string => requiredFlag(ctx, name, USAGE, fallback);
 
 function readLines(path: string, defaults: Partial<EventInput>): EventInput[] {
-  let text: string;
-  try {
-    text = readFileSync(path === '-' ? 0 : path, 'utf8');
-  } catch (err) {
-    throw new GatosError('invalid_argument', `cannot read ${path}: ${(err as Error).message}`, { path });
-  }
+  const text = readInputText(path);
   const events: EventInput[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;

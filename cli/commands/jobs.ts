@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { parseJson } from '../../engine/codec/canonical-json.js';
@@ -13,7 +12,7 @@ import { type JobStatus, type JobView, jobView, listJobs, readJob, resolveJobId,
 import { runWorker, type WorkerEvent } from '../../engine/jobs/worker.js';
 import type { Ledger } from '../../engine/ledger/context.js';
 import { subscribe } from '../../engine/messages/subscribe.js';
-import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
+import { type Command, type CommandContext, intFlag, readInputText, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
 const USAGE = [
@@ -66,20 +65,12 @@ function manifestFromFlags(ctx: CommandContext): JobManifest {
   return checkManifest(raw);
 }
 
-function readInput(path: string): string {
-  try {
-    return readFileSync(path === '-' ? 0 : path, 'utf8');
-  } catch (err) {
-    throw new GatosError('invalid_argument', `cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
 function manifests(ctx: CommandContext): JobManifest[] {
   const manifest = stringFlag(ctx, 'manifest');
-  if (manifest !== undefined) return [parseManifestText(readInput(manifest))];
+  if (manifest !== undefined) return [parseManifestText(readInputText(manifest))];
   const file = stringFlag(ctx, 'file');
   if (file === undefined) return [manifestFromFlags(ctx)];
-  return readInput(file)
+  return readInputText(file)
     .split('\n')
     .map((line, i) => ({ line, i }))
     .filter(({ line }) => line.trim() !== '')

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { parseJson } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
@@ -11,7 +10,7 @@ import { readMessages } from '../../engine/messages/read.js';
 import { subscribe } from '../../engine/messages/subscribe.js';
 import { listTopics } from '../../engine/messages/topics.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
-import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
+import { type Command, type CommandContext, intFlag, readInput, readInputText, requiredFlag, stringFlag } from '../command.js';
 
 const USAGE = [
   'usage: gatos messages publish --topic T --type X --payload JSON [--ns NS] [--ulid U] [--attach name=path ...] [--json]',
@@ -30,7 +29,7 @@ const need = (ctx: CommandContext, name: string): string => requiredFlag(ctx, na
 function drafts(ctx: CommandContext): DraftEnvelope[] {
   const file = stringFlag(ctx, 'file');
   if (file !== undefined) {
-    return readFileSync(file === '-' ? 0 : file, 'utf8')
+    return readInputText(file)
       .split('\n')
       .filter((line) => line.trim() !== '')
       .map((line, i) => {
@@ -57,11 +56,7 @@ function drafts(ctx: CommandContext): DraftEnvelope[] {
     for (const spec of attach) {
       const eq = spec.indexOf('=');
       if (eq <= 0) throw new GatosError('usage', `--attach takes name=path, got ${JSON.stringify(spec)}`);
-      try {
-        draft.attachments[spec.slice(0, eq)] = readFileSync(spec.slice(eq + 1));
-      } catch (err) {
-        throw new GatosError('invalid_argument', `cannot read attachment ${spec.slice(eq + 1)}: ${(err as Error).message}`);
-      }
+      draft.attachments[spec.slice(0, eq)] = readInput(spec.slice(eq + 1), 'attachment');
     }
   }
   return [draft];

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { canonicalize } from '../../engine/codec/canonical-json.js';
 import { GatosError } from '../../engine/errors.js';
@@ -14,7 +13,7 @@ import { privateStore, putPrivate, resolvePrivate } from '../../engine/state/poi
 import { nodeProof, readStateTree } from '../../engine/state/state-tree.js';
 import { verifyCheckpoint } from '../../engine/state/verify.js';
 import { writeFileWhole } from '../../engine/whole-writes.js';
-import { type Command, type CommandContext, requiredFlag, stringFlag } from '../command.js';
+import { type Command, type CommandContext, readInput, readInputText, requiredFlag, stringFlag } from '../command.js';
 import { openLedger } from './ledger-context.js';
 
 const FOLD_USAGE = [
@@ -51,14 +50,6 @@ async function withLedger(ctx: CommandContext, body: (repo: Repository, ledger: 
   }
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new GatosError('invalid_argument', `cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
 /** A checkpoint named by namespace, ref or commit id. */
 function checkpointTarget(ledger: Ledger, text: string): string {
   if (/^[0-9a-f]{40}$/.test(text) || text.startsWith('refs/')) return text;
@@ -85,7 +76,7 @@ export const foldCommand: Command = {
       if (sub !== undefined) throw new GatosError('usage', FOLD_USAGE);
       const ns = requiredFlag(ctx, 'ns', FOLD_USAGE);
       const specFile = stringFlag(ctx, 'spec');
-      const spec = specFile ? parseFoldSpec(readText(specFile)) : undefined;
+      const spec = specFile ? parseFoldSpec(readInputText(specFile)) : undefined;
       if (ctx.values['save-spec'] && !spec) throw new GatosError('usage', `--save-spec needs --spec\n\n${FOLD_USAGE}`);
       if (spec && ctx.values['save-spec']) saveSpec(ledger, ns, spec);
       const threads = stringFlag(ctx, 'threads');
@@ -186,12 +177,7 @@ export const pointerCommand: Command = {
     withLedger(ctx, async (repo) => {
       const [sub, arg] = ctx.positionals;
       if (sub === 'put' && arg) {
-        let bytes: Buffer;
-        try {
-          bytes = readFileSync(arg);
-        } catch (err) {
-          throw new GatosError('invalid_argument', `cannot read ${arg}: ${(err as Error).message}`);
-        }
+        const bytes = readInput(arg);
         const pointer = putPrivate(
           bytes,
           requiredFlag(ctx, 'location', POINTER_USAGE),

@@ -78,6 +78,23 @@ describe('gatos messages', () => {
     assert.equal(gatos(dir, ['messages', 'checkpoint', '--topic', 'a', '--group', 'g', '--ulid', '01KB0000000000000000000009']).status, 0);
     assert.equal(gatos(dir, ['messages', 'checkpoint', '--topic', 'a', '--group', 'g', '--ulid', '01KB0000000000000000000001']).status, 1);
     assert.equal(gatos(dir, ['messages', 'publish', '--topic', 'a/head', '--type', 't', '--payload', '{}']).status, 2);
+    // A file that cannot be read is named, as an input error (it was an internal one).
+    const missing = gatos(dir, ['messages', 'publish', '--topic', 'a', '--file', join(dir, 'none.jsonl')]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /cannot read .*none\.jsonl.*\[invalid_argument\]/);
+    const attachment = gatos(dir, [
+      'messages',
+      'publish',
+      '--topic',
+      'a',
+      '--type',
+      't',
+      '--payload',
+      '{}',
+      '--attach',
+      `x=${join(dir, 'none')}`,
+    ]);
+    assert.match(attachment.stderr, /cannot read attachment .*none.*\[invalid_argument\]/);
   });
 
   test('tail follows new messages until SIGTERM', async () => {
