@@ -118,7 +118,8 @@ function list(ctx: CommandContext): number {
 
 async function show(ctx: CommandContext): Promise<number> {
   await blake3Ready();
-  const commit = assertOid(ctx.positionals[1] ?? '', 'commit');
+  if (ctx.positionals[1] === undefined) throw new GatosError('usage', `event show needs a commit id\n\n${USAGE}`);
+  const commit = assertOid(ctx.positionals[1], 'commit');
   const { repo } = openLedger(ctx.repo);
   try {
     const event = readEvent(repo.objects, repo.refs, commit);

@@ -63,6 +63,9 @@ describe('gatos key and gatos event', () => {
     const shown = gatos(['event', 'show', body.commit as string, '--json']);
     assert.equal(shown.status, 0, shown.stderr);
     assert.equal((JSON.parse(shown.stdout) as { signature_ok: boolean }).signature_ok, true);
+    const bare = gatos(['event', 'show']);
+    assert.equal(bare.status, 2);
+    assert.match(bare.stderr, /event show needs a commit id[\s\S]*usage: gatos event/);
     assert.equal(gatos(['event', 'emit', '--ns', 'ops', '--type', 'deploy', '--payload', '{}', '--actor', 'user:alice']).status, 0);
   });
 
