@@ -20,9 +20,7 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  /** One line for `gatos help`. */
-  summary: string;
-  /** Usage lines and flag descriptions for `gatos help <name>`. */
+  /** Usage lines and flag descriptions for `gatos help <name>` (its one-line summary is cli/main.ts's). */
   usage: string;
   options: OptionSpec;
   allowPositionals?: boolean;

@@ -8,41 +8,82 @@ import { packageVersion } from '../engine/version.js';
 import type { Command, OptionSpec } from './command.js';
 import { Output } from './output.js';
 
+/** A command as `gatos help` lists it, its code loaded from its module only when it runs. */
+interface CommandEntry {
+  name: string;
+  /** One line for `gatos help`: kept here, so that the overview loads no command's code. */
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+/** The command `name` of a module that holds several (imports are cached: loaded once). */
+const named = (load: () => Promise<readonly Command[]>) => (name: string) => async () =>
+  (await load()).find((c) => c.name === name) as Command;
+const messages = named(async () => (await import('./commands/messages.js')).messagesCommands);
+const state = named(async () => {
+  const module = await import('./commands/state.js');
+  return [module.foldCommand, module.stateCommand, module.pointerCommand];
+});
+
 /**
- * The commands by name, each loaded from its module when it runs: a call pays only for the
- * engine code its command imports (importing every command took ~90 ms, one ~20-45 ms).
- * Listed in the order `gatos help` shows them.
+ * The commands, in the order `gatos help` shows them. A call pays only for the engine code its
+ * command imports (importing every command took ~90 ms, one ~20-45 ms).
  */
-const COMMAND_MODULES: ReadonlyArray<readonly [names: readonly string[], load: () => Promise<readonly Command[]>]> = [
-  [['init'], async () => [(await import('./commands/init.js')).initCommand]],
-  [['key'], async () => [(await import('./commands/key.js')).keyCommand]],
-  [['event'], async () => [(await import('./commands/event.js')).eventCommand]],
-  [['policy'], async () => [(await import('./commands/policy.js')).policyCommand]],
-  [['gov'], async () => [(await import('./commands/gov.js')).govCommand]],
-  [['messages', 'bus'], async () => (await import('./commands/messages.js')).messagesCommands],
-  [['jobs'], async () => [(await import('./commands/jobs.js')).jobsCommand]],
-  [
-    ['fold', 'state', 'pointer'],
-    async () => {
-      const state = await import('./commands/state.js');
-      return [state.foldCommand, state.stateCommand, state.pointerCommand];
-    },
-  ],
-  [['export'], async () => [(await import('./commands/export.js')).exportCommand]],
-  [['daemon'], async () => [(await import('./commands/daemon.js')).daemonCommand]],
-  [['scan'], async () => [(await import('./commands/scan.js')).scanCommand]],
-  [['canon'], async () => [(await import('./commands/canon.js')).canonCommand]],
+const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'init',
+    summary: 'Create a repository for GATOS (or confirm an existing one)',
+    load: async () => (await import('./commands/init.js')).initCommand,
+  },
+  { name: 'key', summary: 'Create actor keys and list the trust graph', load: async () => (await import('./commands/key.js')).keyCommand },
+  {
+    name: 'event',
+    summary: 'Append signed events to journals, list and show them',
+    load: async () => (await import('./commands/event.js')).eventCommand,
+  },
+  {
+    name: 'policy',
+    summary: 'Publish, activate and show policy bundles (the gate for event appends)',
+    load: async () => (await import('./commands/policy.js')).policyCommand,
+  },
+  {
+    name: 'gov',
+    summary: 'Governance: propose, approve (N of a group), grant, revoke, status',
+    load: async () => (await import('./commands/gov.js')).govCommand,
+  },
+  { name: 'messages', summary: 'Message plane: publish, read, checkpoint, prune, topics', load: messages('messages') },
+  { name: 'bus', summary: 'Alias of gatos messages', load: messages('bus') },
+  {
+    name: 'jobs',
+    summary: 'Job plane: enqueue, work, ls, show, watch, cancel, verify',
+    load: async () => (await import('./commands/jobs.js')).jobsCommand,
+  },
+  { name: 'fold', summary: 'State plane: fold journals into a checkpoint with a Proof-of-Fold; verify one', load: state('fold') },
+  { name: 'state', summary: 'Show state nodes (with Merkle proofs) and bisect state across the ledger', load: state('state') },
+  { name: 'pointer', summary: 'Opaque pointers: store private bytes outside Git, resolve them by digest', load: state('pointer') },
+  {
+    name: 'export',
+    summary: 'Export the ledger, messages, state, jobs and governance to SQLite or Parquet; verify an export',
+    load: async () => (await import('./commands/export.js')).exportCommand,
+  },
+  {
+    name: 'daemon',
+    summary: 'Serve the JSONL RPC (messages.*, jobs.*, metrics) over stdio or a unix socket',
+    load: async () => (await import('./commands/daemon.js')).daemonCommand,
+  },
+  {
+    name: 'scan',
+    summary: 'Walk every ref under a prefix through the worker pool and count refs and commits',
+    load: async () => (await import('./commands/scan.js')).scanCommand,
+  },
+  {
+    name: 'canon',
+    summary: 'Print the RFC 8785 canonical form of a JSON document, or its blake3 content id',
+    load: async () => (await import('./commands/canon.js')).canonCommand,
+  },
 ];
 
-async function commandNamed(name: string): Promise<Command | undefined> {
-  const entry = COMMAND_MODULES.find(([names]) => names.includes(name));
-  return entry ? (await entry[1]()).find((c) => c.name === name) : undefined;
-}
-
-/** Every command, for the overview. */
-async function allCommands(): Promise<Command[]> {
-  return (await Promise.all(COMMAND_MODULES.map(([, load]) => load()))).flat();
-}
+const entryNamed = (name: string) => COMMANDS.find((entry) => entry.name === name);
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },
@@ -56,14 +97,13 @@ export function version(): string {
   return packageVersion();
 }
 
-async function overview(): Promise<string> {
-  const commands = await allCommands();
-  const width = Math.max(...commands.map((c) => c.name.length));
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'usage: gatos <command> [flags]',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     `  ${'help'.padEnd(width)}  Show help for a command`,
     '',
     'Global flags:',
@@ -79,9 +119,9 @@ async function overview(): Promise<string> {
 
 async function helpFor(name: string | undefined): Promise<string> {
   if (!name) return overview();
-  const command = await commandNamed(name);
-  if (!command) throw new GatosError('usage', `unknown command "${name}"; run "gatos help" for the list`);
-  return `${command.summary}\n\n${command.usage}`;
+  const entry = entryNamed(name);
+  if (!entry) throw new GatosError('usage', `unknown command "${name}"; run "gatos help" for the list`);
+  return `${entry.summary}\n\n${(await entry.load()).usage}`;
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit status. */
@@ -101,8 +141,9 @@ export async function main(argv: string[], out?: Output): Promise<number> {
       output.result({ version: version() }, `gatos ${version()}`);
       return 0;
     }
-    const command = await commandNamed(first);
-    if (!command) throw new GatosError('usage', `unknown command "${first}"; run "gatos help" for the list`);
+    const entry = entryNamed(first);
+    if (!entry) throw new GatosError('usage', `unknown command "${first}"; run "gatos help" for the list`);
+    const command = await entry.load();
     let parsed: ReturnType<typeof parseArgs>;
     try {
       parsed = parseArgs({

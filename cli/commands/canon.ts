@@ -5,7 +5,6 @@ import { type Command, readInputText } from '../command.js';
 
 export const canonCommand: Command = {
   name: 'canon',
-  summary: 'Print the RFC 8785 canonical form of a JSON document, or its blake3 content id',
   usage: [
     'usage: gatos canon [FILE|-] [--id] [--json]',
     '',

@@ -55,7 +55,6 @@ function log(event: string, data: Record<string, unknown> = {}): void {
 
 export const daemonCommand: Command = {
   name: 'daemon',
-  summary: 'Serve the JSONL RPC (messages.*, jobs.*, metrics) over stdio or a unix socket',
   usage: USAGE,
   options: { stdio: { type: 'boolean' }, socket: { type: 'string' } },
   async run(ctx) {

@@ -136,7 +136,6 @@ async function show(ctx: CommandContext): Promise<number> {
 
 export const eventCommand: Command = {
   name: 'event',
-  summary: 'Append signed events to journals, list and show them',
   usage: USAGE,
   options: {
     ns: { type: 'string' },

@@ -179,7 +179,6 @@ function exportThreads(ctx: CommandContext, repo: string | undefined): number {
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: 'Export the ledger, messages, state, jobs and governance to SQLite or Parquet; verify an export',
   usage: USAGE,
   options: {
     format: { type: 'string' },

@@ -26,7 +26,6 @@ const need = (ctx: CommandContext, name: string, fallback?: string): string => r
 
 export const govCommand: Command = {
   name: 'gov',
-  summary: 'Governance: propose, approve (N of a group), grant, revoke, status',
   usage: USAGE,
   options: {
     action: { type: 'string' },

@@ -5,7 +5,6 @@ import type { Command } from '../command.js';
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'Create a repository for GATOS (or confirm an existing one)',
   usage: ['usage: gatos init [--repo <path>] [--bare] [--json]', '', '  --bare   create a bare repository at <path>'].join('\n'),
   options: { bare: { type: 'boolean' } },
   run(ctx) {

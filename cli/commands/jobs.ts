@@ -245,7 +245,6 @@ async function run(ctx: CommandContext, repo: Repository, ledger: Ledger): Promi
 
 export const jobsCommand: Command = {
   name: 'jobs',
-  summary: 'Job plane: enqueue, work, ls, show, watch, cancel, verify',
   usage: USAGE,
   options: {
     command: { type: 'string' },

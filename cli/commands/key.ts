@@ -15,7 +15,6 @@ const USAGE = [
 
 export const keyCommand: Command = {
   name: 'key',
-  summary: 'Create actor keys and list the trust graph',
   usage: USAGE,
   options: { actor: { type: 'string' }, group: { type: 'string', multiple: true } },
   allowPositionals: true,

@@ -180,7 +180,6 @@ async function run(ctx: CommandContext, bus: Bus): Promise<number> {
 function messagesCommand(name: string): Command {
   return {
     name,
-    summary: name === 'bus' ? 'Alias of gatos messages' : 'Message plane: publish, read, checkpoint, prune, topics',
     usage: USAGE,
     options: {
       topic: { type: 'string' },

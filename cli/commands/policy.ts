@@ -21,7 +21,6 @@ const USAGE = [
 
 export const policyCommand: Command = {
   name: 'policy',
-  summary: 'Publish, activate and show policy bundles (the gate for event appends)',
   usage: USAGE,
   options: {},
   allowPositionals: true,

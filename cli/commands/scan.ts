@@ -14,7 +14,6 @@ function positiveInt(value: unknown, flag: string, fallback: number): number {
 
 export const scanCommand: Command = {
   name: 'scan',
-  summary: 'Walk every ref under a prefix through the worker pool and count refs and commits',
   usage: [
     'usage: gatos scan --ref <prefix> [--repo <path>] [--threads <n>] [--batch-size <n>] [--json]',
     '',

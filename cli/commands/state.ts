@@ -58,7 +58,6 @@ function checkpointTarget(ledger: Ledger, text: string): string {
 
 export const foldCommand: Command = {
   name: 'fold',
-  summary: 'State plane: fold journals into a checkpoint with a Proof-of-Fold; verify one',
   usage: FOLD_USAGE,
   options: { ns: { type: 'string' }, spec: { type: 'string' }, 'save-spec': { type: 'boolean' }, full: { type: 'boolean' } },
   allowPositionals: true,
@@ -111,7 +110,6 @@ function runPredicate(command: string, input: string): Promise<boolean> {
 
 export const stateCommand: Command = {
   name: 'state',
-  summary: 'Show state nodes (with Merkle proofs) and bisect state across the ledger',
   usage: STATE_USAGE,
   options: {
     at: { type: 'string' },
@@ -169,7 +167,6 @@ export const stateCommand: Command = {
 
 export const pointerCommand: Command = {
   name: 'pointer',
-  summary: 'Opaque pointers: store private bytes outside Git, resolve them by digest',
   usage: POINTER_USAGE,
   options: { location: { type: 'string' }, capability: { type: 'string' }, out: { type: 'string' } },
   allowPositionals: true,

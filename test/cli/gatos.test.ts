@@ -27,6 +27,32 @@ describe('gatos CLI basics', () => {
     assert.match(gatos(['scan', '--help']).stdout, /--batch-size/);
   });
 
+  test('every command the overview lists answers help with its summary and usage', async () => {
+    const { main } = await import('../../cli/main.js');
+    const { Output } = await import('../../cli/output.js');
+    const run = async (argv: string[]) => {
+      let printed = '';
+      const sink = {
+        write: (text: string) => {
+          printed += text;
+          return true;
+        },
+        isTTY: false,
+      } as unknown as NodeJS.WriteStream;
+      assert.equal(await main(argv, new Output(false, sink, sink)), 0, argv.join(' '));
+      return printed;
+    };
+    const listed = [...(await run(['help'])).matchAll(/^ {2}(\S+) {2,}(.+)$/gm)].filter(
+      ([, name]) => name !== 'help' && !name?.startsWith('-'),
+    );
+    assert.equal(listed.length, 15);
+    for (const [, name, summary] of listed) {
+      const help = await run(['help', name as string]);
+      assert.ok(help.startsWith(`${summary}\n\n`), name);
+      assert.match(help, /usage: gatos /, name);
+    }
+  });
+
   test('usage errors exit 2 with a code; --json puts the error on stdout', () => {
     const unknown = gatos(['frobnicate']);
     assert.equal(unknown.status, 2);
