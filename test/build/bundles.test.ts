@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import { Output } from '../../cli/output.js';
 import type { Task } from '../../engine/scheduler/tasks.js';
 import { generateFixture } from '../../fixtures/generate.js';
 import { populatePlanes } from '../../fixtures/planes.js';
+import { runCaptured } from '../helpers/cli.js';
 import { removeDir, tempDir } from '../helpers/git.js';
 
 const require = createRequire(import.meta.url);
@@ -95,18 +95,7 @@ describe('bundles', () => {
     await populatePlanes(repo, { seed: 3, messages: 40, jobs: 1, time: Date.UTC(2025, 0, 2) });
     const bundle = (await import(pathToFileURL(join(DIST, 'cli-bundle', 'main.js')).href)) as CliCode;
     const modules = await import('../../cli/main.js');
-    const run = async (code: CliCode, argv: string[]) => {
-      let printed = '';
-      const sink = {
-        write: (text: string) => {
-          printed += text;
-          return true;
-        },
-        isTTY: false,
-      } as unknown as NodeJS.WriteStream;
-      const status = await code.main(argv, new Output(true, sink, sink));
-      return { status, printed };
-    };
+    const run = (code: CliCode, argv: string[]) => runCaptured(code.main, argv, true);
     process.env.GATOS_CLOCK_MS = String(Date.UTC(2025, 5, 1));
     try {
       for (const [name, code] of [

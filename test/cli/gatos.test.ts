@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateFixture } from '../../fixtures/generate.js';
+import { runCaptured } from '../helpers/cli.js';
 import { git, scratch } from '../helpers/git.js';
 
 const GATOS = fileURLToPath(new URL('../../cli/gatos.js', import.meta.url));
@@ -29,17 +30,9 @@ describe('gatos CLI basics', () => {
 
   test('every command the overview lists answers help with its summary and usage', async () => {
     const { main } = await import('../../cli/main.js');
-    const { Output } = await import('../../cli/output.js');
     const run = async (argv: string[]) => {
-      let printed = '';
-      const sink = {
-        write: (text: string) => {
-          printed += text;
-          return true;
-        },
-        isTTY: false,
-      } as unknown as NodeJS.WriteStream;
-      assert.equal(await main(argv, new Output(false, sink, sink)), 0, argv.join(' '));
+      const { status, printed } = await runCaptured(main, argv);
+      assert.equal(status, 0, argv.join(' '));
       return printed;
     };
     const listed = [...(await run(['help'])).matchAll(/^ {2}(\S+) {2,}(.+)$/gm)].filter(
