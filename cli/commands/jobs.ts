@@ -22,6 +22,8 @@ const USAGE = [
   '           [--max-attempts N (3)] [--retry-backoff-ms MS (1000)]',
   '       gatos jobs work --worker-id W [--concurrency N] [--once] [--max-jobs N] [--exit-when-idle]',
   '                       [--lease SECS (30)] [--workdir DIR] [--output-cap BYTES] [--json]',
+  '           runs jobs until Ctrl-C; --once (= --max-jobs 1) and --max-jobs wait for jobs to come,',
+  '           --exit-when-idle stops when none is pending',
   '       gatos jobs ls [--status pending|claimed|running|succeeded|failed|aborted] [--json]',
   '       gatos jobs show JOB [--json]          JOB: blake3:<hex>, hex, a unique 8+ digit prefix, or the ULID alias',
   '       gatos jobs watch [--since ULID] [--json]   (live transitions until Ctrl-C)',
