@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -489,7 +489,9 @@ describe('export to SQLite', () => {
     const emptyFile = join(newDir(), 'tmp.XXXX');
     writeFileSync(emptyFile, '');
     assert.equal((await runExport(ctx, options(emptyFile, { format: 'sqlite' }))).complete, true);
-    const empty = newDir();
+    // Inside a directory of its own: an export's manifest and Explorer-Root file go beside it.
+    const empty = join(newDir(), 'empty');
+    mkdirSync(empty);
     assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
     assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
     assert.equal((await runExport(ctx, options(empty, { format: 'sqlite' }))).complete, true);
