@@ -10,8 +10,9 @@ import type { Predicate } from '../dsl/ast.js';
 import { contentId } from '../engine/codec/blake3.js';
 import { parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
+import { objectDirs } from '../engine/git/alternates.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
-import { sharedIndexesUnder } from '../engine/git/pack-index.js';
+import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.js';
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
 import { startFrontier, walkCommits } from '../engine/git/walk.js';
@@ -152,8 +153,10 @@ export async function extractOnPool(
 ): Promise<void> {
   const { heads, window, segments } = reads;
   if (window.after !== undefined || window.until !== undefined) throw new Error('extractOnPool takes no --since/--until window');
-  // The workers read the pack indexes this thread already holds instead of loading their own.
-  const indexes = sharedIndexesUnder(join(gitDir, 'objects', 'pack', sep));
+  // The workers read the pack indexes this thread already holds instead of loading their own
+  // (the repository's and those of the object directories it borrows from).
+  const indexes: Record<string, SharedIndex> = {};
+  for (const dir of objectDirs(join(gitDir, 'objects'))) Object.assign(indexes, sharedIndexesUnder(join(dir, 'pack', sep)));
   const shards = new Set<string>();
   const done: ExtractProgress = { commits: 0, objects: 0, bytes: 0 };
   const count = (read: ReadTotals) => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { canonicalText, type Literal, type Predicate } from '../../dsl/ast.js';
@@ -158,6 +159,34 @@ describe('pushdown', () => {
     assert.equal(pooled.row_counts.commits, 4500);
     assert.equal(pooled.files[0]?.blake3, inThread.files[0]?.blake3);
     repo.close();
+  });
+
+  test('a clone that borrows every object (git clone --shared) exports the same bytes, on the pool too', async () => {
+    const clone = join(newDir(), 'clone.git');
+    git(root, ['clone', '-q', '--shared', '--mirror', gitDir, clone]);
+    assert.deepEqual(readdirSync(join(clone, 'objects', 'pack')), [], 'every object is borrowed');
+    const exported: string[] = [];
+    for (const [repoDir, threads] of [
+      [root, 1],
+      [clone, 1],
+      [clone, 2],
+    ] as const) {
+      const repo = openRepository(repoDir);
+      const pool = threads > 1 ? new ComputePool({ threads }) : undefined;
+      try {
+        const manifest = await runExport(repo, {
+          format: 'sqlite',
+          out: join(newDir(), 'x.sqlite'),
+          clock: () => 0,
+          ...(pool ? { pool, gitDir: repo.gitDir } : {}),
+        });
+        exported.push(manifest.files[0]?.blake3 as string);
+      } finally {
+        await pool?.close();
+        repo.close();
+      }
+    }
+    assert.equal(new Set(exported).size, 1, exported.join(' '));
   });
 
   test('message segments share a task until it holds enough messages; large ones get their own', () => {
