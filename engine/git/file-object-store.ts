@@ -8,7 +8,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { GatosError } from '../errors.js';
 import { objectDirs } from './alternates.js';
-import { readLoose, writeLoose } from './loose-objects.js';
+import { countLoose, readLoose, writeLoose } from './loose-objects.js';
 import { decodeOidInto, hashObject } from './oid.js';
 import { PackFile } from './pack-file.js';
 import { isPrepared, PackWriter, prepareObject } from './pack-writer.js';
@@ -152,13 +152,7 @@ export class FileObjectStore implements ObjectStore {
     if (!this.packsLoaded) this.loadPacks();
     let count = 0;
     for (const pack of this.packs.values()) count += pack.index.count;
-    for (const objects of this.dirs) {
-      for (let byte = 0; byte < 256; byte++) {
-        const dir = join(objects, byte.toString(16).padStart(2, '0'));
-        if (!existsSync(dir)) continue;
-        for (const name of readdirSync(dir)) if (name.length === 38) count++;
-      }
-    }
+    for (const objects of this.dirs) count += countLoose(objects);
     return count;
   }
 

@@ -5,7 +5,7 @@
  * an existing object is never rewritten. Like git's default (`core.fsync` without
  * `loose-object`), object files are not fsynced: the ref update is the commit point.
  */
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { GatosError } from '../errors.js';
@@ -21,6 +21,17 @@ const LOOSE_HEADER_MAX = 32;
 
 export function loosePath(objectsDir: string, oid: Oid): string {
   return join(objectsDir, oid.slice(0, 2), oid.slice(2));
+}
+
+/** How many loose objects `objectsDir` holds, counted by name in its fan-out directories (none opened). */
+export function countLoose(objectsDir: string): number {
+  let count = 0;
+  if (!existsSync(objectsDir)) return count;
+  for (const entry of readdirSync(objectsDir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !/^[0-9a-f]{2}$/.test(entry.name)) continue;
+    for (const name of readdirSync(join(objectsDir, entry.name))) if (name.length === 38) count++;
+  }
+  return count;
 }
 
 /** Decodes the inflated `<type> <size>\0<body>` form; throws `corrupt_object` when malformed. */

@@ -10,6 +10,7 @@ import { makeDirs } from '../whole-writes.js';
 import { objectDirs } from './alternates.js';
 import { FileObjectStore } from './file-object-store.js';
 import { FileRefStore } from './file-ref-store.js';
+import { countLoose } from './loose-objects.js';
 
 export interface Repository {
   readonly gitDir: string;
@@ -68,15 +69,9 @@ const LOOSE_OBJECT_BYTES = 250;
 export function storedObjectBytes(gitDir: string): number {
   let bytes = 0;
   for (const objects of objectDirs(join(gitDir, 'objects'))) {
-    for (const entry of readdirSync(objects, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      if (entry.name === 'pack') {
-        for (const name of readdirSync(join(objects, 'pack')))
-          if (name.endsWith('.pack')) bytes += statSync(join(objects, 'pack', name)).size;
-      } else if (/^[0-9a-f]{2}$/.test(entry.name)) {
-        bytes += readdirSync(join(objects, entry.name)).length * LOOSE_OBJECT_BYTES;
-      }
-    }
+    const packs = join(objects, 'pack');
+    if (existsSync(packs)) for (const name of readdirSync(packs)) if (name.endsWith('.pack')) bytes += statSync(join(packs, name)).size;
+    bytes += countLoose(objects) * LOOSE_OBJECT_BYTES;
   }
   return bytes;
 }
