@@ -22,6 +22,12 @@ export type Predicate =
   | { kind: 'cmp'; path: string[]; op: CompareOp; value: Literal }
   | { kind: 'in'; path: string[]; values: Literal[] };
 
+/** Unix seconds of a (canonical) date literal: midnight UTC for a bare date, a fraction kept. */
+export function dateSeconds(value: string): number {
+  const whole = Date.parse(value.length === 10 ? `${value}T00:00:00Z` : `${value.slice(0, 19)}Z`) / 1000;
+  return value.length > 20 ? whole + Number(`0${value.slice(19, -1)}`) : whole;
+}
+
 /** Merges nested ands into ands and ors into ors. */
 export function flatten(predicate: Predicate): Predicate {
   switch (predicate.kind) {

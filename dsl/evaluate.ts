@@ -7,7 +7,7 @@
  */
 import { GatosError } from '../engine/errors.js';
 import type { Row, TableDef } from '../exporter/tables.js';
-import { type CompareOp, canonicalText, type Literal, type Predicate } from './ast.js';
+import { type CompareOp, canonicalText, dateSeconds, type Literal, type Predicate } from './ast.js';
 
 export type RowTest = (row: Row) => boolean;
 
@@ -74,8 +74,9 @@ function literalFor(literal: Literal, type: string): Comparable | undefined {
   if (literal.type === 'number')
     return Number.isSafeInteger(Number(literal.value)) ? { kind: 'number', value: Number(literal.value) } : undefined;
   if (literal.type === 'date' && type === 'timestamp') {
-    const text = literal.value.length === 10 ? `${literal.value}T00:00:00Z` : literal.value;
-    return { kind: 'number', value: Math.floor(Date.parse(text) / 1000) };
+    // Timestamps are whole seconds: an instant between two is refused, as `ts = 1.5` is.
+    const seconds = dateSeconds(literal.value);
+    return Number.isInteger(seconds) ? { kind: 'number', value: seconds } : undefined;
   }
   return undefined;
 }
@@ -103,7 +104,16 @@ export function compileFilter(predicate: Predicate, def: TableDef): RowTest {
       if (rest.length > 0 && column.type !== 'json') throw unsupported(predicate, def.name, `${columnName} is not a JSON column`);
       const literals = (predicate.kind === 'in' ? predicate.values : [predicate.value]).map((literal) => {
         const value = literalFor(literal, column.type);
-        if (!value) throw unsupported(predicate, def.name, `a ${literal.type} cannot be compared with ${column.type} column ${columnName}`);
+        if (!value)
+          throw unsupported(
+            predicate,
+            def.name,
+            literal.type === 'date' && column.type === 'timestamp'
+              ? `${columnName} holds whole seconds; ${literal.value} falls between two`
+              : `a ${literal.type} cannot be compared with ${column.type} column ${columnName}${
+                  literal.type === 'string' && column.type === 'timestamp' ? ` (dates go unquoted: ${columnName} >= 2025-01-01)` : ''
+                }`,
+          );
         return value;
       });
       const op: CompareOp = predicate.kind === 'in' ? '=' : predicate.op;

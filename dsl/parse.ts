@@ -263,10 +263,39 @@ function normalizeNumber(text: string): string {
   return negative && body !== '0' ? `-${body}` : body;
 }
 
+const DATE_PARTS = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z)?$/;
+const DATE_HINT = 'dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC), e.g. ts >= 2025-01-01';
+
+/** A date literal that names no instant (2025-02-30, 24:00:00): found where its token is. */
+class NotADate extends Error {
+  constructor(readonly image: string) {
+    super(`not a date: ${image}`);
+  }
+}
+
+/**
+ * One spelling per instant: the text as written, less trailing zeros of a fraction of a second.
+ * Every field is checked (month 1-12, a day the month has, 00:00:00-23:59:59): `Date.parse`
+ * would turn 2025-02-30 into March 2nd.
+ */
 function normalizeDate(text: string): string {
-  const ms = Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text);
-  if (Number.isNaN(ms)) throw new GatosError('invalid_filter', `not a date: ${text}`);
-  return text.length === 10 ? text : `${new Date(ms).toISOString().slice(0, 19)}Z`;
+  const parts = DATE_PARTS.exec(text);
+  if (!parts) throw new NotADate(text);
+  const [year, month, day, hour = 0, minute = 0, second = 0] = parts.slice(1, 7).map((part) => Number(part ?? 0)) as number[];
+  const at = new Date(Date.UTC(year as number, (month as number) - 1, day, hour, minute, second));
+  // A field out of range rolls over into the next one, so the instant no longer reads back the same.
+  if (
+    at.getUTCFullYear() !== year ||
+    at.getUTCMonth() !== (month as number) - 1 ||
+    at.getUTCDate() !== day ||
+    at.getUTCHours() !== hour ||
+    at.getUTCMinutes() !== minute ||
+    at.getUTCSeconds() !== second
+  )
+    throw new NotADate(text);
+  if (parts[4] === undefined) return text;
+  const fraction = (parts[7] ?? '').replace(/0+$/, '');
+  return `${text.slice(0, 19)}${fraction ? `.${fraction}` : ''}Z`;
 }
 
 /** Built on first use: its self-analysis costs ~0.1 s, paid only by processes that parse filters. */
@@ -298,7 +327,14 @@ export function parseFilterText(text: string): Predicate {
     );
   parser ??= new FilterParser();
   parser.input = lexed.tokens;
-  const predicate = parser.expression();
+  let predicate: Predicate;
+  try {
+    predicate = parser.expression();
+  } catch (err) {
+    if (!(err instanceof NotADate)) throw err;
+    const token = lexed.tokens.find((t) => t.image === err.image);
+    throw filterError(text, token?.startLine, token?.startColumn, err.message, DATE_HINT);
+  }
   const error = parser.errors[0];
   if (error) {
     const token = error.token;
@@ -315,10 +351,16 @@ export function parseFilterText(text: string): Predicate {
 const RANGE_OPS: Record<string, CompareOp> = { eq: '=', ne: '!=', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 
 function jsonLiteral(value: unknown, where: string): Literal {
-  if (typeof value === 'string')
-    return /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$/.test(value)
-      ? { type: 'date', value: normalizeDate(value) }
-      : { type: 'string', value };
+  if (typeof value === 'string') {
+    if (!DATE_PARTS.test(value)) return { type: 'string', value };
+    try {
+      return { type: 'date', value: normalizeDate(value) };
+    } catch (err) {
+      if (err instanceof NotADate)
+        throw new GatosError('invalid_filter', `${where}: ${err.message} (hint: ${DATE_HINT})`, { hint: DATE_HINT });
+      throw err;
+    }
+  }
   if (typeof value === 'number') return { type: 'number', value: normalizeNumber(String(value)) };
   if (typeof value === 'boolean') return { type: 'bool', value };
   if (value === null) return { type: 'null' };

@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
-import { planJournals, planTopics, type RefPlan } from '../dsl/plan.js';
+import { planJournals, planSegments, planTopics, type RefPlan } from '../dsl/plan.js';
 import { blake3HexOfFile, contentIdOfJson } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
 import { explorerRoot } from '../engine/codec/explorer-root.js';
@@ -35,6 +35,8 @@ import {
   type JournalWindow,
   journalRefs,
   journalSteps,
+  messageOrder,
+  type SegmentPlan,
   type Source,
   segmentRows,
   topicSegments,
@@ -164,7 +166,14 @@ export interface ExportPlan {
   filters: Record<string, string>;
   events: RefPlan;
   commits: RefPlan;
-  messages: ReturnType<typeof planTopics>;
+  /** Topics read and pruned, and the segments of those read. */
+  messages: ReturnType<typeof planTopics> & { segments: ReturnType<typeof planSegments<SegmentPlan>> };
+}
+
+/** Topics, then the segments of those kept, that a `messages` predicate can match. */
+function planMessages(source: Source, predicate: Predicate | undefined): ExportPlan['messages'] {
+  const topics = planTopics(listTopics(source.refs), predicate);
+  return { ...topics, segments: planSegments(topicSegments(source, topics.read), predicate, messageOrder) };
 }
 
 /**
@@ -193,7 +202,9 @@ export function planExport(
     filters: Object.fromEntries([...(options.where ?? [])].map(([t, p]) => [t, canonicalText(p)])),
     events: wanted.includes('events') ? planJournals(heads, 'events', options.where?.get('events')) : none,
     commits: wanted.includes('commits') ? planJournals(heads, 'commits', options.where?.get('commits')) : none,
-    messages: wanted.includes('messages') ? planTopics(listTopics(source.refs), options.where?.get('messages')) : { read: [], pruned: [] },
+    messages: wanted.includes('messages')
+      ? planMessages(source, options.where?.get('messages'))
+      : { read: [], pruned: [], segments: { read: [], pruned: [] } },
   };
   return { plan, tests };
 }
@@ -339,11 +350,13 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       ...(options.since ? { after: options.since } : {}),
       ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
     };
-    const allSegments = topicSegments(source, needs('messages') ? plan.messages.read : []);
-    // A continued export reads the segments that changed and upserts their rows; otherwise the
-    // messages are read in full and replace the table's rows.
+    // Pruned segments are recorded too: unchanged, they still cannot match the same filter.
+    const planned = plan.messages.segments.read;
+    const allSegments = [...planned, ...plan.messages.segments.pruned];
+    // A continued export reads the segments that changed (and can match) and upserts their rows;
+    // otherwise the messages are read in full and replace the table's rows.
     const changed = incremental ? changedSegments(previous?.message_segments, allSegments) : undefined;
-    const segments = changed ?? allSegments;
+    const segments = changed ? changed.filter((segment) => planned.includes(segment)) : planned;
     const keepsRows = (name: string) => name === 'commits' || name === 'events' || (name === 'messages' && changed !== undefined);
     if (options.pool && options.gitDir && !options.since && !options.until) {
       // Journals and topics are read on the pool, filters applied in the workers (they travel

@@ -16,7 +16,7 @@ import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.j
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
 import { startFrontier, walkCommits } from '../engine/git/walk.js';
-import { readMeta } from '../engine/messages/publish.js';
+import { headFacts } from '../engine/messages/publish.js';
 import { visitSegment } from '../engine/messages/read.js';
 import { listSegments } from '../engine/messages/topics.js';
 import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
@@ -232,21 +232,32 @@ export interface ExtractProgress extends ReadTotals {
   commits: number;
 }
 
-/** A message segment to read: its ref, and its message count (its tip's `Segment-Count` trailer). */
+/**
+ * A message segment to read: its ref, its message count (its tip's `Segment-Count` trailer) and
+ * the ULIDs of its first and last messages (the segment's own ULID, its tip's `Event-Id`), which
+ * bound every ULID in it: a topic's ULIDs strictly increase (decision 0006).
+ */
 export interface SegmentPlan extends SegmentSlice {
   ref: string;
   count: number;
+  first: string;
+  last?: string;
 }
 
-/** The segments of the given topics, oldest first per topic. */
+/** The segments of the given topics, oldest first per topic: one commit read per segment, its tip. */
 export function topicSegments(source: Source, topics: readonly string[]): SegmentPlan[] {
   return topics.flatMap((topic) =>
-    listSegments(source.refs, topic).map(({ ref, tip }) => ({
-      topic,
-      ref,
-      tip,
-      count: readMeta(source.objects, tip)?.message_count ?? TASK_MESSAGES,
-    })),
+    listSegments(source.refs, topic).map(({ ref, ulid, tip }) => {
+      const facts = headFacts(source.objects, tip);
+      return {
+        topic,
+        ref,
+        tip,
+        count: facts.meta?.message_count ?? TASK_MESSAGES,
+        first: ulid,
+        ...(facts.ulid ? { last: facts.ulid } : {}),
+      };
+    }),
   );
 }
 
@@ -275,7 +286,10 @@ export function changedSegments(
 export const TASK_MESSAGES = 25_000;
 
 /** Segments grouped into tasks of at least `perTask` messages (the last may hold fewer), largest first. */
-export function messageTasks(segments: readonly SegmentPlan[], perTask = TASK_MESSAGES): SegmentSlice[][] {
+export function messageTasks(
+  segments: ReadonlyArray<Pick<SegmentPlan, 'topic' | 'tip' | 'count'>>,
+  perTask = TASK_MESSAGES,
+): SegmentSlice[][] {
   const tasks: SegmentSlice[][] = [];
   let task: SegmentSlice[] = [];
   let messages = 0;
@@ -292,6 +306,15 @@ export function messageTasks(segments: readonly SegmentPlan[], perTask = TASK_ME
   return tasks;
 }
 
+/**
+ * The columns of a message row that follow from its ULID alone, so they never decrease along a
+ * segment: the segment's first and last messages bound them (segment pruning relies on it).
+ */
+export function messageOrder(ulid: string): { ulid: string; ts: number; created_ts: number; updated_ts: number } {
+  const ts = Math.floor(ulidTime(ulid) / 1000);
+  return { ulid, ts, created_ts: ts, updated_ts: ts };
+}
+
 /** Every message of the given segments (in no particular order: the staging area orders rows). */
 export function segmentRows(objects: ObjectStore, segments: readonly SegmentSlice[], emit: (row: Row) => void): void {
   for (const { topic, tip } of segments) {
@@ -301,19 +324,15 @@ export function segmentRows(objects: ObjectStore, segments: readonly SegmentSlic
         type: string;
         payload: unknown;
       };
-      const ts = Math.floor(ulidTime(ulid) / 1000);
       emit({
         id: `${topic}@${ulid}`,
         content_id: contentId(envelope),
         topic,
-        ulid,
         ns,
         kind: type,
-        ts,
         payload: jsonCell(payload),
         commit_id: commit,
-        created_ts: ts,
-        updated_ts: ts,
+        ...messageOrder(ulid),
       });
     });
   }

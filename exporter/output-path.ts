@@ -5,14 +5,16 @@
  *   one path (an overlapping cron job, a second terminal) would otherwise remove each other's
  *   temporary files and could leave a manifest that describes neither. A lock whose process is
  *   gone (a killed export) is taken over; one held on another host is never judged from here.
- * - It replaces only what an export wrote: a path that holds anything else (a directory of the
- *   user's files given as a Parquet `--out`, a document given as a SQLite one) is refused before
- *   anything changes, since replacing it would delete it.
+ * - It replaces only what an export wrote (a SQLite file is known by its application id or its
+ *   `export_info` table): a path that holds anything else (a directory of the user's files
+ *   given as a Parquet `--out`, a document given as a SQLite one) is refused before anything
+ *   changes, since replacing it would delete it.
  */
 import { lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
 import { GatosError } from '../engine/errors.js';
+import { EXPORT_APPLICATION_ID } from './sqlite-sink.js';
 import { TABLE_NAMES } from './tables.js';
 
 /** Whether process `pid` exists on this host (EPERM: it does, owned by someone else). */
@@ -72,10 +74,11 @@ export function lockOutput(out: string): () => void {
   }
 }
 
-/** Whether `path` is a SQLite file holding an `export_info` table: an export's output. */
+/** Whether `path` is a SQLite file an export wrote: marked with its application id, or holding an `export_info` table. */
 function isSqliteExport(path: string): boolean {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
+    if (db.pragma('application_id', { simple: true }) === EXPORT_APPLICATION_ID) return true;
     return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'export_info'").get() !== undefined;
   } catch {
     return false; // not a database (SQLite reads nothing until asked)

@@ -1,7 +1,8 @@
 /**
  * The SQLite sink: STRICT tables from the table definitions, NOT NULL where a column is not
  * optional, indexes on join keys, rows copied in primary-key order from the staging area,
- * `PRAGMA user_version` = the exporter version (major*1e6 + minor*1e3 + patch). Upserts on the
+ * `PRAGMA user_version` = the exporter version (major*1e6 + minor*1e3 + patch), `PRAGMA
+ * application_id` = EXPORT_APPLICATION_ID (what marks the file as an export's). Upserts on the
  * primary key, so re-exporting an overlapping window never duplicates a row. Large tables can be
  * written in files of their own, side by side, and moved into the output as they are.
  */
@@ -12,6 +13,12 @@ import type { TableDef } from './tables.js';
 
 const SQL_TYPE = { text: 'TEXT', json: 'TEXT', integer: 'INTEGER', timestamp: 'INTEGER' } as const;
 
+/**
+ * "GATO" in ASCII, SQLite's place for naming a file's format: an export without an
+ * `export_info` table (`--tables messages`) is still known as one, and may be replaced.
+ */
+export const EXPORT_APPLICATION_ID = 0x4741544f;
+
 export function userVersion(version: string): number {
   const [major = 0, minor = 0, patch = 0] = version.split('.').map((n) => Number.parseInt(n, 10) || 0);
   return major * 1_000_000 + minor * 1000 + patch;
@@ -21,7 +28,7 @@ export class SqliteSink {
   private readonly db: Database.Database;
   private staging: AttachedStaging | undefined;
 
-  /** Opens (or creates) a SQLite file to write; `version` sets `PRAGMA user_version`. */
+  /** Opens (or creates) a SQLite file to write; `version` (the output's) sets `user_version` and `application_id`. */
   constructor(path: string, version?: string) {
     // The file is a private temporary until it is renamed into place: a crash leaves a
     // `.partial` that the next export discards.
@@ -32,7 +39,10 @@ export class SqliteSink {
       // Also the sorter's in-memory run size: two workers writing tables side by side hold two.
       // 8 MiB instead of 16 took ~50 MiB off a 1M-event export's peak at the same speed.
       db.pragma('cache_size = -8192');
-      if (version !== undefined) db.pragma(`user_version = ${userVersion(version)}`);
+      if (version !== undefined) {
+        db.pragma(`user_version = ${userVersion(version)}`);
+        db.pragma(`application_id = ${EXPORT_APPLICATION_ID}`);
+      }
     });
   }
 

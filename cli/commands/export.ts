@@ -243,6 +243,9 @@ export const exportCommand: Command = {
             describe('journal refs', 'events'),
             describe('journal refs', 'commits'),
             describe('topics', 'messages'),
+            ...(plan.tables.includes('messages')
+              ? [`segments for messages: read ${plan.messages.segments.read.length}, pruned ${plan.messages.segments.pruned.length}`]
+              : []),
             ...Object.entries(plan.filters).map(([t, f]) => `where ${t}: ${f}`),
           ].join('\n'),
         );

@@ -164,7 +164,8 @@ function remember(objects: ObjectStore, commit: Oid, facts: HeadFacts): void {
   if (recent.size > RECENT_HEADS) recent.delete(recent.keys().next().value as Oid);
 }
 
-function headFacts(objects: ObjectStore, head: Oid): HeadFacts {
+/** The segment metadata and ULID of a message commit: a topic's head, or a segment's tip. */
+export function headFacts(objects: ObjectStore, head: Oid): HeadFacts {
   const recent = recentHeads.get(objects)?.get(head);
   if (recent) return recent;
   const parsed = parseCommit(objects.read(head).body);

@@ -66,6 +66,26 @@ describe('filter syntax', () => {
     says('ns = "a" ns = "b"', "unexpected 'ns' after a complete comparison (join comparisons with and / or)");
     says('ns = "a" or or', "expected not, ( or a column name, found 'or'");
     assert.throws(() => parseFilter('ts >= 2025-13-45'), isCode('invalid_filter'));
+    // Dates are checked field by field (Date.parse would roll 2025-02-30 over to March 2nd).
+    says('ts >= 2025-02-30', 'not a date: 2025-02-30');
+    for (const text of [
+      'ts > 2025-02-29',
+      'ts < 2025-04-31',
+      'ts = 2025-01-01T24:00:00Z',
+      'ts = 2025-01-01T12:60:00Z',
+      'ts = 2025-01-01T12:00:60Z',
+    ]) {
+      assert.throws(() => parseFilter(text), isCode('invalid_filter'), text);
+    }
+    assert.throws(
+      () => parseFilter('ns = "a" and\n  ts >= 2025-02-30'),
+      (err: unknown) => err instanceof GatosError && /line 2, column 9/.test(err.message) && /YYYY-MM-DD/.test(err.message),
+    );
+    assert.throws(
+      () => parseFilter('{"ts": {"gte": "2025-02-29"}}'),
+      (err: unknown) => err instanceof GatosError && err.code === 'invalid_filter' && /ts: not a date: 2025-02-29/.test(err.message),
+    );
+    assert.equal(canonicalText(parseFilter('ts >= 2024-02-29')), 'ts >= 2024-02-29');
     assert.throws(() => parseFilter('{"ns": {"like": "x"}}'), isCode('invalid_filter'));
     assert.throws(() => parseFilter('{}'), isCode('invalid_filter'));
   });
@@ -89,6 +109,19 @@ describe('evaluation', () => {
     assert.equal(matches('not kind in ("sub")'), true);
     assert.equal(matches('kind = "x" or actor = "user:alice"'), true);
     assert.equal(matches('actor < "user:b"'), true, 'byte order');
+  });
+
+  test('dates keep their fraction of a second: exact against JSON values, refused against whole-second timestamps', () => {
+    assert.equal(canonicalText(parseFilter('payload.at >= 2025-06-01T00:00:00.500Z')), 'payload.at >= 2025-06-01T00:00:00.5Z');
+    assert.equal(canonicalText(parseFilter('ts >= 2025-06-01T00:00:00.000Z')), 'ts >= 2025-06-01T00:00:00Z');
+    assert.equal(matches('ts >= 2025-06-01T00:00:00.000Z'), true);
+    const at = (value: string) => row({ payload: JSON.stringify({ at: value }) });
+    assert.equal(matches('payload.at >= 2025-06-01T00:00:00.5Z', at('2025-06-01T00:00:00.5Z')), true);
+    assert.equal(matches('payload.at > 2025-06-01T00:00:00.5Z', at('2025-06-01T00:00:00.5Z')), false);
+    assert.throws(
+      () => compileFilter(parseFilter('ts >= 2025-06-01T00:00:00.5Z'), events),
+      (err: unknown) => err instanceof GatosError && err.code === 'UNSUPPORTED_FILTER' && /whole seconds/.test(err.message),
+    );
   });
 
   test('what cannot be evaluated exactly is UNSUPPORTED_FILTER before any row is read', () => {

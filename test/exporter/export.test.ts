@@ -25,6 +25,7 @@ import { fold } from '../../engine/state/fold.js';
 import { checkFoldSpec } from '../../engine/state/fold-spec.js';
 import { type ExportOptions, runExport } from '../../exporter/export.js';
 import type { ExportManifest } from '../../exporter/manifest.js';
+import { EXPORT_APPLICATION_ID } from '../../exporter/sqlite-sink.js';
 import { PAGE_SIZE } from '../../exporter/staging.js';
 import { TABLE_NAMES, tableDef } from '../../exporter/tables.js';
 import { verifyExport } from '../../exporter/verify.js';
@@ -497,6 +498,12 @@ describe('export to SQLite', () => {
     assert.equal((await runExport(ctx, options(empty, { format: 'sqlite' }))).complete, true);
     assert.equal((await runExport(ctx, options(empty, { format: 'sqlite', full: true }))).complete, true);
     assert.equal((await runExport(ctx, options(empty, { format: 'parquet' }))).complete, true);
+    // An export without an export_info table is known by its application id, in full or continued.
+    const messagesOnly = join(newDir(), 'messages.sqlite');
+    assert.equal((await runExport(ctx, options(messagesOnly, { tables: ['messages'] }))).complete, true);
+    assert.equal(sql(messagesOnly, 'pragma application_id'), String(EXPORT_APPLICATION_ID));
+    assert.equal((await runExport(ctx, options(messagesOnly, { tables: ['messages'] }))).incremental, true);
+    assert.equal((await runExport(ctx, options(messagesOnly, { tables: ['messages'], full: true }))).complete, true);
   });
 
   test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
@@ -745,6 +752,7 @@ describe('export to SQLite', () => {
       'journal refs for events: read 1, pruned 2',
       'journal refs for commits: none (commits not exported)',
       'topics for messages: read 3, pruned 0',
+      'segments for messages: read 3, pruned 0',
       'where events: ns = "ops"',
     ]);
   });
