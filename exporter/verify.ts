@@ -6,9 +6,9 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import Database from 'better-sqlite3';
 import { blake3HexOfFile, largeInputHasher } from '../engine/codec/blake3.js';
 import { canonicalize } from '../engine/codec/canonical-json.js';
@@ -25,6 +25,7 @@ export interface ExportFailure {
     | 'sampled'
     | 'file_missing'
     | 'file_mismatch'
+    | 'file_extra'
     | 'row_count_mismatch'
     | 'explorer_root_mismatch'
     | 'repo_moved'
@@ -170,6 +171,27 @@ async function hashFiles(
 }
 
 /**
+ * Files at the output that its manifest does not list, yet its readers would take in: any file
+ * under a Parquet dataset directory (`read_parquet('<out>/events/**')` reads a stray part file as
+ * data), or a SQLite rollback journal or write-ahead log beside the file (SQLite applies it when
+ * the file is opened). Paths relative to the manifest's directory, as the manifest has them.
+ */
+function unlistedFiles(dir: string, out: string, manifest: ExportManifest): string[] {
+  const stat = lstatSync(out, { throwIfNoEntry: false });
+  if (!stat) return [];
+  const listed = new Set(manifest.files.map((file) => file.path));
+  const found = stat.isDirectory()
+    ? readdirSync(out, { recursive: true, withFileTypes: true })
+        .filter((entry) => !entry.isDirectory())
+        .map((entry) => join(entry.parentPath, entry.name))
+    : [`${out}-journal`, `${out}-wal`].filter((path) => existsSync(path));
+  return found
+    .map((path) => relative(dir, path).split(sep).join('/'))
+    .filter((path) => !listed.has(path))
+    .sort();
+}
+
+/**
  * `path` may be the export (`<out>`) or its manifest. `deep` needs `repo`. `pool` gives a compute
  * pool when asked (a dataset of many files is hashed on it, a `--deep` export runs on it);
  * `hashTaskBytes` groups files per hashing task (default 128 MiB with native BLAKE3, else 64 MiB).
@@ -206,6 +228,10 @@ export async function verifyExport(
       fail('file_mismatch', `${file.path} changed: hashes to ${digest}, the manifest says ${file.blake3}`);
       filesOk = false;
     }
+  }
+  for (const path of unlistedFiles(dir, manifestPath.slice(0, -'.manifest.json'.length), manifest)) {
+    fail('file_extra', `${path} is in the output but not in the manifest (a reader of the output may take it in)`);
+    filesOk = false;
   }
   const data = manifest.files[0] ? join(dir, manifest.files[0].path) : undefined;
   if (filesOk && manifest.format === 'parquet') {

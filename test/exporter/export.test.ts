@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -553,6 +553,10 @@ describe('export to SQLite', () => {
     rmSync(rootFile);
     assert.deepEqual(await codes(), ['file_missing']);
     writeFileSync(rootFile, rootText);
+    // SQLite would apply a journal or write-ahead log left beside the file when opening it.
+    writeFileSync(`${out}-wal`, 'x');
+    assert.deepEqual(await codes(), ['file_extra']);
+    rmSync(`${out}-wal`);
     await appendEvents(ctx, [{ ns: 'ops', type: 'deploy', actor: 'user:bob', payload: {} }]);
     assert.deepEqual(await codes(), ['repo_moved']);
     assert.equal((await verifyExport(out)).ok, true, 'without a repository the artifact alone is still valid');
@@ -592,6 +596,14 @@ describe('export to SQLite', () => {
       'the same repository gives the same Parquet bytes',
     );
     const file = join(out, '..', manifest.files[0]?.path as string);
+    // A file the manifest does not list, where a reader of the dataset would take it in.
+    const stray = join(dirname(file), 'part-99999.parquet');
+    writeFileSync(stray, readFileSync(file));
+    assert.deepEqual(
+      (await verifyExport(out)).failures.map((f) => [f.code, f.detail.split(' ')[0]]),
+      [['file_extra', `dataset/${relative(out, stray)}`]],
+    );
+    rmSync(stray);
     writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.from('x')]));
     const here = await verifyExport(out);
     assert.deepEqual(
