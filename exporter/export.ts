@@ -176,6 +176,15 @@ function planMessages(source: Source, predicate: Predicate | undefined): ExportP
   return { ...topics, segments: planSegments(topicSegments(source, topics.read), predicate, messageOrder) };
 }
 
+/** The tables to export: all by default; `--tables` naming none, or one twice, is refused. */
+function wantedTables(options: Pick<ExportOptions, 'tables'>): readonly string[] {
+  const wanted = options.tables ?? TABLE_NAMES;
+  if (wanted.length === 0) throw new GatosError('invalid_argument', `--tables names no table; tables: ${TABLE_NAMES.join(', ')}`);
+  const twice = wanted.find((name, i) => wanted.indexOf(name) !== i);
+  if (twice !== undefined) throw new GatosError('invalid_argument', `--tables names ${twice} twice`, { table: twice });
+  return wanted;
+}
+
 /**
  * Checks every filter against its table (an unknown column or an inexact comparison is
  * `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`) and decides what to read.
@@ -185,7 +194,7 @@ export function planExport(
   options: ExportOptions,
   heads: readonly RefEntry[] = journalRefs(source.refs),
 ): { plan: ExportPlan; tests: Map<string, RowTest> } {
-  const wanted = options.tables ?? TABLE_NAMES;
+  const wanted = wantedTables(options);
   const tests = new Map<string, RowTest>();
   for (const [table, predicate] of options.where ?? []) {
     if (!wanted.includes(table)) throw new GatosError('invalid_argument', `--where names ${table}, which is not exported`, { table });
@@ -240,8 +249,7 @@ async function settled<T>(writes: Promise<T>[]): Promise<T[]> {
 }
 
 export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
-  const wanted = options.tables ?? TABLE_NAMES;
-  if (wanted.length === 0) throw new GatosError('invalid_argument', `--tables names no table; tables: ${TABLE_NAMES.join(', ')}`);
+  const wanted = wantedTables(options);
   const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
   for (const name of options.columns?.keys() ?? [])
     if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);

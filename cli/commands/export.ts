@@ -138,7 +138,9 @@ function columnsFlag(ctx: CommandContext): Map<string, string[]> {
   for (const spec of (ctx.values.columns as string[] | undefined) ?? []) {
     const colon = spec.indexOf(':');
     if (colon <= 0) throw new GatosError('usage', `--columns takes table:c1,c2, got ${JSON.stringify(spec)}`);
-    map.set(spec.slice(0, colon), list(spec.slice(colon + 1)) ?? []);
+    // A table named again adds columns: `--columns events:ns --columns events:kind` keeps both.
+    const table = spec.slice(0, colon);
+    map.set(table, [...new Set([...(map.get(table) ?? []), ...(list(spec.slice(colon + 1)) ?? [])])]);
   }
   return map;
 }

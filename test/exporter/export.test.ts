@@ -767,5 +767,14 @@ describe('export to SQLite', () => {
       'segments for messages: read 3, pruned 0',
       'where events: ns = "ops"',
     ]);
+    // A table named twice is a usage mistake, not an internal error.
+    const twice = run(['export', 'sqlite', '--out', join(newDir(), 'twice.sqlite'), '--tables', 'events,jobs,events']);
+    assert.equal(twice.status, 2);
+    assert.match(twice.stderr, /--tables names events twice \[invalid_argument\]/);
+    // --columns naming a table again adds its columns.
+    const both = join(newDir(), 'both.sqlite');
+    const columns = run(['export', 'sqlite', '--out', both, '--tables', 'events', '--columns', 'events:ns', '--columns', 'events:kind']);
+    assert.equal(columns.status, 0, columns.stderr);
+    assert.equal(sql(both, "select group_concat(name) from pragma_table_info('events')"), 'id,ns,kind,commit_id');
   });
 });
