@@ -35,6 +35,7 @@ import {
   type JournalWindow,
   journalRefs,
   journalSteps,
+  journalsOnlyGrew,
   messageOrder,
   type SegmentPlan,
   type Source,
@@ -285,13 +286,15 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     state: options.stateNs ?? null,
   };
   // Parquet datasets are rewritten whole; SQLite files are continued and upserted, when the rows
-  // they hold were chosen the same way (else the file would mix two selections under one manifest).
+  // they hold were chosen the same way (else the file would mix two selections under one manifest)
+  // and every journal they were read from only grew since (else rows of dropped commits would stay).
   const incremental =
     options.format === 'sqlite' &&
     previous?.complete === true &&
     previous.format === 'sqlite' &&
     existsSync(options.out) &&
-    canonicalize(previous.filters) === canonicalize(filters);
+    canonicalize(previous.filters) === canonicalize(filters) &&
+    journalsOnlyGrew(source.objects, previous.ledger_heads ?? {}, facts.heads);
   const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
@@ -363,7 +366,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     const allSegments = [...planned, ...plan.messages.segments.pruned];
     // A continued export reads the segments that changed (and can match) and upserts their rows;
     // otherwise the messages are read in full and replace the table's rows.
-    const changed = incremental ? changedSegments(previous?.message_segments, allSegments) : undefined;
+    const changed = incremental ? changedSegments(source.objects, previous?.message_segments, allSegments) : undefined;
     const segments = changed ? changed.filter((segment) => planned.includes(segment)) : planned;
     const keepsRows = (name: string) => name === 'commits' || name === 'events' || (name === 'messages' && changed !== undefined);
     if (options.pool && options.gitDir && !options.since && !options.until) {

@@ -12,6 +12,7 @@ import { parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
 import { objectDirs } from '../engine/git/alternates.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
+import { parseCommit } from '../engine/git/object-codec.js';
 import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.js';
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
@@ -262,19 +263,55 @@ export function topicSegments(source: Source, topics: readonly string[]): Segmen
 }
 
 /**
+ * Whether `tip` is `earlier` or descends from it: the chain only grew in between. A journal or
+ * segment rewound or rewritten (`git update-ref`, a forced push) does not, and the rows read from
+ * its dropped commits would otherwise stay in a continued export.
+ */
+export function grewFrom(objects: ObjectStore, tip: Oid, earlier: Oid): boolean {
+  if (tip === earlier) return true;
+  const seen = new Set<Oid>([tip]);
+  const pending = [tip];
+  for (let oid = pending.pop(); oid !== undefined; oid = pending.pop()) {
+    for (const parent of parseCommit(objects.read(oid).body).parents) {
+      if (parent === earlier) return true;
+      if (seen.has(parent)) continue;
+      seen.add(parent);
+      pending.push(parent);
+    }
+  }
+  return false;
+}
+
+/** Whether every journal an earlier export recorded (ref -> head) is still there and only grew. */
+export function journalsOnlyGrew(objects: ObjectStore, recorded: Readonly<Record<string, Oid>>, heads: readonly RefEntry[]): boolean {
+  const now = new Map(heads.map((head) => [head.name, head.oid]));
+  return Object.entries(recorded).every(([ref, head]) => {
+    const current = now.get(ref);
+    return current !== undefined && grewFrom(objects, current, head);
+  });
+}
+
+/**
  * The segments a continued export reads: those new or grown since the earlier export recorded
  * theirs (`recorded`: segment ref -> tip; a segment is a commit chain that only grows). None
- * (`undefined`) when the earlier export recorded none or a segment it read is gone (pruned):
- * its rows cannot be told apart, so the messages are read again in full.
+ * (`undefined`) when the earlier export recorded none, or a segment it recorded is gone (pruned)
+ * or did not just grow (rewritten): its rows cannot be told apart, so the messages are read
+ * again in full.
  */
 export function changedSegments(
+  objects: ObjectStore,
   recorded: Readonly<Record<string, string>> | undefined,
   segments: readonly SegmentPlan[],
 ): SegmentPlan[] | undefined {
   if (!recorded) return undefined;
   const present = new Set(segments.map((segment) => segment.ref));
   if (Object.keys(recorded).some((ref) => !present.has(ref))) return undefined;
-  return segments.filter((segment) => recorded[segment.ref] !== segment.tip);
+  const changed = segments.filter((segment) => recorded[segment.ref] !== segment.tip);
+  const rewritten = changed.some((segment) => {
+    const earlier = recorded[segment.ref];
+    return earlier !== undefined && !grewFrom(objects, segment.tip, earlier);
+  });
+  return rewritten ? undefined : changed;
 }
 
 /**

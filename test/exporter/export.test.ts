@@ -334,6 +334,41 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
   });
 
+  test('a journal or segment rewound since the earlier export is not continued: no rows of dropped commits stay', async () => {
+    const { dir, ctx } = await populated();
+    const out = join(newDir(), 'rewound.sqlite');
+    const fresh = async () => {
+      const file = join(newDir(), 'fresh.sqlite');
+      await runExport(ctx, options(file));
+      return file;
+    };
+    const rows = (file: string, table: string) => sql(file, `select group_concat(id) from (select id from ${table} order by id)`);
+    await appendEvents(ctx, [{ ns: 'shop', type: 'order.placed', actor: 'user:alice', payload: { sku: 'fig', n: 3 } }]);
+    await runExport(ctx, options(out));
+    // alice's shop journal loses its newest event (as `git update-ref`, or a forced push, can do).
+    const journal = git(dir, ['for-each-ref', '--format=%(refname)', 'refs/gatos/journal/shop/'])
+      .split('\n')
+      .find((r) => r.includes('alice'));
+    git(dir, ['update-ref', journal as string, `${journal}~1`]);
+    const rewound = await runExport(ctx, options(out));
+    assert.equal(rewound.incremental, false);
+    assert.equal(rows(out, 'events'), rows(await fresh(), 'events'));
+    assert.equal(rewound.row_counts.events, 3);
+    // A segment rewound: the other rows stay continued, the messages are read again in full.
+    await publish(ctx, 'deploys', [{ ns: 'ops', type: 'deploy.announced', payload: { service: 'web' } }]);
+    await runExport(ctx, options(out));
+    const segment = git(dir, ['for-each-ref', '--format=%(refname)', 'refs/gatos/messages/deploys/'])
+      .split('\n')
+      .find((r) => !r.endsWith('/head'));
+    git(dir, ['update-ref', segment as string, `${segment}~1`]);
+    await publish(ctx, 'alerts', [{ ns: 'ops', type: 'alert', payload: { level: 1 } }]);
+    const continued = await runExport(ctx, options(out));
+    assert.equal(continued.incremental, true);
+    assert.equal(rows(out, 'messages'), rows(await fresh(), 'messages'));
+    assert.equal(sql(out, "select count(*) from messages where topic = 'deploys'"), '1');
+    assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
+  });
+
   test('cancelled (signal aborted) in one thread or on the pool: temporary files removed, the earlier export untouched', async () => {
     const { ctx, gitDir } = await populated();
     const outDir = newDir();
