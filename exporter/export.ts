@@ -43,7 +43,7 @@ import {
   topicSegments,
 } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
-import { checkReplaceable, lockOutput } from './output-path.js';
+import { checkReplaceable, lockOutput, outputPath } from './output-path.js';
 import { governanceRows, jobRows, stateRows } from './snapshots.js';
 import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
 import { Staging } from './staging.js';
@@ -177,6 +177,17 @@ function planMessages(source: Source, predicate: Predicate | undefined): ExportP
   return { ...topics, segments: planSegments(topicSegments(source, topics.read), predicate, messageOrder) };
 }
 
+/** The manifest of the export already at the output (to continue it); a damaged one names the way out. */
+function previousManifest(path: string): ExportManifest {
+  try {
+    return readManifest(path);
+  } catch (err) {
+    if (!hasCode(err, 'invalid_export')) throw err;
+    const error = err as GatosError;
+    throw new GatosError('invalid_export', `${error.message}; --full exports afresh and replaces it`, error.data, { cause: err });
+  }
+}
+
 /** The tables to export: all by default; `--tables` naming none, or one twice, is refused. */
 function wantedTables(options: Pick<ExportOptions, 'tables'>): readonly string[] {
   const wanted = options.tables ?? TABLE_NAMES;
@@ -249,7 +260,8 @@ async function settled<T>(writes: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
-export async function runExport(source: Source, options: ExportOptions): Promise<ExportManifest> {
+export async function runExport(source: Source, given: ExportOptions): Promise<ExportManifest> {
+  const options = { ...given, out: outputPath(given.out) };
   const wanted = wantedTables(options);
   const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
   for (const name of options.columns?.keys() ?? [])
@@ -276,7 +288,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   const facts = repoFacts(source, options.stateNs);
   const { plan, tests } = planExport(source, options, facts.heads);
   const manifestPath = `${options.out}.manifest.json`;
-  const previous = !options.full && existsSync(manifestPath) ? readManifest(manifestPath) : undefined;
+  const previous = !options.full && existsSync(manifestPath) ? previousManifest(manifestPath) : undefined;
   const filters = {
     tables: wanted,
     columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),

@@ -17,6 +17,16 @@ import { GatosError } from '../engine/errors.js';
 import { EXPORT_APPLICATION_ID } from './sqlite-sink.js';
 import { TABLE_NAMES } from './tables.js';
 
+/**
+ * The output path without trailing separators (`exports/repo/`, as shell completion writes a
+ * directory): the files beside it are named `<out>.manifest.json`, `<out>.lock`, never
+ * `exports/repo/.manifest.json`.
+ */
+export function outputPath(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, '');
+  return trimmed === '' && path !== '' ? path : trimmed;
+}
+
 /** Whether process `pid` exists on this host (EPERM: it does, owned by someone else). */
 function alive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;

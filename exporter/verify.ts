@@ -18,6 +18,7 @@ import type { ComputePool } from '../engine/scheduler/pool.js';
 import { repoFacts, runExport } from './export.js';
 import type { Source } from './extract.js';
 import { type ExportManifest, readManifest } from './manifest.js';
+import { outputPath } from './output-path.js';
 
 export interface ExportFailure {
   code:
@@ -201,7 +202,8 @@ export async function verifyExport(
   repo?: Source,
   options: { deep?: boolean; gitDir?: string; pool?: () => ComputePool; hashTaskBytes?: number } = {},
 ): Promise<ExportVerification> {
-  const manifestPath = path.endsWith('.manifest.json') ? path : `${path}.manifest.json`;
+  const out = outputPath(path);
+  const manifestPath = out.endsWith('.manifest.json') ? out : `${out}.manifest.json`;
   if (!existsSync(manifestPath)) throw new GatosError('invalid_export', `no export manifest at ${manifestPath}`, { path: manifestPath });
   const manifest = readManifest(manifestPath);
   const failures: ExportFailure[] = [];

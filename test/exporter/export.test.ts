@@ -539,6 +539,18 @@ describe('export to SQLite', () => {
     assert.equal(sql(messagesOnly, 'pragma application_id'), String(EXPORT_APPLICATION_ID));
     assert.equal((await runExport(ctx, options(messagesOnly, { tables: ['messages'] }))).incremental, true);
     assert.equal((await runExport(ctx, options(messagesOnly, { tables: ['messages'], full: true }))).complete, true);
+    // A trailing separator (shell completion's) names the same output: files go beside it, not into it.
+    const slashed = join(newDir(), 'ds');
+    assert.equal((await runExport(ctx, options(`${slashed}/`, { format: 'parquet', tables: ['jobs'] }))).complete, true);
+    assert.equal(existsSync(`${slashed}.manifest.json`) && existsSync(`${slashed}.explorer-root.txt`), true);
+    assert.equal((await verifyExport(`${slashed}/`)).ok, true);
+    // A damaged manifest cannot be continued from: the error says how to start over.
+    writeFileSync(`${messagesOnly}.manifest.json`, '{damaged');
+    await assert.rejects(
+      runExport(ctx, options(messagesOnly, { tables: ['messages'] })),
+      (err: unknown) => hasCode(err, 'invalid_export') && /--full exports afresh/.test((err as Error).message),
+    );
+    assert.equal((await runExport(ctx, options(messagesOnly, { tables: ['messages'], full: true }))).complete, true);
   });
 
   test('verify: edited bytes, counts, roots, incomplete manifests and a moved repo each fail with a reason', async () => {
