@@ -1,4 +1,4 @@
-import type { Predicate } from '../../dsl/ast.js';
+import { flatten, type Predicate } from '../../dsl/ast.js';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
 import { findGitDir, openRepository, type Repository, storedObjectBytes } from '../../engine/git/repository.js';
@@ -54,7 +54,11 @@ async function whereFlag(ctx: CommandContext): Promise<Map<string, Predicate>> {
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     if (eq <= 0) throw new GatosError('usage', `--where takes table=EXPR, got ${JSON.stringify(spec)}`);
-    map.set(spec.slice(0, eq).trim(), parseFilter(spec.slice(eq + 1)));
+    const table = spec.slice(0, eq).trim();
+    const predicate = parseFilter(spec.slice(eq + 1));
+    // A table filtered again must meet both: `--where events=A --where events=B` is `A and B`.
+    const earlier = map.get(table);
+    map.set(table, earlier ? flatten({ kind: 'and', args: [earlier, predicate] }) : predicate);
   }
   return map;
 }

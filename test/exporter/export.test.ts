@@ -814,14 +814,28 @@ describe('export to SQLite', () => {
       'segments for messages: read 3, pruned 0',
       'where events: ns = "ops"',
     ]);
+    // A table filtered twice must meet both filters.
+    const both = run(['export', 'plan', '--where', 'events=ns = "ops" or ns = "shop"', '--where', 'events=kind = "deploy"']);
+    assert.equal(both.stdout.trim().split('\n').at(-1), 'where events: (ns = "ops" or ns = "shop") and kind = "deploy"');
     // A table named twice is a usage mistake, not an internal error.
     const twice = run(['export', 'sqlite', '--out', join(newDir(), 'twice.sqlite'), '--tables', 'events,jobs,events']);
     assert.equal(twice.status, 2);
     assert.match(twice.stderr, /--tables names events twice \[invalid_argument\]/);
     // --columns naming a table again adds its columns.
-    const both = join(newDir(), 'both.sqlite');
-    const columns = run(['export', 'sqlite', '--out', both, '--tables', 'events', '--columns', 'events:ns', '--columns', 'events:kind']);
+    const narrowed = join(newDir(), 'both.sqlite');
+    const columns = run([
+      'export',
+      'sqlite',
+      '--out',
+      narrowed,
+      '--tables',
+      'events',
+      '--columns',
+      'events:ns',
+      '--columns',
+      'events:kind',
+    ]);
     assert.equal(columns.status, 0, columns.stderr);
-    assert.equal(sql(both, "select group_concat(name) from pragma_table_info('events')"), 'id,ns,kind,commit_id');
+    assert.equal(sql(narrowed, "select group_concat(name) from pragma_table_info('events')"), 'id,ns,kind,commit_id');
   });
 });
