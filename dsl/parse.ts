@@ -275,27 +275,17 @@ class NotADate extends Error {
 
 /**
  * One spelling per instant: the text as written, less trailing zeros of a fraction of a second.
- * Every field is checked (month 1-12, a day the month has, 00:00:00-23:59:59): `Date.parse`
- * would turn 2025-02-30 into March 2nd.
+ * The instant must read back as written: `Date.parse` rolls a field out of range over into the
+ * next one (2025-02-30 is March 2nd, 24:00:00 the next day).
  */
 function normalizeDate(text: string): string {
   const parts = DATE_PARTS.exec(text);
-  if (!parts) throw new NotADate(text);
-  const [year, month, day, hour = 0, minute = 0, second = 0] = parts.slice(1, 7).map((part) => Number(part ?? 0)) as number[];
-  const at = new Date(Date.UTC(year as number, (month as number) - 1, day, hour, minute, second));
-  // A field out of range rolls over into the next one, so the instant no longer reads back the same.
-  if (
-    at.getUTCFullYear() !== year ||
-    at.getUTCMonth() !== (month as number) - 1 ||
-    at.getUTCDate() !== day ||
-    at.getUTCHours() !== hour ||
-    at.getUTCMinutes() !== minute ||
-    at.getUTCSeconds() !== second
-  )
-    throw new NotADate(text);
-  if (parts[4] === undefined) return text;
+  const whole = parts?.[4] === undefined ? `${text.slice(0, 10)}T00:00:00` : text.slice(0, 19);
+  const ms = parts ? Date.parse(`${whole}Z`) : Number.NaN;
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== whole) throw new NotADate(text);
+  if (parts?.[4] === undefined) return text;
   const fraction = (parts[7] ?? '').replace(/0+$/, '');
-  return `${text.slice(0, 19)}${fraction ? `.${fraction}` : ''}Z`;
+  return `${whole}${fraction ? `.${fraction}` : ''}Z`;
 }
 
 /** Built on first use: its self-analysis costs ~0.1 s, paid only by processes that parse filters. */

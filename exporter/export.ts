@@ -379,7 +379,8 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     // A continued export reads the segments that changed (and can match) and upserts their rows;
     // otherwise the messages are read in full and replace the table's rows.
     const changed = incremental ? changedSegments(source.objects, previous?.message_segments, allSegments) : undefined;
-    const segments = changed ? changed.filter((segment) => planned.includes(segment)) : planned;
+    const readable = new Set(planned);
+    const segments = changed ? changed.filter((segment) => readable.has(segment)) : planned;
     const keepsRows = (name: string) => name === 'commits' || name === 'events' || (name === 'messages' && changed !== undefined);
     if (options.pool && options.gitDir && !options.since && !options.until) {
       // Journals and topics are read on the pool, filters applied in the workers (they travel

@@ -86,6 +86,7 @@ describe('filter syntax', () => {
       (err: unknown) => err instanceof GatosError && err.code === 'invalid_filter' && /ts: not a date: 2025-02-29/.test(err.message),
     );
     assert.equal(canonicalText(parseFilter('ts >= 2024-02-29')), 'ts >= 2024-02-29');
+    assert.equal(canonicalText(parseFilter('payload.at > 0099-12-31T23:59:59Z')), 'payload.at > 0099-12-31T23:59:59Z');
     assert.throws(() => parseFilter('{"ns": {"like": "x"}}'), isCode('invalid_filter'));
     assert.throws(() => parseFilter('{}'), isCode('invalid_filter'));
   });

@@ -53,31 +53,35 @@ const literal = (column: string): fc.Arbitrary<Literal> =>
           .constantFrom('ledger', 'ops', 'billing', 'infra', 'agent:bot-00', 'user:alice-01', 'x')
           .map((value) => ({ type: 'string', value }));
 
-const leaf: fc.Arbitrary<Predicate> = fc.constantFrom('ns', 'actor', 'kind', 'ts', 'payload.n').chain((column) =>
-  fc.oneof(
-    fc.record({
-      kind: fc.constant('cmp' as const),
-      path: fc.constant(column.split('.')),
-      op: fc.constantFrom('=', '!=', '<', '<=', '>', '>=' as const),
-      value: literal(column),
-    }),
-    fc.record({
-      kind: fc.constant('in' as const),
-      path: fc.constant(column.split('.')),
-      values: fc.array(literal(column), { minLength: 1, maxLength: 3 }),
-    }),
-  ),
-);
+/** Random predicates over `columns` (comparisons, in, and, or, not), literals drawn by `literal`. */
+function predicates(columns: readonly string[], literal: (column: string) => fc.Arbitrary<Literal>): fc.Arbitrary<Predicate> {
+  const leaf: fc.Arbitrary<Predicate> = fc.constantFrom(...columns).chain((column) =>
+    fc.oneof(
+      fc.record({
+        kind: fc.constant('cmp' as const),
+        path: fc.constant(column.split('.')),
+        op: fc.constantFrom('=', '!=', '<', '<=', '>', '>=' as const),
+        value: literal(column),
+      }),
+      fc.record({
+        kind: fc.constant('in' as const),
+        path: fc.constant(column.split('.')),
+        values: fc.array(literal(column), { minLength: 1, maxLength: 3 }),
+      }),
+    ),
+  );
+  return fc.letrec<{ p: Predicate }>((tie) => ({
+    p: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      leaf,
+      fc.record({ kind: fc.constant('and' as const), args: fc.array(tie('p'), { minLength: 2, maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('or' as const), args: fc.array(tie('p'), { minLength: 2, maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('not' as const), arg: tie('p') }),
+    ),
+  })).p;
+}
 
-const predicate: fc.Arbitrary<Predicate> = fc.letrec<{ p: Predicate }>((tie) => ({
-  p: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    leaf,
-    fc.record({ kind: fc.constant('and' as const), args: fc.array(tie('p'), { minLength: 2, maxLength: 3 }) }),
-    fc.record({ kind: fc.constant('or' as const), args: fc.array(tie('p'), { minLength: 2, maxLength: 3 }) }),
-    fc.record({ kind: fc.constant('not' as const), arg: tie('p') }),
-  ),
-})).p;
+const predicate = predicates(['ns', 'actor', 'kind', 'ts', 'payload.n'], literal);
 
 describe('pushdown', () => {
   test('property: a filtered export equals the full export filtered afterwards', async () => {
@@ -292,30 +296,7 @@ describe('message segments by time', () => {
               fc.integer({ min: -HOUR, max: 7 * HOUR }).map((ms) => ({ type: 'date', value: at(Math.floor(ms / 1000) * 1000) }) as Literal),
               fc.integer({ min: -3600, max: 7 * 3600 }).map((s) => ({ type: 'number', value: String(START / 1000 + s) }) as Literal),
             );
-    const leaf: fc.Arbitrary<Predicate> = fc.constantFrom('ulid', 'ts', 'created_ts', 'topic').chain((column) =>
-      fc.oneof(
-        fc.record({
-          kind: fc.constant('cmp' as const),
-          path: fc.constant<string[]>([column]),
-          op: fc.constantFrom('=', '!=', '<', '<=', '>', '>=' as const),
-          value: literal(column),
-        }),
-        fc.record({
-          kind: fc.constant('in' as const),
-          path: fc.constant<string[]>([column]),
-          values: fc.array(literal(column), { minLength: 1, maxLength: 3 }),
-        }),
-      ),
-    );
-    const predicate: fc.Arbitrary<Predicate> = fc.letrec<{ p: Predicate }>((tie) => ({
-      p: fc.oneof(
-        { depthSize: 'small', withCrossShrink: true },
-        leaf,
-        fc.record({ kind: fc.constant('and' as const), args: fc.array(tie('p'), { minLength: 2, maxLength: 4 }) }),
-        fc.record({ kind: fc.constant('or' as const), args: fc.array(tie('p'), { minLength: 2, maxLength: 3 }) }),
-        fc.record({ kind: fc.constant('not' as const), arg: tie('p') }),
-      ),
-    })).p;
+    const predicate = predicates(['ulid', 'ts', 'created_ts', 'topic'], literal);
     let pruning = 0;
     fc.assert(
       fc.property(predicate, (p) => {
