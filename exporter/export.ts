@@ -35,8 +35,8 @@ import {
   type JournalWindow,
   journalRefs,
   journalSteps,
-  journalsOnlyGrew,
   messageOrder,
+  rewoundJournal,
   type SegmentPlan,
   type Source,
   segmentRows,
@@ -300,13 +300,16 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   // Parquet datasets are rewritten whole; SQLite files are continued and upserted, when the rows
   // they hold were chosen the same way (else the file would mix two selections under one manifest)
   // and every journal they were read from only grew since (else rows of dropped commits would stay).
-  const incremental =
-    options.format === 'sqlite' &&
-    previous?.complete === true &&
-    previous.format === 'sqlite' &&
-    existsSync(options.out) &&
-    canonicalize(previous.filters) === canonicalize(filters) &&
-    journalsOnlyGrew(source.objects, previous.ledger_heads ?? {}, facts.heads);
+  const continuable = options.format === 'sqlite' && previous?.complete === true && previous.format === 'sqlite' && existsSync(options.out);
+  const rewound = continuable ? rewoundJournal(source.objects, previous.ledger_heads ?? {}, facts.heads) : undefined;
+  const restartedBecause = !continuable
+    ? undefined
+    : canonicalize(previous.filters) !== canonicalize(filters)
+      ? 'the export there was made with other filters'
+      : rewound !== undefined
+        ? `journal ${rewound} was rewound or rewritten since the export there`
+        : undefined;
+  const incremental = continuable && restartedBecause === undefined;
   const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
@@ -582,6 +585,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
         fileEntry(rootFile, basename(rootFile)),
       ],
       incremental: incremental === true,
+      ...(restartedBecause ? { restarted_because: restartedBecause } : {}),
       complete: true,
     };
     // Temporary files removed (while the output was renamed and hashed), then the manifest:

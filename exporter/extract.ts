@@ -282,12 +282,16 @@ export function grewFrom(objects: ObjectStore, tip: Oid, earlier: Oid): boolean 
   return false;
 }
 
-/** Whether every journal an earlier export recorded (ref -> head) is still there and only grew. */
-export function journalsOnlyGrew(objects: ObjectStore, recorded: Readonly<Record<string, Oid>>, heads: readonly RefEntry[]): boolean {
+/** The first journal an earlier export recorded (ref -> head) that is gone or did not only grow since, if any. */
+export function rewoundJournal(
+  objects: ObjectStore,
+  recorded: Readonly<Record<string, Oid>>,
+  heads: readonly RefEntry[],
+): string | undefined {
   const now = new Map(heads.map((head) => [head.name, head.oid]));
-  return Object.entries(recorded).every(([ref, head]) => {
+  return Object.keys(recorded).find((ref) => {
     const current = now.get(ref);
-    return current !== undefined && grewFrom(objects, current, head);
+    return current === undefined || !grewFrom(objects, current, recorded[ref] as Oid);
   });
 }
 

@@ -28,6 +28,8 @@ export interface ExportManifest {
   row_counts: Record<string, number>;
   files: Array<{ path: string; blake3: string; size: number }>;
   incremental: boolean;
+  /** Why an export already at the path was not continued (other filters, a journal rewound since). */
+  restarted_because?: string;
   sampling?: unknown;
   complete: boolean;
 }

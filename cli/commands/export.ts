@@ -318,6 +318,7 @@ export const exportCommand: Command = {
         [
           `exported ${format} to ${requiredFlag(ctx, 'out', USAGE)} (Explorer-Root ${manifest.explorer_root})`,
           ...(manifest.incremental ? ['continued from the export already there: only what changed since was read'] : []),
+          ...(manifest.restarted_because ? [`exported in full: ${manifest.restarted_because}`] : []),
           ...counts,
         ].join('\n'),
       );

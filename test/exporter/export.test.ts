@@ -289,10 +289,13 @@ describe('export to SQLite', () => {
     assert.equal(sql(out, 'select group_concat(distinct ns) from events'), 'shop');
     const other = await runExport(ctx, onNs('ops'));
     assert.equal(other.incremental, false);
+    assert.equal(other.restarted_because, 'the export there was made with other filters');
     assert.equal(sql(out, 'select group_concat(distinct ns) from events'), 'ops');
     assert.equal((await verifyExport(out, ctx, { deep: true })).ok, true);
     // The same filters again: continued.
-    assert.equal((await runExport(ctx, onNs('ops'))).incremental, true);
+    const same = await runExport(ctx, onNs('ops'));
+    assert.equal(same.incremental, true);
+    assert.equal(same.restarted_because, undefined);
   });
 
   test('a continued export reads only the message segments that changed; when one is pruned, all again', async () => {
@@ -352,6 +355,7 @@ describe('export to SQLite', () => {
     git(dir, ['update-ref', journal as string, `${journal}~1`]);
     const rewound = await runExport(ctx, options(out));
     assert.equal(rewound.incremental, false);
+    assert.equal(rewound.restarted_because, `journal ${journal} was rewound or rewritten since the export there`);
     assert.equal(rows(out, 'events'), rows(await fresh(), 'events'));
     assert.equal(rewound.row_counts.events, 3);
     // A segment rewound: the other rows stay continued, the messages are read again in full.
