@@ -138,9 +138,14 @@ export function planSegments<S extends SegmentBounds>(
   const pruned: Array<S & { reason: string }> = [];
   for (const segment of segments) {
     const { first, last } = segment;
-    const failed = last === undefined ? undefined : checks.find(({ test }) => !test(order(first), order(last)));
-    if (failed && last !== undefined)
-      pruned.push({ ...segment, reason: `its messages (${instant(first)} to ${instant(last)}) cannot match ${failed.text}` });
+    if (last === undefined || checks.length === 0) {
+      read.push(segment);
+      continue;
+    }
+    const low = order(first);
+    const high = order(last);
+    const failed = checks.find(({ test }) => !test(low, high));
+    if (failed) pruned.push({ ...segment, reason: `its messages (${instant(first)} to ${instant(last)}) cannot match ${failed.text}` });
     else read.push(segment);
   }
   return { read, pruned };

@@ -17,7 +17,7 @@ import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.j
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
 import { startFrontier, walkCommits } from '../engine/git/walk.js';
-import { headFacts } from '../engine/messages/publish.js';
+import { messageFacts } from '../engine/messages/publish.js';
 import { visitSegment } from '../engine/messages/read.js';
 import { listSegments } from '../engine/messages/topics.js';
 import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
@@ -249,7 +249,7 @@ export interface SegmentPlan extends SegmentSlice {
 export function topicSegments(source: Source, topics: readonly string[]): SegmentPlan[] {
   return topics.flatMap((topic) =>
     listSegments(source.refs, topic).map(({ ref, ulid, tip }) => {
-      const facts = headFacts(source.objects, tip);
+      const facts = messageFacts(source.objects, tip);
       return {
         topic,
         ref,

@@ -107,8 +107,7 @@ function metaTrailers(meta: SegmentMeta): Trailer[] {
 }
 
 export function readMeta(objects: ObjectStore, commit: Oid): SegmentMeta | undefined {
-  const parsed = parseCommit(objects.read(commit).body);
-  return metaOf(objects, parsed, parseTrailers(parsed.message));
+  return messageFacts(objects, commit).meta;
 }
 
 /** Segment metadata from a message commit's trailers, or from `meta/meta.json` in older topics. */
@@ -164,13 +163,18 @@ function remember(objects: ObjectStore, commit: Oid, facts: HeadFacts): void {
   if (recent.size > RECENT_HEADS) recent.delete(recent.keys().next().value as Oid);
 }
 
-/** The segment metadata and ULID of a message commit: a topic's head, or a segment's tip. */
-export function headFacts(objects: ObjectStore, head: Oid): HeadFacts {
+/** The segment metadata and ULID of a message commit (a topic's head, a segment's tip), read from it. */
+export function messageFacts(objects: ObjectStore, commit: Oid): HeadFacts {
+  const parsed = parseCommit(objects.read(commit).body);
+  const trailers = parseTrailers(parsed.message);
+  return { meta: metaOf(objects, parsed, trailers), ulid: ulidOf(trailers) };
+}
+
+/** `messageFacts` of a topic's head, found among the heads this process published last when it can be. */
+function headFacts(objects: ObjectStore, head: Oid): HeadFacts {
   const recent = recentHeads.get(objects)?.get(head);
   if (recent) return recent;
-  const parsed = parseCommit(objects.read(head).body);
-  const trailers = parseTrailers(parsed.message);
-  const facts = { meta: metaOf(objects, parsed, trailers), ulid: ulidOf(trailers) };
+  const facts = messageFacts(objects, head);
   remember(objects, head, facts);
   return facts;
 }
