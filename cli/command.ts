@@ -41,13 +41,18 @@ export function requiredFlag(ctx: CommandContext, name: string, usage: string, f
   return value;
 }
 
-/** An integer flag, or undefined when absent; `invalid_argument` when not an integer. */
-export function intFlag(ctx: CommandContext, name: string): number | undefined {
+/**
+ * An integer flag, or undefined when absent; `invalid_argument` when not an integer or below `min`
+ * (what it must be at least, e.g. 1 for a count).
+ */
+export function intFlag(ctx: CommandContext, name: string, min?: number): number | undefined {
   const value = stringFlag(ctx, name);
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(n))
+  // Decimal digits only: Number() would also take "0x10", "1e3" and " 5".
+  if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n))
     throw new GatosError('invalid_argument', `--${name} must be an integer, got ${JSON.stringify(value)}`);
+  if (min !== undefined && n < min) throw new GatosError('invalid_argument', `--${name} must be at least ${min}, got ${n}`);
   return n;
 }
 

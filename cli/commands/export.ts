@@ -30,7 +30,7 @@ const USAGE = [
   '  on a terminal, export.progress JSON lines with --json (rows, bytes, rate, percent, eta_s; repeated',
   '  every 10 s while a step runs). PATH.lock keeps a second export off the same PATH (export_locked);',
   '  a PATH that holds anything but an earlier export is refused (output_exists).',
-  '  Ctrl-C ends cleanly: temporary files removed, an earlier export at PATH left as it was (cancelled).',
+  '  Ctrl-C (SIGTERM, SIGHUP) ends cleanly: temporary files removed, an earlier export at PATH left as it was (cancelled).',
   '',
   '  EXPR: ns = "shop" and ts >= 2025-01-01 and kind in ("a", "b") and payload.n > 3 (also not, or,',
   '  parentheses), or JSON: {"ns": "shop", "ts": {"gte": "2025-01-01"}}. A filter that cannot be',
@@ -65,6 +65,8 @@ async function whereFlag(ctx: CommandContext): Promise<Map<string, Predicate>> {
 
 /** How often a JSON progress record is repeated while nothing new is reported (a long table). */
 const HEARTBEAT_MS = 10_000;
+/** What ends an export cleanly: Ctrl-C, a service manager's stop, a terminal (or ssh session) closed. */
+const CANCEL_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
  * `export.progress` records on stderr (JSON lines with --json, a redrawn bar on a TTY): every
@@ -266,23 +268,22 @@ export const exportCommand: Command = {
     const threads = exportThreads(ctx, ctx.repo);
     const pool = threads === 1 ? undefined : exportPool(threads);
     const progress = progressReporter(ctx);
-    // The first Ctrl-C (or SIGTERM) ends the export cleanly, removing its temporary files; a
-    // second one stops the process at once (the handler is gone by then).
+    // The first Ctrl-C (or SIGTERM, or SIGHUP from a closed terminal) ends the export cleanly,
+    // removing its temporary files; a second one stops the process at once (the handler is gone by then).
     const cancellation = new AbortController();
-    const cancel = () => {
-      process.stderr.write('\nexport: cancelling (again to stop at once)\n');
+    const cancel = (signal: NodeJS.Signals) => {
+      // A hung-up terminal may refuse the note; the cancellation must happen regardless.
+      if (signal !== 'SIGHUP') process.stderr.write('\nexport: cancelling (again to stop at once)\n');
       cancellation.abort();
     };
-    process.once('SIGINT', cancel);
-    process.once('SIGTERM', cancel);
+    for (const signal of CANCEL_SIGNALS) process.once(signal, cancel);
     let repo: Repository | undefined;
     try {
       // Loaded here, not with the CLI: the exporter is start-up that every other command would pay.
       const [{ runExport }] = await Promise.all([import('../../exporter/export.js'), blake3Ready()]);
       repo = openRepository(ctx.repo);
       const objects = repo.objects;
-      const batchSize = intFlag(ctx, 'batch-size');
-      if (batchSize !== undefined && batchSize < 1) throw new GatosError('invalid_argument', '--batch-size must be at least 1');
+      const batchSize = intFlag(ctx, 'batch-size', 1);
       const tables = list(stringFlag(ctx, 'tables'));
       const state = stringFlag(ctx, 'state');
       const manifest = await runExport(
@@ -324,8 +325,7 @@ export const exportCommand: Command = {
       );
       return 0;
     } finally {
-      process.off('SIGINT', cancel);
-      process.off('SIGTERM', cancel);
+      for (const signal of CANCEL_SIGNALS) process.off(signal, cancel);
       progress.stop();
       await pool?.close();
       repo?.close();

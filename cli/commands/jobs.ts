@@ -135,10 +135,8 @@ async function work(ctx: CommandContext, repo: Repository, ledger: Ledger): Prom
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const lease = intFlag(ctx, 'lease') ?? 30;
-  if (lease < 1) throw new GatosError('invalid_argument', '--lease must be at least 1 second');
-  const concurrency = intFlag(ctx, 'concurrency') ?? 1;
-  if (concurrency < 1) throw new GatosError('invalid_argument', '--concurrency must be at least 1');
+  const lease = intFlag(ctx, 'lease', 1) ?? 30;
+  const concurrency = intFlag(ctx, 'concurrency', 1) ?? 1;
   const maxJobs = ctx.values.once === true ? 1 : intFlag(ctx, 'max-jobs');
   const outputCap = intFlag(ctx, 'output-cap');
   const gitDir = repo.gitDir;

@@ -2,15 +2,7 @@ import { GatosError } from '../../engine/errors.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { scanRefs } from '../../engine/scan/scan-refs.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
-import type { Command } from '../command.js';
-
-function positiveInt(value: unknown, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new GatosError('invalid_argument', `${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
+import { type Command, intFlag } from '../command.js';
 
 export const scanCommand: Command = {
   name: 'scan',
@@ -27,7 +19,7 @@ export const scanCommand: Command = {
     const prefix = ctx.values.ref;
     if (typeof prefix !== 'string' || !prefix.startsWith('refs/'))
       throw new GatosError('usage', '--ref <prefix> is required and must start with refs/');
-    const batchSize = positiveInt(ctx.values['batch-size'], '--batch-size', 2000);
+    const batchSize = intFlag(ctx, 'batch-size', 1) ?? 2000;
     const threads = parseThreads(ctx.values.threads as string | undefined);
     const repo = openRepository(ctx.repo);
     const refs = repo.refs.list(prefix);

@@ -65,7 +65,7 @@ const WORKER_URL = new URL('../../workers/task-worker-entry.cjs', import.meta.ur
 export function parseThreads(value: string | number | undefined): number {
   if (value === undefined) return availableParallelism();
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256)
+  if ((typeof value === 'string' && !/^\d+$/.test(value)) || !Number.isInteger(n) || n < 1 || n > 256)
     throw new GatosError('invalid_argument', `--threads must be an integer from 1 to 256, got ${JSON.stringify(value)}`);
   return n;
 }

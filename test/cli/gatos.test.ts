@@ -133,6 +133,17 @@ describe('gatos scan', () => {
     assert.equal(gatos(['scan', '--repo', repo]).status, 2);
     assert.equal(gatos(['scan', '--repo', repo, '--ref', 'heads/']).status, 2);
     assert.equal(gatos(['scan', '--repo', repo, '--ref', 'refs/', '--threads', '0']).status, 2);
+    // Integers are decimal digits: what Number() would also read ("0x10", "1e3") is refused.
+    for (const [flag, value] of [
+      ['--threads', '0x2'],
+      ['--threads', '2e0'],
+      ['--batch-size', '1e3'],
+      ['--batch-size', ' 97'],
+    ] as const) {
+      const result = gatos(['scan', '--repo', repo, '--ref', 'refs/', flag, value]);
+      assert.equal(result.status, 2, `${flag} ${value}`);
+      assert.match(result.stderr, /must be an integer.*\[invalid_argument\]/, `${flag} ${value}`);
+    }
   });
 
   test('git-gatos is the same program (for `git gatos ...`)', () => {

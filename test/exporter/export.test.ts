@@ -29,6 +29,7 @@ import { EXPORT_APPLICATION_ID } from '../../exporter/sqlite-sink.js';
 import { PAGE_SIZE } from '../../exporter/staging.js';
 import { TABLE_NAMES, tableDef } from '../../exporter/tables.js';
 import { verifyExport } from '../../exporter/verify.js';
+import { generateFixture } from '../../fixtures/generate.js';
 import { onSmallDevice } from '../helpers/device.js';
 import { git, scratch } from '../helpers/git.js';
 import { trustedLedger } from '../helpers/ledger.js';
@@ -747,6 +748,26 @@ describe('export to SQLite', () => {
       (await verifyExport(out, ctx, { deep: true })).failures.map((f) => f.code),
       ['content_mismatch'],
     );
+  });
+
+  test('CLI: a terminal closed (SIGHUP) during an export cancels it cleanly, as Ctrl-C does', async () => {
+    // Large enough that the tables are still being written when the first progress record is read.
+    const dir = newDir();
+    await generateFixture({ events: 10_000, seed: 4, out: dir });
+    const outDir = newDir();
+    const child = spawn(process.execPath, [GATOS, 'export', 'parquet', '--out', join(outDir, 'p'), '--json', '--threads', '1'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+    });
+    child.stderr.once('data', () => child.kill('SIGHUP'));
+    const [code, signal] = (await once(child, 'close')) as [number | null, string | null];
+    assert.deepEqual([code, signal], [1, null], stdout);
+    assert.equal((JSON.parse(stdout) as { error: { code: string } }).error.code, 'cancelled');
+    assert.deepEqual(readdirSync(outDir), [], 'no output, lock or staging file left');
   });
 
   test('CLI: export, verify exit codes (0 valid, 1 invalid, 2 unusable)', async () => {
