@@ -12,7 +12,7 @@ import { parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
 import { objectDirs } from '../engine/git/alternates.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
-import { parseCommit } from '../engine/git/object-codec.js';
+import { readCommit } from '../engine/git/object-codec.js';
 import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.js';
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
@@ -272,7 +272,7 @@ export function grewFrom(objects: ObjectStore, tip: Oid, earlier: Oid): boolean 
   const seen = new Set<Oid>([tip]);
   const pending = [tip];
   for (let oid = pending.pop(); oid !== undefined; oid = pending.pop()) {
-    for (const parent of parseCommit(objects.read(oid).body).parents) {
+    for (const parent of readCommit(objects, oid).parents) {
       if (parent === earlier) return true;
       if (seen.has(parent)) continue;
       seen.add(parent);

@@ -4,7 +4,7 @@
  * logs (extract.ts). Pointers are exported as metadata only, never dereferenced.
  */
 import { parseJson } from '../engine/codec/canonical-json.js';
-import { findTreeEntry, parseCommit, parseTree } from '../engine/git/object-codec.js';
+import { findTreeEntry, parseTree, readCommit } from '../engine/git/object-codec.js';
 import type { Oid } from '../engine/git/ports.js';
 import { parseTrailers, trailerValue } from '../engine/git/trailers.js';
 import { listJobs, readJob } from '../engine/jobs/store.js';
@@ -26,7 +26,7 @@ export function stateRows(source: Source): {
     const ns = name.slice('refs/gatos/state/'.length);
     const checkpoint = readCheckpoint(source.objects, oid);
     checkpoints.push({ ns, commit: oid, stateRoot: checkpoint.stateRoot });
-    const ts = parseCommit(source.objects.read(oid).body).committer.timestamp;
+    const ts = readCommit(source.objects, oid).committer.timestamp;
     if (!checkpoint.stateTree) continue;
     for (const node of readStateTree(source.objects, checkpoint.stateTree, checkpoint.spec)) {
       nodes.push({
@@ -65,13 +65,13 @@ export function jobRows(source: Source, now: number): Row[] {
   for (const view of listJobs(source.objects, source.refs, now)) {
     const hex = view.job_id.slice(7);
     const job = readJob(source.objects, source.refs, hex);
-    const jobTime = parseCommit(source.objects.read(view.job_commit).body).committer.timestamp;
+    const jobTime = readCommit(source.objects, view.job_commit).committer.timestamp;
     let startedAt: number | null = null;
     let finishedAt: number | null = null;
     let proof: string | null = null;
     let updated = jobTime;
     if (view.result) {
-      const result = parseCommit(source.objects.read(view.result).body);
+      const result = readCommit(source.objects, view.result);
       updated = result.committer.timestamp;
       proof = trailerValue(parseTrailers(result.message), 'Proof-Of-Execution') ?? null;
       const poeEntry = findTreeEntry(source.objects.read(result.tree).body, 'poe.json');
@@ -113,7 +113,7 @@ export function governanceRows(source: Source): Record<(typeof GOVERNANCE)[numbe
   for (const [table, prefix] of GOVERNANCE) {
     const rows: Row[] = [];
     for (const { name, oid } of source.refs.list(prefix)) {
-      const commit = parseCommit(source.objects.read(oid).body);
+      const commit = readCommit(source.objects, oid);
       const dir = findTreeEntry(source.objects.read(commit.tree).body, 'governance');
       const doc = dir ? parseTree(source.objects.read(dir.oid).body).find((e) => e.name.endsWith('.json')) : undefined;
       const payload = doc ? parseJson(Buffer.from(source.objects.read(doc.oid).body).toString('utf8')) : null;

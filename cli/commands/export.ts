@@ -146,7 +146,10 @@ function columnsFlag(ctx: CommandContext): Map<string, string[]> {
     if (colon <= 0) throw new GatosError('usage', `--columns takes table:c1,c2, got ${JSON.stringify(spec)}`);
     // A table named again adds columns: `--columns events:ns --columns events:kind` keeps both.
     const table = spec.slice(0, colon);
-    map.set(table, [...new Set([...(map.get(table) ?? []), ...(list(spec.slice(colon + 1)) ?? [])])]);
+    const columns = list(spec.slice(colon + 1)) ?? [];
+    // An empty list (`events:`, a variable left unset in a script) would quietly keep only the keys.
+    if (columns.length === 0) throw new GatosError('invalid_argument', `--columns ${spec} names no column of ${table}`);
+    map.set(table, [...new Set([...(map.get(table) ?? []), ...columns])]);
   }
   return map;
 }

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { ulidTime } from '../../engine/codec/ulid.js';
-import { parseCommit } from '../../engine/git/object-codec.js';
+import { readCommit } from '../../engine/git/object-codec.js';
 import {
   type CheckpointFact,
   checkpointChannel,
@@ -59,7 +59,7 @@ export class MessageMetrics {
         this.reset();
         for (const topic of listTopics(bus.refs)) {
           const head = bus.refs.resolve(headRef(topic));
-          if (head) this.set({ topic }, Math.max(0, bus.clock() / 1000 - parseCommit(bus.objects.read(head).body).committer.timestamp));
+          if (head) this.set({ topic }, Math.max(0, bus.clock() / 1000 - readCommit(bus.objects, head).committer.timestamp));
         }
       },
     });

@@ -7,7 +7,7 @@
  *   parseCommit(body).tree === tree;
  */
 import { GatosError } from '../errors.js';
-import type { Oid } from './ports.js';
+import type { ObjectStore, Oid } from './ports.js';
 
 export interface Signature {
   name: string;
@@ -96,6 +96,22 @@ function isHexId(value: string): boolean {
     if (!((code >= 48 && code <= 57) || (code >= 97 && code <= 102))) return false;
   }
   return true;
+}
+
+/**
+ * The commit `oid` names, read from `store`: `corrupt_object`, naming the object, when it is
+ * another kind of object (a journal ref moved onto a blob) or a malformed commit.
+ */
+export function readCommit(store: Pick<ObjectStore, 'read'>, oid: Oid): Commit {
+  const object = store.read(oid);
+  if (object.type !== 'commit')
+    throw new GatosError('corrupt_object', `object ${oid} is a ${object.type}, not a commit`, { what: 'commit', oid, type: object.type });
+  try {
+    return parseCommit(object.body);
+  } catch (err) {
+    if (!(err instanceof GatosError) || err.code !== 'corrupt_object') throw err;
+    throw new GatosError('corrupt_object', `${err.message} (commit ${oid})`, { ...err.data, oid }, { cause: err });
+  }
 }
 
 export function parseCommit(body: Uint8Array): Commit {

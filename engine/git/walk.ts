@@ -9,7 +9,7 @@
  *   const step = walkCommits(store, frontier, 5000, (oid, commit) => rows.push(oid));
  *   frontier = step.frontier; // empty when done
  */
-import { type Commit, parseCommit } from './object-codec.js';
+import { type Commit, readCommit } from './object-codec.js';
 import type { ObjectStore, Oid } from './ports.js';
 
 /** A pending commit: `hidden` ones are reachable from a stop and only propagate that mark. */
@@ -104,7 +104,7 @@ export function walkCommits(
     const known = state.get(oid);
     if (known === true || (known === false && !hidden)) return;
     state.set(oid, hidden);
-    const commit = parseCommit(store.read(oid).body);
+    const commit = readCommit(store, oid);
     queue.push({ oid, hidden, time: commit.committer.timestamp, commit });
   };
   for (const entry of frontier) enqueue(entry.oid, entry.hidden);

@@ -14,7 +14,7 @@ import { arch, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { contentId } from '../codec/blake3.js';
 import { canonicalBytes, parseJson } from '../codec/canonical-json.js';
-import { findTreeEntry, parseCommit, serializeTree } from '../git/object-codec.js';
+import { findTreeEntry, readCommit, serializeTree } from '../git/object-codec.js';
 import { hashObject } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue } from '../git/trailers.js';
@@ -151,7 +151,7 @@ export function verifyJob(objects: ObjectStore, refs: RefStore, hex: string): Ve
   const done = (result?: Oid): Verification => ({ job_id: id, ok: checks.every((c) => c.ok), ...(result ? { result } : {}), checks });
   const jobCommit = refs.resolve(jobRefs.job(hex));
   if (!check('job', jobCommit !== undefined, `no job ${id}`)) return done();
-  const jobYaml = blobAt(objects, parseCommit(objects.read(jobCommit as Oid).body).tree, 'job.yaml');
+  const jobYaml = blobAt(objects, readCommit(objects, jobCommit as Oid).tree, 'job.yaml');
   let manifestId: string | undefined;
   try {
     manifestId = jobYaml ? jobId(parseManifestText(Buffer.from(jobYaml).toString('utf8'))) : undefined;
@@ -161,7 +161,7 @@ export function verifyJob(objects: ObjectStore, refs: RefStore, hex: string): Ve
   check('manifest_digest', manifestId === id, `job.yaml hashes to ${manifestId ?? 'nothing valid'}, not ${id}`);
   const result = refs.resolve(jobRefs.result(hex));
   if (!check('result', result !== undefined, 'the job has no result yet')) return done();
-  const commit = parseCommit(objects.read(result as Oid).body);
+  const commit = readCommit(objects, result as Oid);
   const trailers = parseTrailers(commit.message);
   check('trailer_job_id', trailerValue(trailers, 'Job-Id') === id, `Job-Id trailer is ${trailerValue(trailers, 'Job-Id')}`);
   const poeBytes = blobAt(objects, commit.tree, 'poe.json');
@@ -221,7 +221,7 @@ export function verifyJob(objects: ObjectStore, refs: RefStore, hex: string): Ve
       chainOk = true;
       break;
     }
-    cursor = parseCommit(objects.read(cursor).body).parents[0];
+    cursor = readCommit(objects, cursor).parents[0];
   }
   check('chain', chainOk, 'the result does not descend from the job commit through its claim chain');
   return done(result);

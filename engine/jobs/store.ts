@@ -13,7 +13,7 @@
  */
 import { parseJson } from '../codec/canonical-json.js';
 import { GatosError } from '../errors.js';
-import { findTreeEntry, parseCommit } from '../git/object-codec.js';
+import { findTreeEntry, readCommit } from '../git/object-codec.js';
 import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { assertRefComponent } from '../git/refname.js';
 import { parseTrailers, type Trailer, trailerValue } from '../git/trailers.js';
@@ -90,7 +90,7 @@ function trailerTime(trailers: Trailer[], key: string): number | undefined {
 export function readJob(objects: ObjectStore, refs: RefStore, hex: string): Job | undefined {
   const commit = refs.resolve(jobRefs.job(hex));
   if (!commit) return undefined;
-  const parsed = parseCommit(objects.read(commit).body);
+  const parsed = readCommit(objects, commit);
   const entry = findTreeEntry(objects.read(parsed.tree).body, 'job.yaml');
   if (!entry) throw new GatosError('corrupt_object', `job commit ${commit} has no job.yaml`, { commit });
   const manifest = parseManifestText(Buffer.from(objects.read(entry.oid).body).toString('utf8'));
@@ -112,7 +112,7 @@ const CHAIN_STATES = new Set<string>(['claimed', 'running', 'retry', 'released',
 
 /** Parses one commit of a `claim` chain. */
 export function readChainEntry(objects: ObjectStore, commit: Oid): ChainEntry {
-  const parsed = parseCommit(objects.read(commit).body);
+  const parsed = readCommit(objects, commit);
   const trailers = parseTrailers(parsed.message);
   const state = trailerValue(trailers, 'Job-State') ?? '';
   if (!CHAIN_STATES.has(state)) throw new GatosError('corrupt_object', `commit ${commit} has no valid Job-State trailer`, { commit });
@@ -254,6 +254,6 @@ export function resolveJobId(objects: ObjectStore, refs: RefStore, text: string)
 
 /** The parsed `result.json` of a result commit. */
 export function readResultFile(objects: ObjectStore, commit: Oid): Record<string, unknown> | undefined {
-  const entry = findTreeEntry(objects.read(parseCommit(objects.read(commit).body).tree).body, 'result.json');
+  const entry = findTreeEntry(objects.read(readCommit(objects, commit).tree).body, 'result.json');
   return entry ? (parseJson(Buffer.from(objects.read(entry.oid).body).toString('utf8')) as Record<string, unknown>) : undefined;
 }

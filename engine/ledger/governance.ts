@@ -15,7 +15,7 @@ import { contentIdOfJson } from '../codec/blake3.js';
 import { canonicalize, parseJson } from '../codec/canonical-json.js';
 import { GatosError } from '../errors.js';
 import { actorPath } from '../git/gatos-refs.js';
-import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { findTreeEntry, readCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue, withTrailers } from '../git/trailers.js';
 import { type Clock, rfc3339 } from './clock.js';
@@ -109,14 +109,14 @@ function commitDocument(
 }
 
 function readDocument<T>(objects: ObjectStore, commit: Oid, file: string): T {
-  const sub = findTreeEntry(objects.read(parseCommit(objects.read(commit).body).tree).body, 'governance');
+  const sub = findTreeEntry(objects.read(readCommit(objects, commit).tree).body, 'governance');
   const blob = sub && findTreeEntry(objects.read(sub.oid).body, file);
   if (!blob) throw new GatosError('corrupt_object', `${commit} has no governance/${file}`, { commit });
   return parseJson(Buffer.from(objects.read(blob.oid).body).toString('utf8')) as T;
 }
 
 function trailersOf(objects: ObjectStore, commit: Oid): Trailer[] {
-  return parseTrailers(parseCommit(objects.read(commit).body).message);
+  return parseTrailers(readCommit(objects, commit).message);
 }
 
 /** The actor's private key, checked against the trust graph. */

@@ -5,7 +5,7 @@
 import { decodeDagCbor, eventCid } from '../codec/dag-cbor.js';
 import { GatosError } from '../errors.js';
 import { JOURNAL_PREFIX, namespacePath, parseJournalRef } from '../git/gatos-refs.js';
-import { findTreeEntry, parseCommit } from '../git/object-codec.js';
+import { findTreeEntry, readCommit } from '../git/object-codec.js';
 import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, trailerValue } from '../git/trailers.js';
 import type { EventEnvelope } from './envelope.js';
@@ -24,7 +24,7 @@ export interface ShownEvent {
 
 /** Decodes an event commit and checks its CID and signature against the trust graph. */
 export function readEvent(objects: ObjectStore, refs: RefStore, commitOid: Oid): ShownEvent {
-  const commit = parseCommit(objects.read(commitOid).body);
+  const commit = readCommit(objects, commitOid);
   const sub = findTreeEntry(objects.read(commit.tree).body, 'event');
   const blob = sub && findTreeEntry(objects.read(sub.oid).body, 'envelope.cbor');
   if (!blob) throw new GatosError('not_an_event', `commit ${commitOid} carries no event/envelope.cbor`, { commit: commitOid });
@@ -57,7 +57,7 @@ export function listEvents(objects: ObjectStore, refs: RefStore, ns: string, act
     if (!parsed || parsed.ns !== ns || (actor && parsed.actor !== actor)) continue;
     let cursor: Oid | undefined = entry.oid;
     while (cursor) {
-      const commit = parseCommit(objects.read(cursor).body);
+      const commit = readCommit(objects, cursor);
       const subject = commit.message.split('\n')[0] ?? '';
       out.push({
         commit: cursor,

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createUlidFactory, ulidTime } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
 import { journalRef } from '../git/gatos-refs.js';
-import { parseCommit } from '../git/object-codec.js';
+import { readCommit } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import { isPrepared, unpackPrepared } from '../git/pack-writer.js';
 import type { GitObject, ObjectStore, Oid, PreparedObject, RefStore } from '../git/ports.js';
@@ -89,7 +89,7 @@ function recentUlids(ledger: Ledger, ref: string, tip: Oid, oldest: number, opti
       for (const [ulid, commit] of cached.ulids) if (!found.has(ulid)) found.set(ulid, commit);
       break;
     }
-    const commit = parseCommit(ledger.objects.read(cursor).body);
+    const commit = readCommit(ledger.objects, cursor);
     const ulid = subjectUlid(commit);
     if (ulid) {
       if (ulidTime(ulid) < oldest - options.duplicateHorizonMs) break;
@@ -376,5 +376,5 @@ async function commitEvents(ledger: Ledger, prepared: Prepared[], sealed: Sealed
 }
 
 function cidOfCommit(objects: ObjectStore, commit: Oid): string {
-  return trailerValue(parseTrailers(parseCommit(objects.read(commit).body).message), 'Event-CID') ?? '';
+  return trailerValue(parseTrailers(readCommit(objects, commit).message), 'Event-CID') ?? '';
 }

@@ -12,7 +12,7 @@ import { blake3Hex } from '../codec/blake3.js';
 import { canonicalize, parseJson } from '../codec/canonical-json.js';
 import { encodeDagCbor } from '../codec/dag-cbor.js';
 import { GatosError } from '../errors.js';
-import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { findTreeEntry, readCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import { ZERO_OID } from '../git/oid.js';
 import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { withTrailers } from '../git/trailers.js';
@@ -89,7 +89,7 @@ function descendsFrom(objects: ObjectStore, commit: Oid, ancestor: Oid): boolean
     if (oid === ancestor) return true;
     if (seen.has(oid)) continue;
     seen.add(oid);
-    queue.push(...parseCommit(objects.read(oid).body).parents);
+    queue.push(...readCommit(objects, oid).parents);
   }
   return false;
 }
@@ -121,7 +121,7 @@ export function readActivePolicy(objects: ObjectStore, refs: RefStore): { commit
   if (!head) return undefined;
   const cached = activeCache.get(objects);
   if (cached?.head === head) return { commit: head, policy: cached.policy };
-  const entry = findTreeEntry(objects.read(parseCommit(objects.read(head).body).tree).body, POLICY_FILE);
+  const entry = findTreeEntry(objects.read(readCommit(objects, head).tree).body, POLICY_FILE);
   if (!entry) throw new GatosError('corrupt_object', `active policy ${head} has no ${POLICY_FILE}`, { commit: head });
   const policy = checkPolicy(parseJson(Buffer.from(objects.read(entry.oid).body).toString('utf8')));
   activeCache.set(objects, { head, policy });

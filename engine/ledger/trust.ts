@@ -6,7 +6,7 @@
 import { canonicalize, parseJson } from '../codec/canonical-json.js';
 import { GatosError, hasCode } from '../errors.js';
 import { actorPath } from '../git/gatos-refs.js';
-import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { findTreeEntry, readCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import { ZERO_OID } from '../git/oid.js';
 import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import type { Clock } from './clock.js';
@@ -40,7 +40,7 @@ export function readTrust(objects: ObjectStore, refs: RefStore): { graph: TrustG
   if (!head) return { graph: emptyTrust(), head: ZERO_OID };
   const cached = lastRead.get(objects);
   if (cached?.head === head) return { graph: JSON.parse(cached.text) as TrustGraph, head };
-  const commit = parseCommit(objects.read(head).body);
+  const commit = readCommit(objects, head);
   const entry = findTreeEntry(objects.read(commit.tree).body, 'graph.json');
   if (!entry) throw new GatosError('corrupt_object', `${TRUST_REF} has no graph.json`, { commit: head });
   const text = Buffer.from(objects.read(entry.oid).body).toString('utf8');

@@ -10,7 +10,7 @@
 import { canonicalize } from '../codec/canonical-json.js';
 import { merkleRoot } from '../codec/merkle.js';
 import { createUlidFactory, ulidTime } from '../codec/ulid.js';
-import { parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { readCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import type { Oid } from '../git/ports.js';
 import { parseTrailers, trailerValue, withTrailers } from '../git/trailers.js';
 import { emit, type PruneFact, pruneChannel } from './diagnostics.js';
@@ -41,7 +41,7 @@ function segmentContentIds(bus: Bus, tip: Oid): string[] {
   const ids: string[] = [];
   let cursor: Oid | undefined = tip;
   while (cursor) {
-    const commit = parseCommit(bus.objects.read(cursor).body);
+    const commit = readCommit(bus.objects, cursor);
     ids.push(trailerValue(parseTrailers(commit.message), 'Content-Id') ?? '');
     cursor = commit.parents[0];
   }
@@ -63,8 +63,7 @@ export function prune(bus: Bus, topic: string, options: { retentionMs?: number; 
   const doomed: Array<{ ref: string; tip: Oid; ids: string[] }> = [];
   for (const segment of listSegments(bus.refs, topic)) {
     const meta = readMeta(bus.objects, segment.tip);
-    const lastUlid =
-      trailerValue(parseTrailers(parseCommit(bus.objects.read(segment.tip).body).message), 'Event-Id')?.replace(/^ulid:/, '') ?? '';
+    const lastUlid = trailerValue(parseTrailers(readCommit(bus.objects, segment.tip).message), 'Event-Id')?.replace(/^ulid:/, '') ?? '';
     if (segment.tip === head) result.skipped.push({ ref: segment.ref, reason: 'head' });
     else if (now - ulidTime(lastUlid) < retention) result.skipped.push({ ref: segment.ref, reason: 'young' });
     else if (gating !== null && gating < lastUlid) result.skipped.push({ ref: segment.ref, reason: 'checkpoint_lag' });

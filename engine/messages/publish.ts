@@ -13,7 +13,7 @@ import { contentId } from '../codec/blake3.js';
 import { parseJson } from '../codec/canonical-json.js';
 import { createUlidFactory, isUlid, nextUlid } from '../codec/ulid.js';
 import { GatosError, hasCode } from '../errors.js';
-import { type Commit, findTreeEntry, parseCommit, serializeCommit, serializeTree, type TreeEntry } from '../git/object-codec.js';
+import { type Commit, findTreeEntry, readCommit, serializeCommit, serializeTree, type TreeEntry } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { PoolPreparer } from '../git/prepare-on-pool.js';
@@ -130,7 +130,7 @@ function metaOf(objects: ObjectStore, parsed: Commit, trailers: Trailer[]): Segm
 }
 
 export function commitUlid(objects: ObjectStore, commit: Oid): string | undefined {
-  return ulidOf(parseTrailers(parseCommit(objects.read(commit).body).message));
+  return ulidOf(parseTrailers(readCommit(objects, commit).message));
 }
 
 /** A message commit's ULID (its `Event-Id` trailer); undefined for a commit that is not a message. */
@@ -165,7 +165,7 @@ function remember(objects: ObjectStore, commit: Oid, facts: HeadFacts): void {
 
 /** The segment metadata and ULID of a message commit (a topic's head, a segment's tip), read from it. */
 export function messageFacts(objects: ObjectStore, commit: Oid): HeadFacts {
-  const parsed = parseCommit(objects.read(commit).body);
+  const parsed = readCommit(objects, commit);
   const trailers = parseTrailers(parsed.message);
   return { meta: metaOf(objects, parsed, trailers), ulid: ulidOf(trailers) };
 }

@@ -7,7 +7,7 @@
 import { contentId } from '../codec/blake3.js';
 import { assertUlid } from '../codec/ulid.js';
 import { GatosError } from '../errors.js';
-import { findTreeEntry, parseCommit } from '../git/object-codec.js';
+import { findTreeEntry, readCommit } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers } from '../git/trailers.js';
 import { type Bus, ulidOf } from './publish.js';
@@ -65,7 +65,7 @@ export function visitSegment(
 function walkSegment(objects: ObjectStore, tip: Oid, visit: (entry: Entry) => void): void {
   let cursor: Oid | undefined = tip;
   while (cursor) {
-    const commit = parseCommit(objects.read(cursor).body);
+    const commit = readCommit(objects, cursor);
     const ulid = ulidOf(parseTrailers(commit.message));
     if (ulid) visit({ ulid, commit: cursor, tree: commit.tree });
     // Not parents[0] on the root: a read past the end deoptimizes the walk once per segment.

@@ -11,7 +11,7 @@
 import { parseJson } from '../codec/canonical-json.js';
 import { GatosError } from '../errors.js';
 import { namespacePath } from '../git/gatos-refs.js';
-import { findTreeEntry, parseCommit } from '../git/object-codec.js';
+import { findTreeEntry, readCommit } from '../git/object-codec.js';
 import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { parseTrailers, type Trailer, trailerValue } from '../git/trailers.js';
 import { checkFoldSpec, type FoldSpec } from './fold-spec.js';
@@ -41,7 +41,7 @@ export interface Checkpoint {
 }
 
 export function readCheckpoint(objects: ObjectStore, commit: Oid): Checkpoint {
-  const parsed = parseCommit(objects.read(commit).body);
+  const parsed = readCommit(objects, commit);
   const trailers = parseTrailers(parsed.message);
   const root = objects.read(parsed.tree).body;
   const fold = findTreeEntry(root, 'fold');

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { blake3Bytes, contentId } from '../codec/blake3.js';
 import { canonicalBytes, parseJson } from '../codec/canonical-json.js';
 import { GatosError, hasCode } from '../errors.js';
-import { findTreeEntry, parseCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
+import { findTreeEntry, readCommit, serializeCommit, serializeTree } from '../git/object-codec.js';
 import { hashObject, ZERO_OID } from '../git/oid.js';
 import type { GitObject, Oid, RefEntry } from '../git/ports.js';
 import { type Trailer, withTrailers } from '../git/trailers.js';
@@ -71,7 +71,7 @@ export function engineInfo(): { program: string; version: string; platform: stri
 export function committedSpec(ctx: Ledger, ns: string): FoldSpec | undefined {
   const commit = ctx.refs.resolve(specRef(ns));
   if (!commit) return undefined;
-  const entry = findTreeEntry(ctx.objects.read(parseCommit(ctx.objects.read(commit).body).tree).body, 'fold.json');
+  const entry = findTreeEntry(ctx.objects.read(readCommit(ctx.objects, commit).tree).body, 'fold.json');
   if (!entry) throw new GatosError('corrupt_object', `${specRef(ns)} has no fold.json`);
   return checkFoldSpec(parseJson(Buffer.from(ctx.objects.read(entry.oid).body).toString('utf8')));
 }

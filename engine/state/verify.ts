@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { blake3Bytes, contentId } from '../codec/blake3.js';
 import { parseJson } from '../codec/canonical-json.js';
-import { findTreeEntry, parseCommit } from '../git/object-codec.js';
+import { findTreeEntry, readCommit } from '../git/object-codec.js';
 import type { Oid } from '../git/ports.js';
 import { trailerValue } from '../git/trailers.js';
 import type { Ledger } from '../ledger/context.js';
@@ -53,7 +53,7 @@ export async function verifyCheckpoint(ctx: Ledger, commit: Oid, gitDir: string)
 
   const proofCommit = trailerValue(checkpoint.trailers, 'Proof-Commit');
   const proofEntry = proofCommit
-    ? findTreeEntry(ctx.objects.read(parseCommit(ctx.objects.read(proofCommit).body).tree).body, 'proof.json')
+    ? findTreeEntry(ctx.objects.read(readCommit(ctx.objects, proofCommit).tree).body, 'proof.json')
     : undefined;
   if (check('proof_present', proofEntry !== undefined, 'no proof.json at Proof-Commit')) {
     const bytes = ctx.objects.read((proofEntry as { oid: Oid }).oid).body;

@@ -862,5 +862,8 @@ describe('export to SQLite', () => {
     ]);
     assert.equal(columns.status, 0, columns.stderr);
     assert.equal(sql(narrowed, "select group_concat(name) from pragma_table_info('events')"), 'id,ns,kind,commit_id');
+    const none = run(['export', 'sqlite', '--out', join(newDir(), 'none.sqlite'), '--columns', 'events:']);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /--columns events: names no column of events \[invalid_argument\]/);
   });
 });

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { GatosError } from '../../../engine/errors.js';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
-import { parseCommit, parseTag, parseTree, serializeCommit, serializeTag, serializeTree } from '../../../engine/git/object-codec.js';
+import {
+  parseCommit,
+  parseTag,
+  parseTree,
+  readCommit,
+  serializeCommit,
+  serializeTag,
+  serializeTree,
+} from '../../../engine/git/object-codec.js';
 import { fsckStrict, git, gitBytes, removeDir, tempRepo } from '../../helpers/git.js';
 
 const dir = tempRepo();
@@ -62,6 +70,25 @@ describe('object codecs round-trip git objects byte for byte', () => {
     bad(() => parseCommit(Buffer.from(`tree ${'a'.repeat(40)}\n\nno author`)));
     bad(() => parseTree(Buffer.from('100644 name')));
     bad(() => parseTree(Buffer.from('999 x\0aaaaaaaaaaaaaaaaaaaa')));
+  });
+
+  test('readCommit names the object that is not a commit, or not a well-formed one', () => {
+    const blob = store.write('blob', Buffer.from('hi\n'));
+    assert.throws(
+      () => readCommit(store, blob),
+      (err: unknown) =>
+        err instanceof GatosError && err.code === 'corrupt_object' && err.message === `object ${blob} is a blob, not a commit`,
+    );
+    // Stored as a commit (git hash-object -t commit --literally would do the same), but no commit.
+    const broken = store.write('commit', Buffer.from(`tree ${'a'.repeat(40)}\n\nno author`));
+    assert.throws(
+      () => readCommit(store, broken),
+      (err: unknown) => err instanceof GatosError && err.code === 'corrupt_object' && err.message.endsWith(`(commit ${broken})`),
+    );
+    const tree = store.write('tree', serializeTree([]));
+    const sig = { name: 'a', email: 'b', timestamp: 1, timezone: '+0000' };
+    const good = store.write('commit', serializeCommit({ tree, parents: [], author: sig, committer: sig, message: 'm\n' }));
+    assert.equal(readCommit(store, good).tree, tree);
   });
 
   test('tree entry names that would escape are refused', () => {
