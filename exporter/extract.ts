@@ -10,6 +10,7 @@ import type { Predicate } from '../dsl/ast.js';
 import { contentId } from '../engine/codec/blake3.js';
 import { parseJson } from '../engine/codec/canonical-json.js';
 import { ulidTime } from '../engine/codec/ulid.js';
+import { GatosError } from '../engine/errors.js';
 import { objectDirs } from '../engine/git/alternates.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
 import { readCommit } from '../engine/git/object-codec.js';
@@ -356,15 +357,24 @@ export function messageOrder(ulid: string): { ulid: string; ts: number; created_
   return { ulid, ts, created_ts: ts, updated_ts: ts };
 }
 
+/** A message's envelope; `corrupt_object` naming the commit when it is not JSON. */
+function messageEnvelope(bytes: Uint8Array, commit: Oid): { ns: string; type: string; payload: unknown } {
+  try {
+    return parseJson(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as {
+      ns: string;
+      type: string;
+      payload: unknown;
+    };
+  } catch (err) {
+    throw new GatosError('corrupt_object', `message envelope of commit ${commit}: ${(err as Error).message}`, { commit }, { cause: err });
+  }
+}
+
 /** Every message of the given segments (in no particular order: the staging area orders rows). */
 export function segmentRows(objects: ObjectStore, segments: readonly SegmentSlice[], emit: (row: Row) => void): void {
   for (const { topic, tip } of segments) {
     visitSegment(objects, tip, ({ ulid, commit, envelope }) => {
-      const { ns, type, payload } = parseJson(Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('utf8')) as {
-        ns: string;
-        type: string;
-        payload: unknown;
-      };
+      const { ns, type, payload } = messageEnvelope(envelope, commit);
       emit({
         id: `${topic}@${ulid}`,
         content_id: contentId(envelope),

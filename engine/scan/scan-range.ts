@@ -5,6 +5,7 @@
  * and so can tests and single-threaded callers.
  */
 import { decodeEnvelope } from '../codec/envelope-json.js';
+import { GatosError } from '../errors.js';
 import { type Commit, findTreeEntry } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers } from '../git/trailers.js';
@@ -36,14 +37,26 @@ const ENVELOPES: ReadonlyArray<readonly [dir: string, file: string, format: 'dag
   ['message', 'envelope.json', 'json'],
 ];
 
-function readEnvelope(store: ObjectStore, commit: Commit): { path: string | null; value: unknown } {
+function readEnvelope(store: ObjectStore, oid: Oid, commit: Commit): { path: string | null; value: unknown } {
   const root = store.read(commit.tree).body;
   for (const [dir, file, format] of ENVELOPES) {
     const sub = findTreeEntry(root, dir);
     if (sub?.mode !== '40000') continue;
     const blob = findTreeEntry(store.read(sub.oid).body, file);
     if (!blob) continue;
-    return { path: `${dir}/${file}`, value: decodeEnvelope(store.read(blob.oid).body, format) };
+    const path = `${dir}/${file}`;
+    try {
+      return { path, value: decodeEnvelope(store.read(blob.oid).body, format) };
+    } catch (err) {
+      // Which of a million commits holds it is what the reader needs to know.
+      if (!(err instanceof GatosError) || err.code !== 'corrupt_object') throw err;
+      throw new GatosError(
+        'corrupt_object',
+        `${path} of commit ${oid}: ${err.message}`,
+        { ...err.data, commit: oid, path },
+        { cause: err },
+      );
+    }
   }
   return { path: null, value: null };
 }
@@ -61,7 +74,7 @@ export function visitRows(
   onRow: (row: ScanRow) => void,
 ): FrontierEntry[] {
   return walkCommits(store, frontier, limit, (oid, commit) => {
-    const envelope = readEnvelope(store, commit);
+    const envelope = readEnvelope(store, oid, commit);
     onRow({
       commit: oid,
       ref,

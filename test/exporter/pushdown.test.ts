@@ -9,6 +9,8 @@ import { parseFilter } from '../../dsl/parse.js';
 import { planJournals, planSegments } from '../../dsl/plan.js';
 import { blake3Ready } from '../../engine/codec/blake3.js';
 import { GatosError } from '../../engine/errors.js';
+import { MemoryObjectStore } from '../../engine/git/memory-object-store.js';
+import { serializeCommit, serializeTree } from '../../engine/git/object-codec.js';
 import type { Oid } from '../../engine/git/ports.js';
 import { openRepository } from '../../engine/git/repository.js';
 import { publish } from '../../engine/messages/publish.js';
@@ -369,5 +371,22 @@ describe('message segments by time', () => {
     const fresh = await runExport(repo, { ...options, out: `${newDir()}/fresh.sqlite` });
     assert.equal(fresh.row_counts.messages, 2);
     assert.deepEqual(continued.message_segments, fresh.message_segments);
+  });
+});
+
+describe('damaged input', () => {
+  test('a message whose envelope is not JSON is corrupt_object naming its commit', () => {
+    const objects = new MemoryObjectStore();
+    const blob = objects.write('blob', Buffer.from('{"ns": "a", '));
+    const dir = objects.write('tree', serializeTree([{ mode: '100644', name: 'envelope.json', oid: blob }]));
+    const tree = objects.write('tree', serializeTree([{ mode: '40000', name: 'message', oid: dir }]));
+    const sig = { name: 'p', email: 'p@x', timestamp: 1_700_000_000, timezone: '+0000' };
+    const message = 'alerts.event\n\nEvent-Id: ulid:01HF7YAX8442DFRBEDPQ0VWJ90\n';
+    const tip = objects.write('commit', serializeCommit({ tree, parents: [], author: sig, committer: sig, message }));
+    assert.throws(
+      () => segmentRows(objects, [{ topic: 'alerts', tip }], () => undefined),
+      (err: unknown) =>
+        err instanceof GatosError && err.code === 'corrupt_object' && err.message.startsWith(`message envelope of commit ${tip}: `),
+    );
   });
 });

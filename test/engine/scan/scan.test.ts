@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { blake3Ready } from '../../../engine/codec/blake3.js';
+import { hasCode } from '../../../engine/errors.js';
 import { openRepository, type Repository } from '../../../engine/git/repository.js';
 import { startFrontier } from '../../../engine/git/walk.js';
 import { scanRange, scanRangeEncoded } from '../../../engine/scan/scan-range.js';
@@ -51,6 +52,27 @@ describe('scanRange', () => {
     // The tip is the ref's last event; rebuild it from the fixture's generator to compare.
     const expected = fixtureEnvelope({ seed: 5, refIndex: 1, actor: envelope.actor, baseTime: 1_700_000_000 }, envelope.payload.seq);
     assert.deepEqual(envelope, expected);
+  });
+
+  test('an envelope that does not decode is corrupt_object naming its commit and path', () => {
+    // Written with stock git into a repository of its own: a journal commit whose envelope is not CBOR.
+    const other = `${dir()}/bad`;
+    git(dir(), ['init', '-q', '--bare', other]);
+    const blob = git(other, ['hash-object', '-w', '--stdin'], Buffer.from([0xff, 0x00, 0x67])).trim();
+    const sub = git(other, ['mktree'], `100644 blob ${blob}\tenvelope.cbor\n`).trim();
+    const root = git(other, ['mktree'], `040000 tree ${sub}\tevent\n`).trim();
+    const commit = git(other, ['commit-tree', root, '-m', 'bad envelope']).trim();
+    const bad = openRepository(other);
+    try {
+      assert.throws(
+        () => scanRange(bad.objects, 'refs/gatos/journal/ns/user/x', startFrontier([commit]), 10),
+        (err: unknown) =>
+          hasCode(err, 'corrupt_object') &&
+          (err as Error).message === `event/envelope.cbor of commit ${commit}: envelope is not valid dag-cbor`,
+      );
+    } finally {
+      bad.close();
+    }
   });
 
   test('the encoded form carries the same rows, batch by batch', () => {
