@@ -124,9 +124,22 @@ async function helpFor(name: string | undefined): Promise<string> {
   return `${entry.summary}\n\n${(await entry.load()).usage}`;
 }
 
+/**
+ * A reader of stdout that goes away (`gatos event ls | head`) ends the command as SIGPIPE ends
+ * git's: at once, quietly, status 141 (128 + SIGPIPE), instead of an unhandled EPIPE's stack trace.
+ */
+function endWhenStdoutCloses(): void {
+  if (process.stdout.listenerCount('error') > 0) return;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(141);
+  });
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit status. */
 export async function main(argv: string[], out?: Output): Promise<number> {
   const wantsJson = argv.includes('--json');
+  if (!out) endWhenStdoutCloses();
   const output = out ?? new Output(wantsJson);
   // Stack traces then name the TypeScript sources, also when the code runs from the bundle.
   if (argv.includes('--debug')) process.setSourceMapsEnabled(true);

@@ -165,6 +165,8 @@ export function repoFacts(source: Source, stateNs?: string) {
 export interface ExportPlan {
   tables: string[];
   filters: Record<string, string>;
+  /** The journal walk's bounds: nothing reachable from `since`, only what `until` reaches. */
+  window: { since: Oid | null; until: Oid | null };
   events: RefPlan;
   commits: RefPlan;
   /** Topics read and pruned, and the segments of those read. */
@@ -197,6 +199,18 @@ function wantedTables(options: Pick<ExportOptions, 'tables'>): readonly string[]
   return wanted;
 }
 
+/** `--since` and `--until` must name commits of this repository. */
+function checkWindow(source: Source, options: Pick<ExportOptions, 'since' | 'until'>): void {
+  for (const [flag, oid] of [
+    ['--since', options.since],
+    ['--until', options.until],
+  ] as const) {
+    if (oid === undefined) continue;
+    if (!/^[0-9a-f]{40}$/.test(oid) || !source.objects.has(oid) || source.objects.read(oid).type !== 'commit')
+      throw new GatosError('invalid_argument', `${flag} must be a commit id of this repository, got ${JSON.stringify(oid)}`, { flag, oid });
+  }
+}
+
 /**
  * Checks every filter against its table (an unknown column or an inexact comparison is
  * `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`) and decides what to read.
@@ -207,6 +221,7 @@ export function planExport(
   heads: readonly RefEntry[] = journalRefs(source.refs),
 ): { plan: ExportPlan; tests: Map<string, RowTest> } {
   const wanted = wantedTables(options);
+  checkWindow(source, options);
   const tests = new Map<string, RowTest>();
   for (const [table, predicate] of options.where ?? []) {
     if (!wanted.includes(table)) throw new GatosError('invalid_argument', `--where names ${table}, which is not exported`, { table });
@@ -221,6 +236,7 @@ export function planExport(
   const plan: ExportPlan = {
     tables: [...wanted],
     filters: Object.fromEntries([...(options.where ?? [])].map(([t, p]) => [t, canonicalText(p)])),
+    window: { since: options.since ?? null, until: options.until ?? null },
     events: wanted.includes('events') ? planJournals(heads, 'events', options.where?.get('events')) : none,
     commits: wanted.includes('commits') ? planJournals(heads, 'commits', options.where?.get('commits')) : none,
     messages: wanted.includes('messages')
@@ -266,13 +282,8 @@ export async function runExport(source: Source, given: ExportOptions): Promise<E
   const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
   for (const name of options.columns?.keys() ?? [])
     if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);
-  for (const [flag, oid] of [
-    ['--since', options.since],
-    ['--until', options.until],
-  ] as const) {
-    if (oid !== undefined && (!/^[0-9a-f]{40}$/.test(oid) || !source.objects.has(oid)))
-      throw new GatosError('invalid_argument', `${flag} must be a commit id of this repository, got ${JSON.stringify(oid)}`, { flag, oid });
-  }
+  // Checked again by planExport, but here before anything is created.
+  checkWindow(source, options);
   makeDirs(dirname(options.out));
   const unlock = lockOutput(options.out);
   try {

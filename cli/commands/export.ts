@@ -12,7 +12,8 @@ const USAGE = [
   'usage: gatos export --format sqlite|parquet --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
   '                    [--since SHA] [--until SHA] [--state NS] [--full] [--batch-size N] [--threads N] [--json]',
   '       gatos export sqlite|parquet --out PATH ...',
-  '       gatos export plan [--tables ...] [--where table=EXPR]... [--json]   what would be read and what is pruned',
+  '       gatos export plan [--tables ...] [--where table=EXPR]... [--since SHA] [--until SHA] [--json]',
+  '           what would be read and what is pruned, and why',
   '       gatos export verify PATH [--repo R [--deep]] [--threads N] [--json]   exit 0 valid, 1 invalid (reason codes),',
   '           2 unusable; files are hashed on N worker threads (default: one per CPU, none when R is a',
   '           small repository, as for an export; 1 = none)',
@@ -240,9 +241,19 @@ export const exportCommand: Command = {
       const repo = openRepository(ctx.repo);
       try {
         const tables = list(stringFlag(ctx, 'tables'));
+        const since = stringFlag(ctx, 'since');
+        const until = stringFlag(ctx, 'until');
         const { plan } = planExport(
           { objects: repo.objects, refs: repo.refs },
-          { format: 'sqlite', out: '', where: await whereFlag(ctx), clock: clockFromEnv(), ...(tables ? { tables } : {}) },
+          {
+            format: 'sqlite',
+            out: '',
+            where: await whereFlag(ctx),
+            clock: clockFromEnv(),
+            ...(tables ? { tables } : {}),
+            ...(since ? { since } : {}),
+            ...(until ? { until } : {}),
+          },
         );
         const describe = (what: string, table: 'events' | 'commits' | 'messages') =>
           plan.tables.includes(table)
@@ -257,6 +268,8 @@ export const exportCommand: Command = {
             ...(plan.tables.includes('messages')
               ? [`segments for messages: read ${plan.messages.segments.read.length}, pruned ${plan.messages.segments.pruned.length}`]
               : []),
+            ...(plan.window.since ? [`journal walk: after ${plan.window.since} (nothing it reaches)`] : []),
+            ...(plan.window.until ? [`journal walk: up to ${plan.window.until} (only what it reaches)`] : []),
             ...Object.entries(plan.filters).map(([t, f]) => `where ${t}: ${f}`),
           ].join('\n'),
         );

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -26,6 +27,19 @@ describe('gatos CLI basics', () => {
     for (const command of ['init', 'scan', 'canon']) assert.match(help.stdout, new RegExp(`\\b${command}\\b`));
     assert.match(gatos(['help', 'scan']).stdout, /--ref <prefix>/);
     assert.match(gatos(['scan', '--help']).stdout, /--batch-size/);
+  });
+
+  test('a reader of stdout that goes away ends the command quietly, as SIGPIPE ends git', async () => {
+    const child = spawn(process.execPath, [GATOS, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the child has started: its first write fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 141, stderr);
+    assert.equal(stderr, '');
   });
 
   test('every command the overview lists answers help with its summary and usage', async () => {

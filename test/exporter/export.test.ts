@@ -839,6 +839,16 @@ describe('export to SQLite', () => {
       'segments for messages: read 3, pruned 0',
       'where events: ns = "ops"',
     ]);
+    // The walk's bounds are part of the plan; what is not a commit of the repository is refused.
+    const head = git(dir, ['for-each-ref', '--count=1', '--format=%(objectname)', 'refs/gatos/journal/']).trim();
+    const bounded = run(['export', 'plan', '--tables', 'events', '--since', head, '--json']);
+    assert.equal(bounded.status, 0, bounded.stderr);
+    assert.deepEqual((JSON.parse(bounded.stdout) as { window: unknown }).window, { since: head, until: null });
+    assert.match(run(['export', 'plan', '--until', head]).stdout, new RegExp(`\njournal walk: up to ${head} \\(only what it reaches\\)\n`));
+    const tree = git(dir, ['rev-parse', `${head}^{tree}`]).trim();
+    const notCommit = run(['export', 'plan', '--since', tree]);
+    assert.equal(notCommit.status, 2);
+    assert.match(notCommit.stderr, /--since must be a commit id of this repository/);
     // A table filtered twice must meet both filters.
     const both = run(['export', 'plan', '--where', 'events=ns = "ops" or ns = "shop"', '--where', 'events=kind = "deploy"']);
     assert.equal(both.stdout.trim().split('\n').at(-1), 'where events: (ns = "ops" or ns = "shop") and kind = "deploy"');
