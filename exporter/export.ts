@@ -167,6 +167,12 @@ export interface ExportPlan {
   filters: Record<string, string>;
   /** The journal walk's bounds: nothing reachable from `since`, only what `until` reaches. */
   window: { since: Oid | null; until: Oid | null };
+  /**
+   * With an output path holding a SQLite export that is continued: the journals and message
+   * segments read for it that have not changed since, and are skipped; when it could have been
+   * continued but is not, why; else null.
+   */
+  continues: { journals_unchanged: number; segments_unchanged: number } | { restarted_because: string } | null;
   events: RefPlan;
   commits: RefPlan;
   /** Topics read and pruned, and the segments of those read. */
@@ -211,6 +217,50 @@ function checkWindow(source: Source, options: Pick<ExportOptions, 'since' | 'unt
   }
 }
 
+/** What an export to `options.out` takes over from the export already there. */
+interface Continuation {
+  /** The manifest of the export there, unless `--full` (its range's end starts the next range). */
+  previous?: ExportManifest;
+  /** How this export chooses its rows, as its manifest records them. */
+  filters: ExportManifest['filters'];
+  /** Rows are upserted into the file there, reading only what changed since the heads it recorded. */
+  incremental: boolean;
+  /** Why the export there, which could have been continued, is not. */
+  restartedBecause?: string;
+  /** Journal ref -> head already exported (empty unless `incremental`). */
+  since: Map<string, Oid>;
+  /** The message segments new or grown since the export there; unset when every message is read. */
+  changedSegments?: SegmentPlan[];
+}
+
+/**
+ * Parquet datasets are rewritten whole; a SQLite file is continued and upserted when the rows it
+ * holds were chosen the same way (else the file would mix two selections under one manifest) and
+ * every journal they were read from only grew since (else rows of dropped commits would stay).
+ */
+function continuation(source: Source, options: ExportOptions, filters: Continuation['filters'], heads: readonly RefEntry[]): Continuation {
+  const out = outputPath(options.out);
+  const manifestPath = `${out}.manifest.json`;
+  const previous = out !== '' && !options.full && existsSync(manifestPath) ? previousManifest(manifestPath) : undefined;
+  const continuable = options.format === 'sqlite' && previous?.complete === true && previous.format === 'sqlite' && existsSync(out);
+  const rewound = continuable ? rewoundJournal(source.objects, previous.ledger_heads ?? {}, heads) : undefined;
+  const restartedBecause = !continuable
+    ? undefined
+    : canonicalize(previous.filters) !== canonicalize(filters)
+      ? 'the export there was made with other filters'
+      : rewound !== undefined
+        ? `journal ${rewound} was rewound or rewritten since the export there`
+        : undefined;
+  const incremental = continuable && restartedBecause === undefined;
+  return {
+    ...(previous ? { previous } : {}),
+    filters,
+    incremental,
+    ...(restartedBecause ? { restartedBecause } : {}),
+    since: new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []),
+  };
+}
+
 /**
  * Checks every filter against its table (an unknown column or an inexact comparison is
  * `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`) and decides what to read.
@@ -219,7 +269,7 @@ export function planExport(
   source: Source,
   options: ExportOptions,
   heads: readonly RefEntry[] = journalRefs(source.refs),
-): { plan: ExportPlan; tests: Map<string, RowTest> } {
+): { plan: ExportPlan; tests: Map<string, RowTest>; continued: Continuation } {
   const wanted = wantedTables(options);
   checkWindow(source, options);
   const tests = new Map<string, RowTest>();
@@ -242,8 +292,30 @@ export function planExport(
     messages: wanted.includes('messages')
       ? planMessages(source, options.where?.get('messages'))
       : { read: [], pruned: [], segments: { read: [], pruned: [] } },
+    continues: null,
   };
-  return { plan, tests };
+  const filters = {
+    tables: [...wanted],
+    columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
+    where: plan.filters,
+    since: options.since ?? null,
+    until: options.until ?? null,
+    state: options.stateNs ?? null,
+  };
+  const continued = continuation(source, options, filters, heads);
+  if (continued.incremental) {
+    // A continued export reads the segments that changed (pruned ones are recorded too:
+    // unchanged, they still cannot match the same filter); none when the messages are read anew.
+    const { read, pruned } = plan.messages.segments;
+    const changed = changedSegments(source.objects, continued.previous?.message_segments, [...read, ...pruned]);
+    if (changed) continued.changedSegments = changed;
+    const skipped = [...plan.events.read, ...plan.commits.read].filter((head) => continued.since.get(head.name) === head.oid);
+    plan.continues = {
+      journals_unchanged: new Set(skipped.map((head) => head.name)).size,
+      segments_unchanged: changed ? read.filter((segment) => !changed.includes(segment)).length : 0,
+    };
+  } else if (continued.restartedBecause) plan.continues = { restarted_because: continued.restartedBecause };
+  return { plan, tests, continued };
 }
 
 function auditUnsupported(source: Source, clock: Clock, table: string, predicate: Predicate, reason: string): void {
@@ -297,31 +369,9 @@ export async function runExport(source: Source, given: ExportOptions): Promise<E
 /** `runExport` once its options are checked and its output path is locked. */
 async function exportLocked(source: Source, options: ExportOptions, wanted: readonly string[], defs: TableDef[]): Promise<ExportManifest> {
   const facts = repoFacts(source, options.stateNs);
-  const { plan, tests } = planExport(source, options, facts.heads);
+  const { plan, tests, continued } = planExport(source, options, facts.heads);
+  const { previous, filters, incremental, restartedBecause, since } = continued;
   const manifestPath = `${options.out}.manifest.json`;
-  const previous = !options.full && existsSync(manifestPath) ? previousManifest(manifestPath) : undefined;
-  const filters = {
-    tables: wanted,
-    columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
-    where: plan.filters,
-    since: options.since ?? null,
-    until: options.until ?? null,
-    state: options.stateNs ?? null,
-  };
-  // Parquet datasets are rewritten whole; SQLite files are continued and upserted, when the rows
-  // they hold were chosen the same way (else the file would mix two selections under one manifest)
-  // and every journal they were read from only grew since (else rows of dropped commits would stay).
-  const continuable = options.format === 'sqlite' && previous?.complete === true && previous.format === 'sqlite' && existsSync(options.out);
-  const rewound = continuable ? rewoundJournal(source.objects, previous.ledger_heads ?? {}, facts.heads) : undefined;
-  const restartedBecause = !continuable
-    ? undefined
-    : canonicalize(previous.filters) !== canonicalize(filters)
-      ? 'the export there was made with other filters'
-      : rewound !== undefined
-        ? `journal ${rewound} was rewound or rewritten since the export there`
-        : undefined;
-  const incremental = continuable && restartedBecause === undefined;
-  const since = new Map<string, Oid>(incremental ? Object.entries(previous?.ledger_heads ?? {}) : []);
 
   const partial = `${options.out}.partial`;
   const rootFile = `${options.out}.explorer-root.txt`;
@@ -387,12 +437,10 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       ...(options.since ? { after: options.since } : {}),
       ...(options.until ? { until: ancestry(source.objects, options.until) } : {}),
     };
-    // Pruned segments are recorded too: unchanged, they still cannot match the same filter.
-    const planned = plan.messages.segments.read;
-    const allSegments = [...planned, ...plan.messages.segments.pruned];
     // A continued export reads the segments that changed (and can match) and upserts their rows;
     // otherwise the messages are read in full and replace the table's rows.
-    const changed = incremental ? changedSegments(source.objects, previous?.message_segments, allSegments) : undefined;
+    const planned = plan.messages.segments.read;
+    const changed = continued.changedSegments;
     const readable = new Set(planned);
     const segments = changed ? changed.filter((segment) => readable.has(segment)) : planned;
     const keepsRows = (name: string) => name === 'commits' || name === 'events' || (name === 'messages' && changed !== undefined);
@@ -581,7 +629,13 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       extractor_version: EXTRACTOR,
       ledger_head: facts.ledgerHead,
       ledger_heads: Object.fromEntries(facts.heads.map((h) => [h.name, h.oid])),
-      ...(needs('messages') ? { message_segments: Object.fromEntries(allSegments.map((segment) => [segment.ref, segment.tip])) } : {}),
+      ...(needs('messages')
+        ? {
+            message_segments: Object.fromEntries(
+              [...plan.messages.segments.read, ...plan.messages.segments.pruned].map((segment) => [segment.ref, segment.tip]),
+            ),
+          }
+        : {}),
       policy_root: facts.policyRoot,
       ...(facts.stateRoot ? { state_root: facts.stateRoot, fold_root: facts.foldRoot as string } : {}),
       explorer_root: root,

@@ -4,7 +4,7 @@ import { GatosError } from '../../engine/errors.js';
 import { findGitDir, openRepository, type Repository, storedObjectBytes } from '../../engine/git/repository.js';
 import { clockFromEnv } from '../../engine/ledger/clock.js';
 import { ComputePool, parseThreads } from '../../engine/scheduler/pool.js';
-import type { ExportProgress } from '../../exporter/export.js';
+import type { ExportOptions, ExportProgress } from '../../exporter/export.js';
 import { type Command, type CommandContext, intFlag, requiredFlag, stringFlag } from '../command.js';
 import { startHeartbeat } from '../heartbeat.js';
 
@@ -12,8 +12,8 @@ const USAGE = [
   'usage: gatos export --format sqlite|parquet --out PATH [--tables t1,t2] [--columns table:c1,c2]... [--where table=EXPR]...',
   '                    [--since SHA] [--until SHA] [--state NS] [--full] [--batch-size N] [--threads N] [--json]',
   '       gatos export sqlite|parquet --out PATH ...',
-  '       gatos export plan [--tables ...] [--where table=EXPR]... [--since SHA] [--until SHA] [--json]',
-  '           what would be read and what is pruned, and why',
+  '       gatos export plan [--out PATH] [--tables ...] [--where table=EXPR]... [--since SHA] [--until SHA] [--json]',
+  '           what would be read and what is pruned, and why; with --out, what continuing the export there skips',
   '       gatos export verify PATH [--repo R [--deep]] [--threads N] [--json]   exit 0 valid, 1 invalid (reason codes),',
   '           2 unusable; files are hashed on N worker threads (default: one per CPU, none when R is a',
   '           small repository, as for an export; 1 = none)',
@@ -62,6 +62,32 @@ async function whereFlag(ctx: CommandContext): Promise<Map<string, Predicate>> {
     map.set(table, earlier ? flatten({ kind: 'and', args: [earlier, predicate] }) : predicate);
   }
   return map;
+}
+
+/** `--format` (or `fallback` when absent): sqlite or parquet. */
+function formatFlag(ctx: CommandContext, fallback?: 'sqlite'): 'sqlite' | 'parquet' {
+  const format = stringFlag(ctx, 'format') ?? fallback;
+  if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
+  return format;
+}
+
+/** What an export and its plan both take from the flags: which rows are exported, and whether anew. */
+async function selectionFlags(
+  ctx: CommandContext,
+): Promise<Pick<ExportOptions, 'tables' | 'columns' | 'where' | 'since' | 'until' | 'stateNs' | 'full'>> {
+  const tables = list(stringFlag(ctx, 'tables'));
+  const state = stringFlag(ctx, 'state');
+  const since = stringFlag(ctx, 'since');
+  const until = stringFlag(ctx, 'until');
+  return {
+    columns: columnsFlag(ctx),
+    where: await whereFlag(ctx),
+    full: ctx.values.full === true,
+    ...(tables ? { tables } : {}),
+    ...(state !== undefined ? { stateNs: state } : {}),
+    ...(since ? { since } : {}),
+    ...(until ? { until } : {}),
+  };
 }
 
 /** How often a JSON progress record is repeated while nothing new is reported (a long table). */
@@ -240,20 +266,10 @@ export const exportCommand: Command = {
       const [{ planExport }] = await Promise.all([import('../../exporter/export.js'), blake3Ready()]);
       const repo = openRepository(ctx.repo);
       try {
-        const tables = list(stringFlag(ctx, 'tables'));
-        const since = stringFlag(ctx, 'since');
-        const until = stringFlag(ctx, 'until');
+        const out = stringFlag(ctx, 'out');
         const { plan } = planExport(
           { objects: repo.objects, refs: repo.refs },
-          {
-            format: 'sqlite',
-            out: '',
-            where: await whereFlag(ctx),
-            clock: clockFromEnv(),
-            ...(tables ? { tables } : {}),
-            ...(since ? { since } : {}),
-            ...(until ? { until } : {}),
-          },
+          { format: formatFlag(ctx, 'sqlite'), out: out ?? '', clock: clockFromEnv(), ...(await selectionFlags(ctx)) },
         );
         const describe = (what: string, table: 'events' | 'commits' | 'messages') =>
           plan.tables.includes(table)
@@ -268,6 +284,13 @@ export const exportCommand: Command = {
             ...(plan.tables.includes('messages')
               ? [`segments for messages: read ${plan.messages.segments.read.length}, pruned ${plan.messages.segments.pruned.length}`]
               : []),
+            ...(plan.continues === null
+              ? []
+              : 'restarted_because' in plan.continues
+                ? [`exports in full: ${plan.continues.restarted_because}`]
+                : [
+                    `continues the export at ${out}: ${plan.continues.journals_unchanged} journals and ${plan.continues.segments_unchanged} message segments unchanged since are not read`,
+                  ]),
             ...(plan.window.since ? [`journal walk: after ${plan.window.since} (nothing it reaches)`] : []),
             ...(plan.window.until ? [`journal walk: up to ${plan.window.until} (only what it reaches)`] : []),
             ...Object.entries(plan.filters).map(([t, f]) => `where ${t}: ${f}`),
@@ -278,8 +301,9 @@ export const exportCommand: Command = {
         repo.close();
       }
     }
-    const format = sub ?? stringFlag(ctx, 'format');
-    if (format !== 'sqlite' && format !== 'parquet') throw new GatosError('usage', `--format must be sqlite or parquet\n\n${USAGE}`);
+    if (sub !== undefined && sub !== 'sqlite' && sub !== 'parquet')
+      throw new GatosError('usage', `unknown export command "${sub}": sqlite, parquet, plan or verify\n\n${USAGE}`);
+    const format = sub ?? formatFlag(ctx);
     // The pool starts first, so the workers load their code while this thread loads the exporter.
     const threads = exportThreads(ctx, ctx.repo);
     const pool = threads === 1 ? undefined : exportPool(threads);
@@ -300,15 +324,12 @@ export const exportCommand: Command = {
       repo = openRepository(ctx.repo);
       const objects = repo.objects;
       const batchSize = intFlag(ctx, 'batch-size', 1);
-      const tables = list(stringFlag(ctx, 'tables'));
-      const state = stringFlag(ctx, 'state');
       const manifest = await runExport(
         { objects, refs: repo.refs },
         {
           format,
           out: requiredFlag(ctx, 'out', USAGE),
-          columns: columnsFlag(ctx),
-          where: await whereFlag(ctx),
+          ...(await selectionFlags(ctx)),
           ...(pool ? { pool } : {}),
           // Pack indexes, read windows and worker threads are released as soon as they are done with;
           // the workers end on their own threads while this one finishes the output (awaited below).
@@ -317,14 +338,9 @@ export const exportCommand: Command = {
             pool?.close().catch(() => undefined);
           },
           gitDir: repo.gitDir,
-          full: ctx.values.full === true,
           clock: clockFromEnv(),
           ...(progress.report ? { onProgress: progress.report } : {}),
           signal: cancellation.signal,
-          ...(tables ? { tables } : {}),
-          ...(state !== undefined ? { stateNs: state } : {}),
-          ...(stringFlag(ctx, 'since') ? { since: stringFlag(ctx, 'since') as string } : {}),
-          ...(stringFlag(ctx, 'until') ? { until: stringFlag(ctx, 'until') as string } : {}),
           ...(batchSize !== undefined ? { batchSize } : {}),
         },
       );

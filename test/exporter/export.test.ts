@@ -776,6 +776,19 @@ describe('export to SQLite', () => {
     const run = (args: string[]) => spawnSync(process.execPath, [GATOS, ...args], { cwd: dir, encoding: 'utf8' });
     const exported = run(['export', 'sqlite', '--out', out, '--json', '--threads', '2']);
     assert.equal(exported.status, 0, exported.stderr);
+    // Its plan says what a second export to the same path skips, or why it would start over.
+    const planAt = (...args: string[]) => {
+      const result = run(['export', 'plan', '--out', out, '--json', ...args]);
+      assert.equal(result.status, 0, result.stderr);
+      return JSON.parse(result.stdout) as { continues: unknown; commits: { read: unknown[] }; messages: { segments: { read: unknown[] } } };
+    };
+    const again = planAt();
+    assert.deepEqual(again.continues, {
+      journals_unchanged: again.commits.read.length,
+      segments_unchanged: again.messages.segments.read.length,
+    });
+    assert.deepEqual(planAt('--tables', 'events').continues, { restarted_because: 'the export there was made with other filters' });
+    assert.equal(planAt('--full').continues, null);
     // Exported again to the same path: the text output says it was continued, unless --full.
     assert.match(run(['export', 'sqlite', '--out', out]).stdout, /\ncontinued from the export already there/);
     assert.doesNotMatch(run(['export', 'sqlite', '--out', out, '--full']).stdout, /continued/);
