@@ -310,9 +310,10 @@ export function planExport(
     const changed = changedSegments(source.objects, continued.previous?.message_segments, [...read, ...pruned]);
     if (changed) continued.changedSegments = changed;
     const skipped = [...plan.events.read, ...plan.commits.read].filter((head) => continued.since.get(head.name) === head.oid);
+    const reread = new Set(changed);
     plan.continues = {
       journals_unchanged: new Set(skipped.map((head) => head.name)).size,
-      segments_unchanged: changed ? read.filter((segment) => !changed.includes(segment)).length : 0,
+      segments_unchanged: changed ? read.filter((segment) => !reread.has(segment)).length : 0,
     };
   } else if (continued.restartedBecause) plan.continues = { restarted_because: continued.restartedBecause };
   return { plan, tests, continued };
