@@ -229,8 +229,11 @@ interface Continuation {
   restartedBecause?: string;
   /** Journal ref -> head already exported (empty unless `incremental`). */
   since: Map<string, Oid>;
-  /** The message segments new or grown since the export there; unset when every message is read. */
-  changedSegments?: SegmentPlan[];
+  /**
+   * The segments to read, those new or grown since the export there that the filter can match;
+   * unset when every message is read (and replaces the table's rows).
+   */
+  segmentsToRead?: SegmentPlan[];
 }
 
 /**
@@ -295,7 +298,7 @@ export function planExport(
     continues: null,
   };
   const filters = {
-    tables: [...wanted],
+    tables: plan.tables,
     columns: Object.fromEntries([...(options.columns ?? [])].map(([t, c]) => [t, [...c]])),
     where: plan.filters,
     since: options.since ?? null,
@@ -308,12 +311,14 @@ export function planExport(
     // unchanged, they still cannot match the same filter); none when the messages are read anew.
     const { read, pruned } = plan.messages.segments;
     const changed = changedSegments(source.objects, continued.previous?.message_segments, [...read, ...pruned]);
-    if (changed) continued.changedSegments = changed;
+    if (changed) {
+      const reread = new Set(changed);
+      continued.segmentsToRead = read.filter((segment) => reread.has(segment));
+    }
     const skipped = [...plan.events.read, ...plan.commits.read].filter((head) => continued.since.get(head.name) === head.oid);
-    const reread = new Set(changed);
     plan.continues = {
       journals_unchanged: new Set(skipped.map((head) => head.name)).size,
-      segments_unchanged: changed ? read.filter((segment) => !reread.has(segment)).length : 0,
+      segments_unchanged: continued.segmentsToRead ? read.length - continued.segmentsToRead.length : 0,
     };
   } else if (continued.restartedBecause) plan.continues = { restarted_because: continued.restartedBecause };
   return { plan, tests, continued };
@@ -440,11 +445,9 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
     };
     // A continued export reads the segments that changed (and can match) and upserts their rows;
     // otherwise the messages are read in full and replace the table's rows.
-    const planned = plan.messages.segments.read;
-    const changed = continued.changedSegments;
-    const readable = new Set(planned);
-    const segments = changed ? changed.filter((segment) => readable.has(segment)) : planned;
-    const keepsRows = (name: string) => name === 'commits' || name === 'events' || (name === 'messages' && changed !== undefined);
+    const segments = continued.segmentsToRead ?? plan.messages.segments.read;
+    const keepsRows = (name: string) =>
+      name === 'commits' || name === 'events' || (name === 'messages' && continued.segmentsToRead !== undefined);
     if (options.pool && options.gitDir && !options.since && !options.until) {
       // Journals and topics are read on the pool, filters applied in the workers (they travel
       // parsed, as plain data: workers compile them without loading the parser).
