@@ -45,8 +45,9 @@ import {
 import { type ExportManifest, readManifest } from './manifest.js';
 import { checkReplaceable, lockOutput, outputPath } from './output-path.js';
 import { governanceRows, jobRows, stateRows } from './snapshots.js';
+import { RunStaging } from './sorted-runs.js';
 import { SqliteSink, writeSqliteTable } from './sqlite-sink.js';
-import { Staging } from './staging.js';
+import { Staging, type StagingArea } from './staging.js';
 import { type Row, SHARD_TABLES, selectColumns, TABLE_NAMES, type TableDef, tableDef } from './tables.js';
 
 export const EXTRACTOR_VERSION = packageVersion();
@@ -395,8 +396,8 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   const oldManifest = existsSync(manifestPath) ? readFileSync(manifestPath) : undefined;
   rmSync(manifestPath, { force: true });
   let replaced = false;
-  const staging = new Staging(`${options.out}.staging`);
   const sqlite = options.format === 'sqlite';
+  const staging: StagingArea = sqlite ? new Staging(`${options.out}.staging`) : new RunStaging(`${options.out}.staging`);
   const parquetFiles: WrittenFile[] = [];
   const counts: Record<string, number> = {};
   let pooled: Promise<void> | undefined;
@@ -596,7 +597,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
           const { writeParquetTable } = await import('./parquet-sink.js');
           // One thread writes the tables one after another: a long one reports as it goes.
           const due = every(PROGRESS_MS);
-          files = writeParquetTable(partial, def, staging, batchSize, (rows) => {
+          files = writeParquetTable(partial, def, view, batchSize, (rows) => {
             if (due()) options.onProgress?.({ step: def.name, rows });
           });
         }

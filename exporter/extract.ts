@@ -24,7 +24,7 @@ import { listSegments } from '../engine/messages/topics.js';
 import { type ScanRow, visitRows } from '../engine/scan/scan-range.js';
 import type { ComputePool } from '../engine/scheduler/pool.js';
 import type { ExportJournalTask, JournalSlice, SegmentSlice } from '../engine/scheduler/tasks.js';
-import type { Staging } from './staging.js';
+import type { StagingArea } from './staging.js';
 import { jsonCell, type Row } from './tables.js';
 
 export interface Source {
@@ -149,7 +149,7 @@ export async function extractOnPool(
   gitDir: string,
   reads: { heads: readonly RefEntry[]; window: JournalWindow; segments: readonly SegmentPlan[] },
   where: { commits?: Predicate; events?: Predicate; messages?: Predicate },
-  staging: Staging,
+  staging: StagingArea,
   progress?: (done: ExtractProgress) => void,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -172,7 +172,15 @@ export async function extractOnPool(
   const messagesDone = Promise.all(
     messageTasks(segments).map((task) =>
       pool
-        .run({ kind: 'export-messages', gitDir, segments: task, ...(messages ? { where: messages } : {}), shard: staging.path, indexes })
+        .run({
+          kind: 'export-messages',
+          gitDir,
+          segments: task,
+          ...(messages ? { where: messages } : {}),
+          shard: staging.path,
+          shardFormat: staging.format,
+          indexes,
+        })
         .then((result) => {
           shards.add(result.shard);
           count(result.read);
@@ -201,6 +209,7 @@ export async function extractOnPool(
       limit: TASK_COMMITS,
       where: journalWhere,
       shard: staging.path,
+      shardFormat: staging.format,
       indexes,
     };
     const running: Promise<void> = pool

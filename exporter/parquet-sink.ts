@@ -3,8 +3,8 @@
  * and `messages` (`day=YYYY-MM-DD`, the UTC day of `ts`) and `state_nodes` (`state_ref=<sha>`),
  * ZSTD (parquet-wasm's default level: 0.8 has no level setting), dictionary encoding (except for
  * columns unique per row), typed columns (text and JSON as UTF-8 strings, integers as
- * INT64, times as millisecond timestamps). Rows come from the staging area in primary-key order
- * and go straight into Arrow column buffers, one file per `batchSize` rows or MAX_FILE_BYTES of
+ * INT64, times as millisecond timestamps). Rows come from the staging area's sorted runs in
+ * primary-key order and go straight into Arrow column buffers, one file per `batchSize` rows or MAX_FILE_BYTES of
  * column data (`part-00000.parquet`, ...), so memory is bounded by one file's columns.
  */
 import { createHash } from 'node:crypto';
@@ -14,9 +14,9 @@ import { join, sep } from 'node:path';
 import type * as Arrow from 'apache-arrow';
 import type * as ParquetWasm from 'parquet-wasm';
 import { blake3Hex } from '../engine/codec/blake3.js';
-import type { WrittenFile } from '../engine/scheduler/tasks.js';
-import type { Staging } from './staging.js';
-import type { TableDef } from './tables.js';
+import type { StagingRef, WrittenFile } from '../engine/scheduler/tasks.js';
+import { mergedRecords, partitionOfKey, type ValueSink } from './sorted-runs.js';
+import { type TableDef, tableDef } from './tables.js';
 
 // Both are loaded by every worker that writes Parquet, so how matters: Arrow's one-file build
 // loads in ~8 ms against ~55 ms for its 200 ES modules, and `require` spares Node a scan of
@@ -106,6 +106,19 @@ class Utf8Column {
     this.offsets[++this.length] = this.used;
   }
 
+  /** Appends a value given as UTF-8 bytes (`bytes[start..end)`), copied as they are. */
+  appendUtf8(bytes: Buffer, start: number, end: number): void {
+    if (this.used + end - start > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + end - start));
+      this.bytes.copy(grown, 0, 0, this.used);
+      this.bytes = grown;
+    }
+    this.used += bytes.copy(this.bytes, this.used, start, end);
+    this.validity.set(this.length, true);
+    this.offsets = roomFor(this.offsets, this.length + 2, int32sOf);
+    this.offsets[++this.length] = this.used;
+  }
+
   reset(): void {
     this.length = 0;
     this.used = 0;
@@ -153,6 +166,11 @@ class Int64Column {
     this.length++;
   }
 
+  /** Text staged in an integer column: read as a number, as `append` reads any value. */
+  appendUtf8(bytes: Buffer, start: number, end: number): void {
+    this.append(bytes.toString('utf8', start, end));
+  }
+
   reset(): void {
     this.length = 0;
     this.validity.reset();
@@ -183,11 +201,12 @@ function builderFor(type: TableDef['columns'][number]['type']): ColumnBuilder {
 }
 
 /**
- * The rows of one Parquet file, column by column: row objects are dropped as soon as they are
- * read. The buffers are reused from file to file (`reset`): a fresh set per file left the C
- * heap fragmented by the large short-lived blocks (glibc keeps the holes), ~70 MB more RSS at 1M rows.
+ * The rows of one Parquet file, column by column, filled from staged records value by value
+ * (`slot`: the exported column a staged one goes to, -1 for one not exported). The buffers are
+ * reused from file to file (`reset`): a fresh set per file left the C heap fragmented by the
+ * large short-lived blocks (glibc keeps the holes), ~70 MB more RSS at 1M rows.
  */
-class FileColumns {
+class FileColumns implements ValueSink {
   private readonly builders: ColumnBuilder[];
 
   constructor(private readonly def: TableDef) {
@@ -204,10 +223,16 @@ class FileColumns {
     return total;
   }
 
-  /** Appends one row given as values in column order, from `values[first]` on. */
-  append(values: readonly unknown[], first = 0): void {
-    const builders = this.builders;
-    for (let i = 0; i < builders.length; i++) (builders[i] as ColumnBuilder).append(values[first + i]);
+  text(slot: number, bytes: Buffer, start: number, end: number): void {
+    if (slot >= 0) (this.builders[slot] as ColumnBuilder).appendUtf8(bytes, start, end);
+  }
+
+  number(slot: number, value: number): void {
+    if (slot >= 0) (this.builders[slot] as ColumnBuilder).append(value);
+  }
+
+  null(slot: number): void {
+    if (slot >= 0) (this.builders[slot] as ColumnBuilder).append(null);
   }
 
   reset(): void {
@@ -224,8 +249,6 @@ class FileColumns {
   }
 }
 
-const PARTITION_SQL: Record<string, string> = { day: "strftime('%Y-%m-%d', \"ts\", 'unixepoch')", state_ref: '"state_ref"' };
-
 /**
  * A file is cut at this much column data even before `batchSize` rows, so large rows (big
  * payloads) cannot make one file, and the memory encoding it takes, grow without bound.
@@ -233,24 +256,25 @@ const PARTITION_SQL: Record<string, string> = { day: "strftime('%Y-%m-%d', \"ts\
 export const MAX_FILE_BYTES = 4 << 20;
 
 /**
- * Writes a staged table as a dataset in one ordered pass over the staging table: partition by
+ * Writes a staged table as a dataset in one ordered pass over its sorted runs: partition by
  * partition, each in key order, a file every `batchSize` rows (or MAX_FILE_BYTES of data).
- * Returns the files (paths relative to `out`, with their BLAKE3 and size) and the row count;
- * `onFile` hears the rows written so far after each file.
+ * `def` holds the exported columns. Returns the files (paths relative to `out`, with their
+ * BLAKE3 and size) and the row count; `onFile` hears the rows written so far after each file.
  */
 export function writeParquetTable(
   out: string,
   def: TableDef,
-  staging: Staging,
+  staging: StagingRef,
   batchSize: number,
   onFile?: (rows: number) => void,
 ): { files: WrittenFile[]; rows: number } {
   const files: WrittenFile[] = [];
   let rows = 0;
-  const partitionSql = def.partition ? PARTITION_SQL[def.partition] : undefined;
   let dir: string | undefined;
   let part = 0;
   const pending = new FileColumns(def);
+  // Records hold every column of the table; each goes to its exported column, if any.
+  const slots = tableDef(def.name).columns.map((column) => def.columns.findIndex((exported) => exported.name === column.name));
   const flush = () => {
     if (dir === undefined) {
       dir = def.name;
@@ -266,18 +290,18 @@ export function writeParquetTable(
     pending.reset();
     onFile?.(rows);
   };
-  const first = partitionSql ? 1 : 0;
-  for (const row of staging.ordered(def, partitionSql)) {
-    if (partitionSql) {
-      const partition = `${def.name}${sep}${def.partition}=${row[0]}`;
-      if (partition !== dir) {
-        if (pending.rows > 0) flush();
-        dir = partition;
-        part = 0;
-        mkdirSync(join(out, dir), { recursive: true });
-      }
+  /** The current partition's sort-key prefix (`<value>\0`). */
+  let partitionKey: string | undefined;
+  for (const record of mergedRecords(staging, def.name)) {
+    if (def.partition && (partitionKey === undefined || !record.key.startsWith(partitionKey))) {
+      if (pending.rows > 0) flush();
+      const value = partitionOfKey(record.key);
+      partitionKey = `${value}\0`;
+      dir = `${def.name}${sep}${def.partition}=${value}`;
+      part = 0;
+      mkdirSync(join(out, dir), { recursive: true });
     }
-    pending.append(row, first);
+    record.values(slots, pending);
     if (pending.rows >= batchSize || pending.size >= MAX_FILE_BYTES) flush();
   }
   // An empty table (or partition-less one) still gets its dataset directory and one file.

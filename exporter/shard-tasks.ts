@@ -2,8 +2,8 @@
  * The worker side of a parallel export. Tasks `export-journal` and `export-messages` read a
  * slice of the repository, build its rows and keep only those the table's filter accepts — the
  * residual predicate runs next to the decoding. Rows go straight into this thread's staging
- * shard, which the exporting thread reads (never row by row in JavaScript) when it writes the
- * tables. Tasks `export-parquet-table` and `export-sqlite-table` write one table from the staging
+ * shard (a SQLite file, or sorted runs for Parquet), which the exporting thread's sinks read
+ * when they write the tables. Tasks `export-parquet-table` and `export-sqlite-table` write one table from the staging
  * area, side by side with other tables.
  */
 
@@ -26,8 +26,9 @@ import type {
   JournalSlice,
 } from '../engine/scheduler/tasks.js';
 import { addJournalRow, segmentRows } from './extract.js';
+import { RunStaging } from './sorted-runs.js';
 import { writeSqliteTable } from './sqlite-sink.js';
-import { closingOnFailure, Staging } from './staging.js';
+import { closingOnFailure, Staging, type StagingArea } from './staging.js';
 import { type Row, SHARD_TABLES, selectColumns, tableDef } from './tables.js';
 
 const compiled = new Map<string, RowTest>();
@@ -43,10 +44,23 @@ function testFor(table: string, predicate: Predicate | undefined): RowTest | und
   return test;
 }
 
-/** This thread's staging shards by export (several when exports overlap in one process). */
+/** This thread's SQLite staging shards by export (several when exports overlap in one process). */
 const shards = new Map<string, Staging>();
 
-function shardOf(prefix: string): Staging {
+/** This thread's shard of a Parquet export (its buffers are reused; every task leaves them empty). */
+let runShard: RunStaging | undefined;
+
+/** The shard a task's rows go to: `<prefix>-<thread>.sqlite`, or runs under `<prefix>-<thread>`. */
+function shardOf(prefix: string, format: 'sqlite' | 'runs'): StagingArea {
+  const path = `${prefix}-${threadId}`;
+  if (format === 'runs') {
+    if (runShard?.path !== path) {
+      // Not the owner: the exporting thread removes the files once the export is written.
+      runShard = new RunStaging(path, false);
+      for (const table of SHARD_TABLES) runShard.create(tableDef(table));
+    }
+    return runShard;
+  }
   // A shard lives as long as its file: the exporting thread empties and removes the file once
   // the export is written (or failed), and a later export to the same output starts a new one.
   // (An idle worker waits for its next task without running timers, so it closes them here.)
@@ -57,7 +71,7 @@ function shardOf(prefix: string): Staging {
   }
   let shard = shards.get(prefix);
   if (!shard) {
-    const created = new Staging(`${prefix}-${threadId}.sqlite`);
+    const created = new Staging(`${path}.sqlite`);
     closingOnFailure(created.db, () => {
       for (const table of SHARD_TABLES) created.create(tableDef(table));
     });
@@ -73,16 +87,16 @@ function readSince(repo: Repository): () => ReadTotals {
   return () => ({ objects: repo.objects.readTotals.objects - objects, bytes: repo.objects.readTotals.bytes - bytes });
 }
 
-/** Commits the task's rows before the result goes back: the exporting thread may read the file next. */
-function settle(shard: Staging): void {
+/** Commits (or sorts into runs) the task's rows before the result goes back: the exporting thread may read them next. */
+function settle(shard: StagingArea): void {
   shard.flushAll();
   // Its page cache is not needed between tasks (rows are only appended): an idle worker holds none.
-  shard.db.pragma('shrink_memory');
+  if (shard instanceof Staging) shard.db.pragma('shrink_memory');
 }
 
 export function exportJournalRows(repo: Repository, task: ExportJournalTask): ExportJournalResult {
   const read = readSince(repo);
-  const shard = shardOf(task.shard);
+  const shard = shardOf(task.shard, task.shardFormat);
   const tests = { commits: testFor('commits', task.where.commits), events: testFor('events', task.where.events) };
   let count = 0;
   const rest: JournalSlice[] = [];
@@ -109,7 +123,7 @@ export function exportJournalRows(repo: Repository, task: ExportJournalTask): Ex
 
 export function exportMessageRows(repo: Repository, task: ExportMessagesTask): ExportMessagesResult {
   const read = readSince(repo);
-  const shard = shardOf(task.shard);
+  const shard = shardOf(task.shard, task.shardFormat);
   const test = testFor('messages', task.where);
   let count = 0;
   segmentRows(repo.objects, task.segments, (row: Row) => {
@@ -123,13 +137,8 @@ export function exportMessageRows(repo: Repository, task: ExportMessagesTask): E
 export async function exportParquetTable(task: ExportParquetTableTask): Promise<ExportParquetTableResult> {
   // Loaded on use: Arrow and parquet-wasm are most of a worker's start-up otherwise.
   const { writeParquetTable } = await import('./parquet-sink.js');
-  const staging = Staging.openView(task.staging);
-  try {
-    const def = selectColumns(tableDef(task.table), task.columns);
-    return { kind: 'export-parquet-table', ...writeParquetTable(task.out, def, staging, task.batchSize) };
-  } finally {
-    staging.close();
-  }
+  const def = selectColumns(tableDef(task.table), task.columns);
+  return { kind: 'export-parquet-table', ...writeParquetTable(task.out, def, task.staging, task.batchSize) };
 }
 
 export function exportSqliteTable(task: ExportSqliteTableTask): ExportSqliteTableResult {

@@ -1,16 +1,17 @@
 /**
- * The staging area between extractors and sinks: a temporary SQLite file. Extractors append
- * rows in whatever order their refs finish; sinks read each table back sorted by its primary
- * key (SQLite's external sorter), batch by batch. Memory stays at
- * SQLite's page cache plus one batch whatever the repository's size, and the order rows arrive
- * in (threads, scheduling) cannot change a byte of the output.
+ * The staging area between extractors and a SQLite output: a temporary SQLite file. Extractors
+ * append rows in whatever order their refs finish; the sink copies each table into the output
+ * sorted by its primary key (SQLite's external sorter) in one statement. Memory stays at
+ * SQLite's page cache whatever the repository's size, and the order rows arrive in (threads,
+ * scheduling) cannot change a byte of the output. Parquet outputs stage sorted runs instead
+ * (sorted-runs.ts).
  */
 import { readdirSync, rmSync, truncateSync } from 'node:fs';
 import { rm, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { StagingRef } from '../engine/scheduler/tasks.js';
-import { type Row, type TableDef, tableDef } from './tables.js';
+import type { Row, TableDef } from './tables.js';
 
 /** Page size of every SQLite file an export writes: staging, shards, side files and the output. */
 export const PAGE_SIZE = 16_384;
@@ -98,34 +99,43 @@ export function attachStaging(db: Database.Database, view: StagingRef): Attached
   };
 }
 
-export class Staging {
+/**
+ * Where an export's rows wait between extraction and the sinks: `Staging` (a SQLite file, read
+ * by SQL into a SQLite output) or `RunStaging` (sorted runs, merged into Parquet datasets).
+ */
+export interface StagingArea {
+  readonly path: string;
+  /** What a worker's shard of this area is: `<path>-<thread>.sqlite`, or runs under `<path>-<thread>`. */
+  readonly format: 'sqlite' | 'runs';
+  create(def: TableDef): void;
+  insert(table: string, row: Row): void;
+  /** Makes every row written so far readable by other connections and threads. */
+  flushAll(): void;
+  /** Counts the rows of workers' shards (as their tasks name them) as this area's. */
+  adopt(shards: readonly string[]): void;
+  view(): StagingRef;
+  close(): void;
+  closeInBackground(): Promise<void>;
+}
+
+export class Staging implements StagingArea {
+  readonly format = 'sqlite';
   readonly db: Database.Database;
-  /** Whether this connection created the file (and removes it, with its shards, on close). */
-  private readonly owner: boolean;
   /** Per table: writes one row's values with the prepared INSERT. */
   private readonly inserts = new Map<string, (row: Row) => void>();
   private readonly defs = new Map<string, TableDef>();
   /** Rows written in the open transaction (committed every INSERT_BATCH rows). */
   private uncommitted = 0;
-  /** Per table: the attached shards that hold it. */
-  private readonly shardsOf = new Map<string, string[]>();
+  /** Shards read in place by readers (`attachStaging`), in adoption order. */
   private readonly attached: string[] = [];
 
   /**
-   * Creates a staging file (or, with `reader`, wraps a read-only connection to one). Other
-   * connections, in this thread or another, may read the file while this one stays open: it
-   * holds no lock between transactions.
+   * Creates a staging file. Other connections, in this thread or another, may read the file
+   * while this one stays open: it holds no lock between transactions.
    */
-  constructor(
-    readonly path: string,
-    reader?: Database.Database,
-  ) {
-    this.owner = reader === undefined;
-    if (reader) this.db = reader;
-    else {
-      rmSync(path, { force: true });
-      this.db = openUnjournaled(path);
-    }
+  constructor(readonly path: string) {
+    rmSync(path, { force: true });
+    this.db = openUnjournaled(path);
     this.db.pragma('cache_size = -8192');
     this.db.pragma('temp_store = FILE');
     // Sorting a large table must not grow with it: one sorter thread, SQLite's heap kept small.
@@ -133,15 +143,7 @@ export class Staging {
     this.db.pragma('soft_heap_limit = 67108864');
   }
 
-  /** A read-only connection to a staging area another thread wrote (and still owns). */
-  static openView(view: StagingRef): Staging {
-    const staging = new Staging(view.path, new Database(view.path, { readonly: true, fileMustExist: true }));
-    for (const name of view.tables) staging.defs.set(name, tableDef(name));
-    for (const [i, path] of view.shards.entries()) staging.attachShard(path, `shard${i}`);
-    return staging;
-  }
-
-  /** What `openView` needs, once every row is committed. */
+  /** What readers in other threads (`attachStaging`) need, once every row is committed. */
   view(): StagingRef {
     this.flushAll();
     return { path: this.path, tables: [...this.defs.keys()], shards: [...this.attached] };
@@ -183,64 +185,29 @@ export class Staging {
   /**
    * Takes in the shards written by workers (staging files named `<path>-<thread>.sqlite`
    * with tables of the same names and columns): their rows count as this area's rows from now
-   * on, read in place — no row is copied, none crosses into JavaScript.
+   * on, read in place by `attachStaging` — no row is copied, none crosses into JavaScript.
    */
   adopt(shardPaths: readonly string[]): void {
     this.flushAll();
     for (const [i, path] of shardPaths.entries()) {
       if (i < ATTACHED_SHARDS) {
-        this.attachShard(path, `shard${i}`);
+        this.attached.push(path);
         continue;
       }
       this.db.prepare('ATTACH DATABASE ? AS extra').run(path);
       try {
-        for (const table of this.tablesIn('extra')) this.db.exec(`INSERT INTO main."${table}" SELECT * FROM extra."${table}"`);
+        const present = tablesOf(this.db, 'extra');
+        for (const table of this.defs.keys())
+          if (present.has(table)) this.db.exec(`INSERT INTO main."${table}" SELECT * FROM extra."${table}"`);
       } finally {
         this.db.exec('DETACH DATABASE extra');
       }
     }
   }
 
-  private attachShard(path: string, schema: string): void {
-    this.db.prepare(`ATTACH DATABASE ? AS ${schema}`).run(path);
-    // Shards are read once, in order: a page cache would only hold memory (16 MB each by default).
-    this.db.pragma(`${schema}.cache_size = -1024`);
-    this.attached.push(path);
-    for (const table of this.tablesIn(schema)) this.shardsOf.set(table, [...(this.shardsOf.get(table) ?? []), schema]);
-  }
-
-  /** This area's tables that an attached file holds too. */
-  private tablesIn(schema: string): string[] {
-    const present = tablesOf(this.db, schema);
-    return [...this.defs.keys()].filter((table) => present.has(table));
-  }
-
-  /** A table's rows as a SQL source: the main file's and those of the shards that hold it. */
-  source(table: string): string {
-    return unionOf(table, ['main', ...(this.shardsOf.get(table) ?? [])]);
-  }
-
-  /**
-   * Rows of a table in key order, one at a time (so none outlives its use), as arrays of values
-   * in `def`'s column order. With `partition` (a SQL expression), rows come partition by
-   * partition, each array starting with the row's partition value.
-   */
-  ordered(def: TableDef, partition?: string): IterableIterator<unknown[]> {
-    this.flushAll();
-    const key = (this.defs.get(def.name) as TableDef).columns[0]?.name as string;
-    const columns = def.columns.map((col) => `"${col.name}"`).join(', ');
-    const from = this.source(def.name);
-    const select = partition
-      ? `SELECT ${partition}, ${columns} FROM ${from} ORDER BY 1, "${key}"`
-      : `SELECT ${columns} FROM ${from} ORDER BY "${key}"`;
-    // Arrays, not objects: no property names to build per row.
-    return this.db.prepare(select).raw(true).iterate() as IterableIterator<unknown[]>;
-  }
-
-  /** Closes; the owner also removes the staging file and every shard written for it. */
+  /** Closes and removes the staging file and every shard written for it. */
   close(): void {
     if (this.db.open) this.db.close();
-    if (!this.owner) return;
     rmSync(this.path, { force: true });
     for (const shard of this.shardFiles()) {
       // Emptied first: the worker that wrote it may still hold it open, and a removed file that
@@ -257,7 +224,6 @@ export class Staging {
    */
   async closeInBackground(): Promise<void> {
     if (this.db.open) this.db.close();
-    if (!this.owner) return;
     const shards = this.shardFiles();
     await Promise.all([
       rm(this.path, { force: true }),

@@ -131,8 +131,9 @@ export interface JournalSlice {
  * Export rows of up to `limit` commits, read from the slices in order (several small journals
  * make one task): the `commits` and `events` rows the export wants, with each table's filter
  * (parsed, as plain data) applied in the worker, so rows that cannot match never cross the
- * thread boundary. The worker appends them to its own staging shard `<shard>-<thread>.sqlite`
- * (tables `commits`, `events`, `messages`).
+ * thread boundary. The worker appends them to its own staging shard: `<shard>-<thread>.sqlite`
+ * (tables `commits`, `events`, `messages`), or sorted runs under `<shard>-<thread>` for a
+ * Parquet export.
  */
 export interface ExportJournalTask {
   kind: 'export-journal';
@@ -141,6 +142,7 @@ export interface ExportJournalTask {
   limit: number;
   where: { commits?: Predicate; events?: Predicate };
   shard: string;
+  shardFormat: 'sqlite' | 'runs';
   /** Pack indexes the exporting thread already holds in shared memory (one copy for all threads). */
   indexes?: Record<string, SharedIndex>;
 }
@@ -168,6 +170,7 @@ export interface ExportMessagesTask {
   segments: SegmentSlice[];
   where?: Predicate;
   shard: string;
+  shardFormat: 'sqlite' | 'runs';
   indexes?: Record<string, SharedIndex>;
 }
 export interface ExportMessagesResult {
@@ -177,7 +180,7 @@ export interface ExportMessagesResult {
   read: ReadTotals;
 }
 
-/** A staging area another thread reads (plain data): its file, its tables, its attached shards in order. */
+/** A staging area another thread reads (plain data): its path, its tables, its workers' shards in order. */
 export interface StagingRef {
   path: string;
   tables: string[];
@@ -185,8 +188,8 @@ export interface StagingRef {
 }
 
 /**
- * One table of a Parquet export, written by a worker from the staging area (read-only, with
- * the shards it attached): the same function and rows as in the exporting thread, so the same
+ * One table of a Parquet export, written by a worker from the staging area's sorted runs (its
+ * own and its shards'): the same function and rows as in the exporting thread, so the same
  * bytes. Tables are independent files, so they are written side by side.
  */
 export interface ExportParquetTableTask {
