@@ -136,8 +136,9 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
   });
   // 2 threads vs 1 as users see it: whole `gatos export` processes (start-up, worker threads
   // and all), alternated so that both settings meet the same machine, median of the rounds
-  // (five: a VM's slow minute moves one round, not the median).
-  const rounds = quick ? 1 : 5;
+  // (five, three with --quick: a VM's slow minute moves one round, not the median; one round
+  // alone swung the ratio across its target between runs minutes apart).
+  const rounds = quick ? 3 : 5;
   for (const format of ['sqlite', 'parquet'] as const) {
     const runs: Record<1 | 2, CliRun[]> = { 1: [], 2: [] };
     for (let round = 0; round < rounds; round++)
