@@ -265,9 +265,18 @@ function continuation(source: Source, options: ExportOptions, filters: Continuat
   };
 }
 
+/** The exported tables with the columns `--columns` keeps; a column or table it names that is not exported is refused. */
+function exportedDefs(options: ExportOptions, wanted: readonly string[]): TableDef[] {
+  const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
+  for (const name of options.columns?.keys() ?? [])
+    if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);
+  return defs;
+}
+
 /**
- * Checks every filter against its table (an unknown column or an inexact comparison is
- * `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`) and decides what to read.
+ * Checks the columns chosen and every filter against its table (an unknown column or an
+ * inexact comparison is `UNSUPPORTED_FILTER`, audited under `refs/gatos/audit/export/<ulid>`)
+ * and decides what to read.
  */
 export function planExport(
   source: Source,
@@ -275,6 +284,7 @@ export function planExport(
   heads: readonly RefEntry[] = journalRefs(source.refs),
 ): { plan: ExportPlan; tests: Map<string, RowTest>; continued: Continuation } {
   const wanted = wantedTables(options);
+  exportedDefs(options, wanted);
   checkWindow(source, options);
   const tests = new Map<string, RowTest>();
   for (const [table, predicate] of options.where ?? []) {
@@ -358,10 +368,8 @@ async function settled<T>(writes: Promise<T>[]): Promise<T[]> {
 export async function runExport(source: Source, given: ExportOptions): Promise<ExportManifest> {
   const options = { ...given, out: outputPath(given.out) };
   const wanted = wantedTables(options);
-  const defs = wanted.map((name) => selectColumns(tableDef(name), options.columns?.get(name)));
-  for (const name of options.columns?.keys() ?? [])
-    if (!wanted.includes(name)) throw new GatosError('invalid_argument', `--columns names ${name}, which is not exported`);
   // Checked again by planExport, but here before anything is created.
+  const defs = exportedDefs(options, wanted);
   checkWindow(source, options);
   makeDirs(dirname(options.out));
   const unlock = lockOutput(options.out);

@@ -862,6 +862,13 @@ describe('export to SQLite', () => {
     const notCommit = run(['export', 'plan', '--since', tree]);
     assert.equal(notCommit.status, 2);
     assert.match(notCommit.stderr, /--since must be a commit id of this repository/);
+    // The plan checks --columns as the export does.
+    const noColumn = run(['export', 'plan', '--columns', 'events:nope']);
+    assert.equal(noColumn.status, 2);
+    assert.match(noColumn.stderr, /table events has no column "nope" \[invalid_argument\]/);
+    const notExported = run(['export', 'plan', '--tables', 'events', '--columns', 'commits:ref']);
+    assert.equal(notExported.status, 2);
+    assert.match(notExported.stderr, /--columns names commits, which is not exported/);
     // A table filtered twice must meet both filters.
     const both = run(['export', 'plan', '--where', 'events=ns = "ops" or ns = "shop"', '--where', 'events=kind = "deploy"']);
     assert.equal(both.stdout.trim().split('\n').at(-1), 'where events: (ns = "ops" or ns = "shop") and kind = "deploy"');
