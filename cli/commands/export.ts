@@ -152,7 +152,10 @@ function progressReporter(ctx: CommandContext): { report?: (progress: ExportProg
         : '';
     const size = bytes !== undefined ? ` ${(bytes / 1e6).toFixed(1)} MB,` : '';
     const eta = record.eta_s !== undefined && record.eta_s !== null ? `, ETA ${record.eta_s} s` : '';
-    process.stderr.write(`\rexport: ${step} ${bar}${rows} rows,${size} ${record.rate} rows/s${eta}\x1b[K`);
+    // A table's rate counts from the end of reading, which says little on a line of its own
+    // (a 3-row table written after the large ones showed "2 rows/s"): tables show their rows.
+    const line = step === 'extract' ? `${step} ${bar}${rows} rows,${size} ${record.rate} rows/s${eta}` : `table ${step}: ${rows} rows`;
+    process.stderr.write(`\rexport: ${line}\x1b[K`);
     drawn = true;
   };
   return {
