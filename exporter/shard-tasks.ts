@@ -59,6 +59,9 @@ function shardOf(prefix: string, format: 'sqlite' | 'runs'): StagingArea {
       runShard = new RunStaging(path, false);
       for (const table of SHARD_TABLES) runShard.create(tableDef(table));
     }
+    // A task that failed left its rows unsorted here; they belong to no later export (a SQLite
+    // shard's go with its file, which the failed export removes).
+    runShard.discard();
     return runShard;
   }
   // A shard lives as long as its file: the exporting thread empties and removes the file once

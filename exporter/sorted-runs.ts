@@ -163,6 +163,14 @@ class TableRuns {
     if (this.used >= RUN_BYTES) this.spill();
   }
 
+  /** Drops the rows held (never written). */
+  discard(): void {
+    this.used = 0;
+    this.starts = [];
+    this.keys = [];
+    this.ascii = [];
+  }
+
   /** Sorts the rows held by key (ties by their bytes) and appends them to the file as one run. */
   spill(): void {
     const count = this.starts.length;
@@ -179,16 +187,13 @@ class TableRuns {
     run.writeUInt32LE(used, 0);
     let at = 4;
     for (const i of order) at += buffer.copy(run, at, starts[i] as number, end(i));
+    this.discard();
     const fd = openSync(this.file, 'a');
     try {
       for (let written = 0; written < run.length; ) written += writeSync(fd, run, written, run.length - written);
     } finally {
       closeSync(fd);
     }
-    this.used = 0;
-    this.starts = [];
-    this.keys = [];
-    this.ascii = [];
   }
 }
 
@@ -392,6 +397,11 @@ export class RunStaging implements StagingArea {
   /** Sorts what every table holds into runs (before another thread reads the files). */
   flushAll(): void {
     for (const runs of this.tables.values()) runs.spill();
+  }
+
+  /** Drops the rows not yet sorted into runs (those of a task that failed). */
+  discard(): void {
+    for (const runs of this.tables.values()) runs.discard();
   }
 
   /** Shards written by workers (prefixes `<path>-<thread>`) whose runs count as this area's. */

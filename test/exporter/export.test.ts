@@ -426,6 +426,48 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
+  test('rows of a worker task that failed never reach a later export on the same pool', async () => {
+    const { dir, ctx, gitDir } = await populated();
+    // A journal of two commits that read as events, the older one's parent a blob: the task
+    // reading it stages the newer one's rows, then fails.
+    const head = git(dir, ['for-each-ref', '--count=1', '--format=%(objectname)', 'refs/gatos/journal/']).trim();
+    const withParent = (parent: string) =>
+      git(
+        dir,
+        ['hash-object', '-t', 'commit', '--literally', '-w', '--stdin'],
+        git(dir, ['cat-file', 'commit', head])
+          .replace(/^parent .*\n/gm, '')
+          .replace(/^(tree [0-9a-f]{40}\n)/, `$1parent ${parent}\n`),
+      ).trim();
+    const older = withParent(git(dir, ['hash-object', '-w', '--stdin'], 'not a commit').trim());
+    const broken = withParent(older);
+    // Named to be read last: no later task of that export empties the worker's rows.
+    const brokenRef = 'refs/gatos/journal/zzz/agent/broken';
+    git(dir, ['update-ref', brokenRef, broken]);
+    const outDir = newDir();
+    // One worker, so the task after the failed one runs where the failed one left its rows.
+    const pool = new ComputePool({ threads: 1 });
+    try {
+      for (const format of ['parquet', 'sqlite'] as const) {
+        const out = join(outDir, `retry.${format}`);
+        await assert.rejects(runExport(ctx, options(out, { format, full: true, pool, gitDir })), (err: unknown) =>
+          hasCode(err, 'corrupt_object'),
+        );
+      }
+      git(dir, ['update-ref', '-d', brokenRef]);
+      for (const format of ['parquet', 'sqlite'] as const) {
+        const out = join(outDir, `retry.${format}`);
+        const retried = await runExport(ctx, options(out, { format, full: true, pool, gitDir }));
+        const alone = await runExport(ctx, options(join(outDir, `alone.${format}`), { format, full: true }));
+        assert.deepEqual(retried.row_counts, alone.row_counts, `${format}: the retry holds the rows of an export on its own`);
+        assert.equal(retried.explorer_root, alone.explorer_root);
+      }
+      assert.equal(sql(join(outDir, 'retry.sqlite'), `SELECT count(*) FROM commits WHERE id = '${broken}'`), '0');
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('a device that fills up during an export: disk_full, temporary files removed, the earlier export untouched', (t) =>
     onSmallDevice(t, 4 << 20, async (device) => {
       const { dir, ctx, gitDir } = await populated();
