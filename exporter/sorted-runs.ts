@@ -139,7 +139,9 @@ class TableRuns {
       const value = row[name];
       if (typeof value === 'string') {
         this.used = at;
-        this.reserve(5 + value.length * 3);
+        // Three bytes per unit at most; a long text is measured instead (a 100 MB payload must
+        // not reserve 300 MB).
+        this.reserve(5 + (value.length > 65_536 ? Buffer.byteLength(value) : value.length * 3));
         this.buffer[at] = TEXT;
         at = this.text(at + 1, value);
       } else if (typeof value === 'number') {
@@ -148,11 +150,15 @@ class TableRuns {
         this.buffer[at] = NUMBER;
         this.buffer.writeDoubleLE(value, at + 1);
         at += 9;
-      } else {
+      } else if (value === null || value === undefined) {
         this.used = at;
         this.reserve(1);
         this.buffer[at] = NULL;
         at += 1;
+      } else {
+        // Nothing of the row stays: the next one is written where it began.
+        this.used = start;
+        throw new TypeError(`column ${name} of a ${this.file} row holds a ${typeof value}`);
       }
     }
     this.buffer.writeUInt32LE(at - start - 4, start);
@@ -188,6 +194,8 @@ class TableRuns {
     let at = 4;
     for (const i of order) at += buffer.copy(run, at, starts[i] as number, end(i));
     this.discard();
+    // A huge row grew the buffer: it is not kept for the rows after it.
+    if (this.buffer.length > 2 * RUN_BYTES) this.buffer = Buffer.allocUnsafe(64 << 10);
     const fd = openSync(this.file, 'a');
     try {
       for (let written = 0; written < run.length; ) written += writeSync(fd, run, written, run.length - written);

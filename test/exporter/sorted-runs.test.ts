@@ -156,6 +156,14 @@ describe('sorted runs', () => {
       const i = row[4] as number;
       assert.equal((row[5] as string).length, i % 50 === 0 ? 300_000 + i : `m${i}`.length);
     }
+    // A value of a type no column holds is refused, not staged as null.
+    assert.throws(() => staging.insert('commits', { ...eventRow('x', 1, '[]'), message: true as unknown as string }), TypeError);
+    staging.insert('commits', { ...eventRow('fff', 1, '[]'), message: 'after', ref: 'r', author: 'a', trailers: '[]' });
+    assert.deepEqual(
+      merged(staging, 'commits').at(-1)?.slice(0, 6),
+      ['fff', null, 'r', 'a', 1, 'after'],
+      'the refused row left nothing behind',
+    );
     staging.close();
   });
 
