@@ -793,11 +793,14 @@ describe('export to SQLite', () => {
   });
 
   test('CLI: a terminal closed (SIGHUP) during an export cancels it cleanly, as Ctrl-C does', async () => {
-    // Large enough that the tables are still being written when the first progress record is read.
+    // The first progress record comes as reading ends; the tables are then still being written
+    // for a second (10k rows a table, 100 rows a file), whatever else the machine runs: a
+    // signal sent on reading that record lands in the export, not after it.
     const dir = newDir();
     await generateFixture({ events: 10_000, seed: 4, out: dir });
     const outDir = newDir();
-    const child = spawn(process.execPath, [GATOS, 'export', 'parquet', '--out', join(outDir, 'p'), '--json', '--threads', '1'], {
+    const args = ['export', 'parquet', '--out', join(outDir, 'p'), '--json', '--threads', '1', '--batch-size', '100'];
+    const child = spawn(process.execPath, [GATOS, ...args], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
