@@ -199,6 +199,10 @@ export async function extractOnPool(
     };
   });
   const active = new Set<Promise<void>>();
+  // A task's failure is kept here, not left to the race below to see: piscina may settle two
+  // tasks in one turn, and a race won by the other one would let the failed one leave the set
+  // unseen (the export then completed without that task's rows).
+  let failure: { error: unknown } | undefined;
   const submit = () => {
     const task: ExportJournalTask = {
       kind: 'export-journal',
@@ -214,26 +218,32 @@ export async function extractOnPool(
     };
     const running: Promise<void> = pool
       .run(task)
-      .then((result) => {
-        done.commits += result.count;
-        shards.add(result.shard);
-        count(result.read);
-        // What the limit left is read next, so a long journal keeps its place.
-        queue.unshift(...result.rest);
-      })
+      .then(
+        (result) => {
+          done.commits += result.count;
+          shards.add(result.shard);
+          count(result.read);
+          // What the limit left is read next, so a long journal keeps its place.
+          queue.unshift(...result.rest);
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      )
       .finally(() => active.delete(running));
     active.add(running);
   };
   try {
     for (;;) {
-      // Once aborted nothing more is submitted; the caller sees the signal when this returns.
-      while (active.size < pool.maxInFlight && queue.length > 0 && !signal?.aborted) submit();
+      // Once aborted (or failed) nothing more is submitted; the caller sees the signal when this returns.
+      while (active.size < pool.maxInFlight && queue.length > 0 && !signal?.aborted && !failure) submit();
       if (active.size === 0) break;
       await Promise.race(active);
     }
   } finally {
     await Promise.allSettled([...active, messagesDone]);
   }
+  if (failure) throw failure.error;
   await messagesDone;
   staging.adopt([...shards].sort());
 }

@@ -450,8 +450,10 @@ describe('export to SQLite', () => {
     try {
       for (const format of ['parquet', 'sqlite'] as const) {
         const out = join(outDir, `retry.${format}`);
-        await assert.rejects(runExport(ctx, options(out, { format, full: true, pool, gitDir })), (err: unknown) =>
-          hasCode(err, 'corrupt_object'),
+        await assert.rejects(
+          runExport(ctx, options(out, { format, full: true, pool, gitDir })),
+          (err: unknown) => hasCode(err, 'corrupt_object'),
+          `${format}: the broken journal fails the export`,
         );
       }
       git(dir, ['update-ref', '-d', brokenRef]);
