@@ -4,8 +4,9 @@
  * ZSTD (parquet-wasm's default level: 0.8 has no level setting), dictionary encoding (except for
  * columns unique per row), typed columns (text and JSON as UTF-8 strings, integers as
  * INT64, times as millisecond timestamps). Rows come from the staging area's sorted runs in
- * primary-key order and go straight into Arrow column buffers, one file per `batchSize` rows or MAX_FILE_BYTES of
- * column data (`part-00000.parquet`, ...), so memory is bounded by one file's columns.
+ * primary-key order and go straight into Arrow column buffers, one file per `batchSize` rows or
+ * MAX_FILE_BYTES of column data (`part-00000.parquet`, ...), so memory is bounded by one file's
+ * columns.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, openAsBlob, readFileSync, writeFileSync } from 'node:fs';
@@ -94,27 +95,30 @@ class Utf8Column {
     if (present) {
       const text = String(value);
       // UTF-8 takes at most 3 bytes per UTF-16 code unit.
-      if (this.used + text.length * 3 > this.bytes.length) {
-        const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + text.length * 3));
-        this.bytes.copy(grown, 0, 0, this.used);
-        this.bytes = grown;
-      }
+      this.reserve(text.length * 3);
       this.used += this.bytes.write(text, this.used);
     }
-    this.validity.set(this.length, present);
-    this.offsets = roomFor(this.offsets, this.length + 2, int32sOf);
-    this.offsets[++this.length] = this.used;
+    this.endValue(present);
   }
 
   /** Appends a value given as UTF-8 bytes (`bytes[start..end)`), copied as they are. */
   appendUtf8(bytes: Buffer, start: number, end: number): void {
-    if (this.used + end - start > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + end - start));
-      this.bytes.copy(grown, 0, 0, this.used);
-      this.bytes = grown;
-    }
+    this.reserve(end - start);
     this.used += bytes.copy(this.bytes, this.used, start, end);
-    this.validity.set(this.length, true);
+    this.endValue(true);
+  }
+
+  /** Room for `more` bytes of values: the buffer doubles (copied) when it has less. */
+  private reserve(more: number): void {
+    if (this.used + more <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + more));
+    this.bytes.copy(grown, 0, 0, this.used);
+    this.bytes = grown;
+  }
+
+  /** Records the value just written (or its absence) in the validity bitmap and the offsets. */
+  private endValue(present: boolean): void {
+    this.validity.set(this.length, present);
     this.offsets = roomFor(this.offsets, this.length + 2, int32sOf);
     this.offsets[++this.length] = this.used;
   }
