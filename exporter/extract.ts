@@ -13,11 +13,10 @@ import { ulidTime } from '../engine/codec/ulid.js';
 import { GatosError } from '../engine/errors.js';
 import { objectDirs } from '../engine/git/alternates.js';
 import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
-import { readCommit } from '../engine/git/object-codec.js';
 import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.js';
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
-import { startFrontier, walkCommits } from '../engine/git/walk.js';
+import { descendsFrom, startFrontier, walkCommits } from '../engine/git/walk.js';
 import { messageFacts } from '../engine/messages/publish.js';
 import { visitSegment } from '../engine/messages/read.js';
 import { listSegments } from '../engine/messages/topics.js';
@@ -282,26 +281,6 @@ export function topicSegments(source: Source, topics: readonly string[]): Segmen
   );
 }
 
-/**
- * Whether `tip` is `earlier` or descends from it: the chain only grew in between. A journal or
- * segment rewound or rewritten (`git update-ref`, a forced push) does not, and the rows read from
- * its dropped commits would otherwise stay in a continued export.
- */
-export function grewFrom(objects: ObjectStore, tip: Oid, earlier: Oid): boolean {
-  if (tip === earlier) return true;
-  const seen = new Set<Oid>([tip]);
-  const pending = [tip];
-  for (let oid = pending.pop(); oid !== undefined; oid = pending.pop()) {
-    for (const parent of readCommit(objects, oid).parents) {
-      if (parent === earlier) return true;
-      if (seen.has(parent)) continue;
-      seen.add(parent);
-      pending.push(parent);
-    }
-  }
-  return false;
-}
-
 /** The first journal an earlier export recorded (ref -> head) that is gone or did not only grow since, if any. */
 export function rewoundJournal(
   objects: ObjectStore,
@@ -311,7 +290,7 @@ export function rewoundJournal(
   const now = new Map(heads.map((head) => [head.name, head.oid]));
   return Object.keys(recorded).find((ref) => {
     const current = now.get(ref);
-    return current === undefined || !grewFrom(objects, current, recorded[ref] as Oid);
+    return current === undefined || !descendsFrom(objects, current, recorded[ref] as Oid);
   });
 }
 
@@ -333,7 +312,7 @@ export function changedSegments(
   const changed = segments.filter((segment) => recorded[segment.ref] !== segment.tip);
   const rewritten = changed.some((segment) => {
     const earlier = recorded[segment.ref];
-    return earlier !== undefined && !grewFrom(objects, segment.tip, earlier);
+    return earlier !== undefined && !descendsFrom(objects, segment.tip, earlier);
   });
   return rewritten ? undefined : changed;
 }

@@ -121,3 +121,19 @@ export function walkCommits(
   }
   return { visited, frontier: queue.size > 0 && !queue.allHidden ? queue.entries() : [] };
 }
+
+/**
+ * Whether `commit` is `ancestor` or descends from it: the history only grew in between. A ref
+ * rewound or rewritten (`git update-ref`, a forced push) does not.
+ */
+export function descendsFrom(store: Pick<ObjectStore, 'read'>, commit: Oid, ancestor: Oid): boolean {
+  const seen = new Set<Oid>();
+  const pending = [commit];
+  for (let oid = pending.pop(); oid !== undefined; oid = pending.pop()) {
+    if (oid === ancestor) return true;
+    if (seen.has(oid)) continue;
+    seen.add(oid);
+    pending.push(...readCommit(store, oid).parents);
+  }
+  return false;
+}

@@ -16,6 +16,7 @@ import { findTreeEntry, readCommit, serializeCommit, serializeTree } from '../gi
 import { ZERO_OID } from '../git/oid.js';
 import type { ObjectStore, Oid, RefStore } from '../git/ports.js';
 import { withTrailers } from '../git/trailers.js';
+import { descendsFrom } from '../git/walk.js';
 import type { Clock } from './clock.js';
 import { checkPolicy, type Decision, type Policy } from './policy.js';
 
@@ -79,19 +80,6 @@ export function publishBundle(
   const commit = objects.write('commit', serializeCommit({ tree, parents: active ? [active] : [], author: who, committer: who, message }));
   refs.transaction().create(ref, commit).commit();
   return { bundleId, commit, ref, created: true };
-}
-
-function descendsFrom(objects: ObjectStore, commit: Oid, ancestor: Oid): boolean {
-  const queue = [commit];
-  const seen = new Set<Oid>();
-  while (queue.length > 0) {
-    const oid = queue.pop() as Oid;
-    if (oid === ancestor) return true;
-    if (seen.has(oid)) continue;
-    seen.add(oid);
-    queue.push(...readCommit(objects, oid).parents);
-  }
-  return false;
 }
 
 /** Moves `active` to a published bundle, fast-forward only, by CAS. */
