@@ -37,6 +37,7 @@ function roomFor<T extends Uint8Array | Int32Array | BigInt64Array>(array: T, ne
 const bytesOf = (n: number) => new Uint8Array(n);
 const int32sOf = (n: number) => new Int32Array(n);
 const int64sOf = (n: number) => new BigInt64Array(n);
+const bufferOf = (n: number) => Buffer.allocUnsafe(n);
 
 /**
  * Columns whose values are unique per row (ids, messages, payloads) gain nothing from a
@@ -108,12 +109,9 @@ class Utf8Column {
     this.endValue(true);
   }
 
-  /** Room for `more` bytes of values: the buffer doubles (copied) when it has less. */
+  /** Room for `more` bytes of values. */
   private reserve(more: number): void {
-    if (this.used + more <= this.bytes.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + more));
-    this.bytes.copy(grown, 0, 0, this.used);
-    this.bytes = grown;
+    this.bytes = roomFor(this.bytes, this.used + more, bufferOf);
   }
 
   /** Records the value just written (or its absence) in the validity bitmap and the offsets. */
