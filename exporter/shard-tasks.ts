@@ -13,7 +13,6 @@ import { canonicalText, type Predicate } from '../dsl/ast.js';
 import { compileFilter, type RowTest } from '../dsl/evaluate.js';
 import type { ReadTotals } from '../engine/git/ports.js';
 import type { Repository } from '../engine/git/repository.js';
-import { visitRows } from '../engine/scan/scan-range.js';
 import type {
   ExportJournalResult,
   ExportJournalTask,
@@ -23,9 +22,8 @@ import type {
   ExportParquetTableTask,
   ExportSqliteTableResult,
   ExportSqliteTableTask,
-  JournalSlice,
 } from '../engine/scheduler/tasks.js';
-import { addJournalRow, segmentRows } from './extract.js';
+import { addJournalRow, SliceReader, segmentRows } from './extract.js';
 import { RunStaging } from './sorted-runs.js';
 import { writeSqliteTable } from './sqlite-sink.js';
 import { closingOnFailure, Staging, type StagingArea } from './staging.js';
@@ -101,25 +99,14 @@ export function exportJournalRows(repo: Repository, task: ExportJournalTask): Ex
   const read = readSince(repo);
   const shard = shardOf(task.shard, task.shardFormat);
   const tests = { commits: testFor('commits', task.where.commits), events: testFor('events', task.where.events) };
-  let count = 0;
-  const rest: JournalSlice[] = [];
-  for (const [i, slice] of task.slices.entries()) {
-    if (count >= task.limit) {
-      rest.push(...task.slices.slice(i));
-      break;
-    }
-    const frontier = visitRows(repo.objects, slice.ref, slice.frontier, task.limit - count, (row) => {
-      count++;
-      addJournalRow(row, slice.ns, slice.take, (table, out) => {
-        const test = tests[table];
-        if (!test || test(out)) shard.insert(table, out);
-      });
-    });
-    if (frontier.length > 0) {
-      rest.push({ ...slice, frontier }, ...task.slices.slice(i + 1));
-      break;
-    }
-  }
+  const reader = new SliceReader(repo.objects, task.slices);
+  const count = reader.step(task.limit, (row, slice) =>
+    addJournalRow(row, slice.ns, slice.take, (table, out) => {
+      const test = tests[table];
+      if (!test || test(out)) shard.insert(table, out);
+    }),
+  );
+  const rest = reader.rest();
   settle(shard);
   return { kind: 'export-journal', count, rest, shard: shard.path, read: read() };
 }

@@ -64,6 +64,7 @@ export class FileObjectStore implements ObjectStore {
           throw err;
         }
         this.packs.set(path, pack);
+        this.packRank.set(pack, this.packRank.size);
         if (pack.index.count > SMALL_PACK) this.largePacks.push(pack);
         else for (let i = 0; i < pack.index.count; i++) this.inSmallPack.set(pack.index.rawOidAt(i).toString('latin1'), pack);
       }
@@ -105,8 +106,15 @@ export class FileObjectStore implements ObjectStore {
     return undefined;
   }
 
+  /** The pack that returned the object read last (a read of a delta's base answers before it). */
+  private answered: PackFile | undefined;
+
   private readPacked(oid: Buffer): GitObject | undefined {
-    return this.probe(oid, (pack) => pack.read(oid, this.external));
+    return this.probe(oid, (pack) => {
+      const found = pack.read(oid, this.external);
+      if (found) this.answered = pack;
+      return found;
+    });
   }
 
   private readonly external = (base: Buffer): GitObject | undefined => this.readPackedOrLoose(base);
@@ -121,8 +129,14 @@ export class FileObjectStore implements ObjectStore {
     const raw = this.wanted;
     if (!decodeOidInto(oid, raw)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
+    this.answered = undefined;
     const found = this.readPacked(raw) ?? this.readLoose(oid.toLowerCase()) ?? this.readLate(raw);
     if (!found) throw this.notFound(oid);
+    // A walk in storage order asks for the position of the commit it just read.
+    this.lastRead.oid = oid;
+    // (Set by readPacked's callback: TypeScript cannot see that and would narrow it to undefined.)
+    const answered = this.answered as PackFile | undefined;
+    this.lastRead.position = answered ? this.positionIn(answered, answered.lastOffset) : undefined;
     this.readTotals.objects++;
     this.readTotals.bytes += found.body.length;
     return found;
@@ -154,6 +168,27 @@ export class FileObjectStore implements ObjectStore {
     for (const pack of this.packs.values()) count += pack.index.count;
     for (const objects of this.dirs) count += countLoose(objects);
     return count;
+  }
+
+  /** Packs by the order they were opened in: a pack's share of the position space. */
+  private readonly packRank = new Map<PackFile, number>();
+  /** The id and position of the object `read` returned last. */
+  private readonly lastRead: { oid: Oid; position: number | undefined } = { oid: '', position: undefined };
+
+  private positionIn(pack: PackFile, offset: number): number {
+    // 2^40 bytes per pack: positions stay exact integers for thousands of packs.
+    return (this.packRank.get(pack) ?? 0) * 2 ** 40 + offset;
+  }
+
+  position(oid: Oid): number | undefined {
+    if (oid === this.lastRead.oid) return this.lastRead.position;
+    const raw = this.wanted;
+    if (!decodeOidInto(oid, raw)) return undefined;
+    if (!this.packsLoaded) this.loadPacks();
+    return this.probe(raw, (pack) => {
+      const offset = pack.offsetOf(raw);
+      return offset === -1 ? undefined : this.positionIn(pack, offset);
+    });
   }
 
   has(oid: Oid): boolean {

@@ -56,7 +56,7 @@ export class PackFile {
   private readonly dataEnd: number;
   private readonly cache: DeltaBaseCache;
   /** Windows by start offset, least recently used first; `early`: reads served among the EARLY_READS after loading. */
-  private readonly windows = new Map<number, { bytes: Buffer; loadedAt: number; early: number }>();
+  private readonly windows = new Map<number, { memory: Buffer; bytes: Buffer; loadedAt: number; early: number }>();
   /** `early` of loaded windows, averaged; starts optimistic. */
   private windowYield = EARLY_READS;
   /** The last window loaded, while its early reads are being counted. */
@@ -124,15 +124,36 @@ export class PackFile {
     const index = this.index;
     if (!index.compact) {
       const offset = index.find(oid);
-      return offset === -1 ? undefined : this.readAt(offset, external);
+      if (offset === -1) return undefined;
+      const object = this.readAt(offset, external);
+      this.lastOffset = offset;
+      return object;
     }
     // A compact index holds four bytes of each id: the object a candidate row points at is
     // confirmed by its hash, which costs less than reading the rest of the id from the file.
     for (let row = index.firstWithHead(oid); row !== -1 && index.hasHead(row, oid); row++) {
-      const object = this.readAt(index.offsetAt(row), external);
-      if (hashObjectRaw(object.type, object.body).equals(oid)) return object;
+      const offset = index.offsetAt(row);
+      const object = this.readAt(offset, external);
+      if (hashObjectRaw(object.type, object.body).equals(oid)) {
+        this.lastOffset = offset;
+        return object;
+      }
     }
     return undefined;
+  }
+
+  /** Where the entry `read` returned last starts (set once the read is done, so after any base it read). */
+  lastOffset = -1;
+
+  /**
+   * Where the entry of this id starts, or -1 when this pack lacks it; a hint for ordering reads
+   * (a compact index may name an entry of another object sharing the id's first bytes).
+   */
+  offsetOf(oid: Uint8Array): number {
+    const index = this.index;
+    if (!index.compact) return index.find(oid);
+    const row = index.firstWithHead(oid);
+    return row !== -1 && index.hasHead(row, oid) ? index.offsetAt(row) : -1;
   }
 
   /** Reads the object whose entry starts at `offset`, resolving delta chains. */
@@ -220,13 +241,21 @@ export class PackFile {
     this.directMisses = 0;
     if (newest) this.judge(newest); // replaced before its early reads were all counted
     const size = Math.min(WINDOW_BYTES + WINDOW_SLACK, this.dataEnd - start);
-    const buffer = Buffer.allocUnsafe(size);
-    const got = readSync(this.fd, buffer, 0, size, start);
-    const window = { bytes: buffer.subarray(0, got), loadedAt: reads, early: 1 };
+    // The least recently used window's memory is read into again (nothing read from a window
+    // outlives the read: `inflate` copies what it would hand out as a view): a fresh 1 MiB per
+    // load would count as external memory and start V8's full collections every few loads.
+    let memory: Buffer | undefined;
+    if (this.windows.size >= MAX_WINDOWS) {
+      const oldest = this.windows.keys().next().value as number;
+      memory = this.windows.get(oldest)?.memory;
+      this.windows.delete(oldest);
+    }
+    if (!memory || memory.length < size) memory = Buffer.allocUnsafeSlow(size);
+    const got = readSync(this.fd, memory, 0, size, start);
+    const window = { memory, bytes: memory.subarray(0, got), loadedAt: reads, early: 1 };
     this.reading.windowLoads++;
     this.windows.set(start, window);
     this.newest = window;
-    if (this.windows.size > MAX_WINDOWS) this.windows.delete(this.windows.keys().next().value as number);
     return window.bytes;
   }
 
@@ -284,8 +313,9 @@ export class PackFile {
 
   private inflate(compressed: Buffer, size: number, offset: number): Uint8Array {
     // Objects stored without compression (core.compression=0) need no zlib state at all.
+    // A view into the read window is copied: windows are read into again (see `window`).
     const stored = inflateStored(compressed, size);
-    if (stored) return stored;
+    if (stored) return stored.buffer === compressed.buffer ? Buffer.from(stored) : stored;
     if (size <= SMALL_INFLATE_LIMIT) {
       const small = inflateSmall(compressed, size);
       if (small) return small;

@@ -52,6 +52,12 @@ export interface ObjectStore {
   readonly readTotals?: ReadTotals;
   /** How many objects the store holds (packed and loose), cheaply; for progress estimates. Optional. */
   storedObjects?(): number;
+  /**
+   * Where an object lies in storage, as a number that orders reads: objects read in increasing
+   * position are read front to back through each pack. Undefined when not packed (or unknown).
+   * A hint only, from the pack indexes (nothing is read). Optional.
+   */
+  position?(oid: Oid): number | undefined;
 }
 
 /** Objects read and the bytes of their bodies. */

@@ -27,49 +27,58 @@ interface Queued extends FrontierEntry {
   commit: Commit;
 }
 
-/** A max-heap on committer time (ties: hidden first, so exclusions win races). */
-class CommitQueue {
-  private readonly items: Queued[] = [];
+/** A binary heap: `before(a, b)` when `a` must come out first. */
+class Heap<T> {
+  readonly items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.items.length;
   }
 
-  private before(a: Queued, b: Queued): boolean {
-    return a.time > b.time || (a.time === b.time && a.hidden && !b.hidden);
+  get top(): T | undefined {
+    return this.items[0];
   }
 
-  push(item: Queued): void {
+  push(item: T): void {
     const items = this.items;
     items.push(item);
     let i = items.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.before(items[i] as Queued, items[parent] as Queued)) break;
-      [items[i], items[parent]] = [items[parent] as Queued, items[i] as Queued];
+      if (!this.before(items[i] as T, items[parent] as T)) break;
+      [items[i], items[parent]] = [items[parent] as T, items[i] as T];
       i = parent;
     }
   }
 
-  pop(): Queued | undefined {
+  pop(): T | undefined {
     const items = this.items;
     const top = items[0];
     const last = items.pop();
-    if (items.length > 0 && last) {
+    if (items.length > 0 && last !== undefined) {
       items[0] = last;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
         const r = l + 1;
         let best = i;
-        if (l < items.length && this.before(items[l] as Queued, items[best] as Queued)) best = l;
-        if (r < items.length && this.before(items[r] as Queued, items[best] as Queued)) best = r;
+        if (l < items.length && this.before(items[l] as T, items[best] as T)) best = l;
+        if (r < items.length && this.before(items[r] as T, items[best] as T)) best = r;
         if (best === i) break;
-        [items[i], items[best]] = [items[best] as Queued, items[i] as Queued];
+        [items[i], items[best]] = [items[best] as T, items[i] as T];
         i = best;
       }
     }
     return top;
+  }
+}
+
+/** Pending commits, newest committer time first (ties: hidden first, so exclusions win races). */
+class CommitQueue extends Heap<Queued> {
+  constructor() {
+    super((a, b) => a.time > b.time || (a.time === b.time && a.hidden && !b.hidden));
   }
 
   entries(): FrontierEntry[] {
@@ -89,6 +98,70 @@ export interface WalkStep {
 }
 
 /**
+ * A walk over the range described by a frontier, one commit at a time, newest first: `peek`
+ * names the next commit without visiting it (so several walks can be interleaved in any order),
+ * `next` visits it. Commits already marked as hidden or visited in this walk are not visited
+ * twice. A commit is read once, when it is queued.
+ */
+export class CommitWalk {
+  private readonly queue = new CommitQueue();
+  /** oid -> hidden, for every commit queued in this walk. */
+  private readonly state = new Map<Oid, boolean>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    frontier: readonly FrontierEntry[],
+  ) {
+    for (const entry of frontier) this.enqueue(entry.oid, entry.hidden);
+  }
+
+  private enqueue(oid: Oid, hidden: boolean): void {
+    const known = this.state.get(oid);
+    if (known === true || (known === false && !hidden)) return;
+    this.state.set(oid, hidden);
+    const commit = readCommit(this.store, oid);
+    this.queue.push({ oid, hidden, time: commit.committer.timestamp, commit });
+  }
+
+  /** The next commit to visit, or undefined once the range is exhausted. */
+  peek(): Oid | undefined {
+    const { queue, state } = this;
+    while (queue.size > 0 && !queue.allHidden) {
+      const item = queue.top as Queued;
+      const hidden = state.get(item.oid) === true;
+      if (item.hidden === hidden && !hidden) return item.oid;
+      queue.pop();
+      // Superseded by a later "hidden" mark, or hidden: only the mark travels on.
+      if (item.hidden === hidden) for (const parent of item.commit.parents) this.enqueue(parent, true);
+    }
+    return undefined;
+  }
+
+  /** Visits the next commit: its id and parsed commit; undefined once the range is exhausted. */
+  next(): { oid: Oid; commit: Commit } | undefined {
+    if (this.peek() === undefined) return undefined;
+    const item = this.queue.pop() as Queued;
+    for (const parent of item.commit.parents) this.enqueue(parent, false);
+    return { oid: item.oid, commit: item.commit };
+  }
+
+  /**
+   * Forgets the commits visited so far (what `walkCommits` remembers within one call), so a long
+   * walk holds no more than its queue: a commit reached again by another path after this is
+   * visited again.
+   */
+  forgetVisited(): void {
+    this.state.clear();
+    for (const item of this.queue.items) if (!this.state.get(item.oid)) this.state.set(item.oid, item.hidden);
+  }
+
+  /** Where to resume: empty when the range is exhausted. */
+  frontier(): FrontierEntry[] {
+    return this.peek() === undefined ? [] : this.queue.entries();
+  }
+}
+
+/**
  * Visits up to `limit` commits of the range described by `frontier`, newest first. Commits
  * already marked as hidden or visited within this step are not visited twice.
  */
@@ -98,28 +171,15 @@ export function walkCommits(
   limit: number,
   visit: (oid: Oid, commit: Commit) => void,
 ): WalkStep {
-  const queue = new CommitQueue();
-  const state = new Map<Oid, boolean>(); // oid -> hidden, for every commit queued in this step
-  const enqueue = (oid: Oid, hidden: boolean): void => {
-    const known = state.get(oid);
-    if (known === true || (known === false && !hidden)) return;
-    state.set(oid, hidden);
-    const commit = readCommit(store, oid);
-    queue.push({ oid, hidden, time: commit.committer.timestamp, commit });
-  };
-  for (const entry of frontier) enqueue(entry.oid, entry.hidden);
+  const walk = new CommitWalk(store, frontier);
   let visited = 0;
-  while (queue.size > 0 && visited < limit && !queue.allHidden) {
-    const item = queue.pop() as Queued;
-    const hidden = state.get(item.oid) === true;
-    if (item.hidden !== hidden) continue; // superseded by a later "hidden" mark
-    for (const parent of item.commit.parents) enqueue(parent, hidden);
-    if (!hidden) {
-      visit(item.oid, item.commit);
-      visited++;
-    }
+  while (visited < limit) {
+    const step = walk.next();
+    if (!step) break;
+    visit(step.oid, step.commit);
+    visited++;
   }
-  return { visited, frontier: queue.size > 0 && !queue.allHidden ? queue.entries() : [] };
+  return { visited, frontier: walk.frontier() };
 }
 
 /**
@@ -136,4 +196,80 @@ export function descendsFrom(store: Pick<ObjectStore, 'read'>, commit: Oid, ance
     pending.push(...readCommit(store, oid).parents);
   }
   return false;
+}
+
+/**
+ * Several ranges walked together, each newest first as `walkCommits` walks it, visiting next
+ * whichever range's next commit is stored first (`ObjectStore.position`). Reads then go front
+ * to back through the packs whatever their layout: ranges interleaved in time (as `git gc` and
+ * clones pack them) are read side by side, ranges stored one after the other are read one
+ * after the other. A range's frontier is read when the range first comes up.
+ */
+export class StorageOrderWalk {
+  private readonly pending = new Heap<PendingRange>(before);
+  private readonly left: FrontierEntry[][];
+
+  constructor(
+    private readonly store: ObjectStore,
+    frontiers: ReadonlyArray<readonly FrontierEntry[]>,
+  ) {
+    this.left = frontiers.map((frontier) => [...frontier]);
+    for (const [range, frontier] of frontiers.entries()) {
+      const first = frontier.find((entry) => !entry.hidden);
+      if (first) this.pending.push({ range, key: this.position(first.oid) });
+      else this.left[range] = [];
+    }
+  }
+
+  /** Unpacked commits come first: they are few, and each costs a file of its own anyway. */
+  private position(oid: Oid): number {
+    return this.store.position?.(oid) ?? -1;
+  }
+
+  /** Visits up to `limit` commits in all; returns how many it visited (fewer once every range is exhausted). */
+  step(limit: number, visit: (range: number, oid: Oid, commit: Commit) => void): number {
+    const { pending, left } = this;
+    // What each walk remembers is bounded by a step, as in `walkCommits`.
+    for (const { walk } of pending.items) walk?.forgetVisited();
+    let visited = 0;
+    let item = pending.pop();
+    while (visited < limit && item) {
+      item.walk ??= new CommitWalk(this.store, left[item.range] as FrontierEntry[]);
+      const step = item.walk.next();
+      // Asked before the visit reads anything else: the next commit was the last object read,
+      // so its position is known without a lookup (`FileObjectStore.position`).
+      const next = item.walk.peek();
+      if (next === undefined) left[item.range] = [];
+      else item.key = this.position(next);
+      if (step) {
+        visit(item.range, step.oid, step.commit);
+        visited++;
+      }
+      // A range still first goes on without a trip through the heap (ranges stored one after the other).
+      const top = pending.top;
+      if (next !== undefined && (!top || before(item, top))) continue;
+      if (next !== undefined) pending.push(item);
+      item = pending.pop();
+    }
+    if (item) pending.push(item);
+    return visited;
+  }
+
+  /** Where each range resumes, in the order given; empty for those exhausted. */
+  frontiers(): FrontierEntry[][] {
+    const frontiers = [...this.left];
+    for (const { range, walk } of this.pending.items) if (walk) frontiers[range] = walk.frontier();
+    return frontiers;
+  }
+}
+
+/** Storage order; on a tie, the range given first. */
+const before = (a: PendingRange, b: PendingRange): boolean => a.key < b.key || (a.key === b.key && a.range < b.range);
+
+interface PendingRange {
+  range: number;
+  /** The position of the range's next commit. */
+  key: number;
+  /** Opened when the range first comes up. */
+  walk?: CommitWalk;
 }

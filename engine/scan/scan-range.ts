@@ -61,6 +61,22 @@ function readEnvelope(store: ObjectStore, oid: Oid, commit: Commit): { path: str
   return { path: null, value: null };
 }
 
+/** The decoded row of one commit of `ref`. */
+export function scanRow(store: ObjectStore, ref: string, oid: Oid, commit: Commit): ScanRow {
+  const envelope = readEnvelope(store, oid, commit);
+  return {
+    commit: oid,
+    ref,
+    parents: commit.parents,
+    author: `${commit.author.name} <${commit.author.email}>`,
+    ts: commit.committer.timestamp,
+    message: commit.message,
+    trailers: parseTrailers(commit.message),
+    envelopePath: envelope.path,
+    envelope: envelope.value,
+  };
+}
+
 /**
  * Visits up to `limit` commits of the range as decoded rows; returns where to resume. Each row
  * is handed over as soon as it is built, so callers that serialize rows right away keep no
@@ -73,20 +89,7 @@ export function visitRows(
   limit: number,
   onRow: (row: ScanRow) => void,
 ): FrontierEntry[] {
-  return walkCommits(store, frontier, limit, (oid, commit) => {
-    const envelope = readEnvelope(store, oid, commit);
-    onRow({
-      commit: oid,
-      ref,
-      parents: commit.parents,
-      author: `${commit.author.name} <${commit.author.email}>`,
-      ts: commit.committer.timestamp,
-      message: commit.message,
-      trailers: parseTrailers(commit.message),
-      envelopePath: envelope.path,
-      envelope: envelope.value,
-    });
-  }).frontier;
+  return walkCommits(store, frontier, limit, (oid, commit) => onRow(scanRow(store, ref, oid, commit))).frontier;
 }
 
 /** Decodes up to `limit` commits of the range; returns them and where to resume. */

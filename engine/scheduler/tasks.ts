@@ -128,8 +128,8 @@ export interface JournalSlice {
 }
 
 /**
- * Export rows of up to `limit` commits, read from the slices in order (several small journals
- * make one task): the `commits` and `events` rows the export wants, with each table's filter
+ * Export rows of up to `limit` commits, read from the slices together in storage order (several
+ * journals make one task; see `SliceReader`): the `commits` and `events` rows the export wants, with each table's filter
  * (parsed, as plain data) applied in the worker, so rows that cannot match never cross the
  * thread boundary. The worker appends them to its own staging shard: `<shard>-<thread>.sqlite`
  * (tables `commits`, `events`, `messages`), or sorted runs under `<shard>-<thread>` for a

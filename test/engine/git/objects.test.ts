@@ -321,10 +321,12 @@ describe('FileObjectStore reads what git writes', () => {
     assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 360);
   });
 
-  test("a repacked pack read out of order (entry by entry) and in order (windows) gives git's bytes", () => {
+  /**
+   * 2,500 versions of one file of 3 KB random text, repacked: a pack of ~6 MB, several windows
+   * long, ordered by type (commits, trees, blobs) as gc orders it; and every object as git prints it.
+   */
+  function versionsPack(repackOptions: string[] = []): { idxPath: string; expected: Map<string, { type: string; body: Buffer }> } {
     const dir = repo();
-    // 2,500 versions of one file of 3 KB random text: a pack of ~6 MB, several windows long,
-    // which repack orders by type (commits, trees, blobs) as gc does.
     let stream = '';
     for (let i = 0; i < 2500; i++) {
       const text = `${randomBytes(2300).toString('base64')}\n`;
@@ -333,10 +335,10 @@ describe('FileObjectStore reads what git writes', () => {
       stream += `M 100644 inline data.txt\ndata ${text.length}\n${text}\n`;
     }
     git(dir, ['fast-import', '--quiet'], stream);
-    git(dir, ['repack', '-adfq']);
+    git(dir, [...repackOptions, 'repack', '-adfq']);
     const packDir = join(dir, '.git/objects/pack');
     const idxPath = join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string);
-    // Every object as git prints it: `<oid> <type> <size>\n<body>\n`.
+    // `<oid> <type> <size>\n<body>\n` per object.
     const batch = gitBytes(dir, ['cat-file', '--batch-all-objects', '--batch']);
     const expected = new Map<string, { type: string; body: Buffer }>();
     for (let at = 0; at < batch.length; ) {
@@ -346,6 +348,24 @@ describe('FileObjectStore reads what git writes', () => {
       at = eol + 1 + Number(size) + 1;
     }
     assert.equal(expected.size, 7500);
+    return { idxPath, expected };
+  }
+
+  test('bodies read through windows stay whole once their windows are read into again', () => {
+    // Stored without compression, a body is the pack's own bytes: it must not be a view of a window.
+    const { idxPath, expected } = versionsPack(['-c', 'pack.compression=0']);
+    const pack = PackFile.open(idxPath);
+    const inOrder = [...expected.keys()].sort((a, b) => pack.index.find(Buffer.from(a, 'hex')) - pack.index.find(Buffer.from(b, 'hex')));
+    const bodies = inOrder.map((oid) => pack.read(Buffer.from(oid, 'hex'))?.body);
+    assert.ok(pack.reading.windowLoads > 4, `the pack is read through more windows than are kept: ${JSON.stringify(pack.reading)}`);
+    for (const [i, oid] of inOrder.entries()) {
+      assert.ok(Buffer.from(bodies[i] as Uint8Array).equals((expected.get(oid) as { body: Buffer }).body), oid);
+    }
+    pack.close();
+  });
+
+  test("a repacked pack read out of order (entry by entry) and in order (windows) gives git's bytes", () => {
+    const { idxPath, expected } = versionsPack();
     const pack = PackFile.open(idxPath);
     const check = (oids: string[]) => {
       for (const oid of oids) {
