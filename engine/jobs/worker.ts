@@ -102,7 +102,14 @@ export class Worker {
   private readonly concurrency: number;
   private readonly leaseMs: number;
   private readonly pollMs: number;
+  /** Running jobs; their promises never reject (a failure goes to `failure`). */
   private readonly active = new Map<string, Promise<void>>();
+  /**
+   * The first error a running job's bookkeeping threw. Kept here rather than left to the wait's
+   * race: a job failing while the loop is elsewhere would go unhandled (and end the process),
+   * and of two failing in one turn the race would report one and swallow the other.
+   */
+  private failure: { error: unknown } | undefined;
   private readonly leases = new Set<Lease>();
   private readonly jobs = new Map<string, Job>();
   private readonly entries = new Map<Oid, ChainEntry>();
@@ -219,7 +226,7 @@ export class Worker {
     const discovery = this.watchDiscovery();
     this.rescan();
     try {
-      while (!signal?.aborted) {
+      while (!signal?.aborted && !this.failure) {
         const now = this.ctx.clock();
         if (now - this.lastRescan >= this.rescanMs) this.rescan();
         let pending = 0;
@@ -233,7 +240,7 @@ export class Worker {
             if (due !== undefined && due > now) nextDue = Math.min(nextDue, due);
             continue;
           }
-          if (this.summary.started >= limit || this.active.size >= this.concurrency) continue;
+          if (this.summary.started >= limit || this.active.size >= this.concurrency || this.failure) continue;
           await this.tryClaim(candidate.hex);
         }
         if (this.summary.started >= limit && this.active.size === 0) break;
@@ -247,6 +254,7 @@ export class Worker {
       await Promise.allSettled(this.active.values());
       while (this.flushing) await this.flushing;
     }
+    if (this.failure) throw this.failure.error;
     return this.summary;
   }
 
@@ -311,10 +319,15 @@ export class Worker {
       const { lease } = outcome;
       this.summary.started++;
       this.emit({ event: 'claimed', job_id: job.id, attempt: lease.attempt, claim_ms: performance.now() - t0 });
-      const running = this.execute(lease).finally(() => {
-        this.active.delete(hex);
-        this.leases.delete(lease);
-      });
+      const running = this.execute(lease)
+        .catch((error: unknown) => {
+          this.failure ??= { error };
+          this.wake();
+        })
+        .finally(() => {
+          this.active.delete(hex);
+          this.leases.delete(lease);
+        });
       this.leases.add(lease);
       this.active.set(hex, running);
     } catch (err) {

@@ -6,7 +6,7 @@ import { blake3Ready } from '../../../engine/codec/blake3.js';
 import { parseJson } from '../../../engine/codec/canonical-json.js';
 import { GatosError } from '../../../engine/errors.js';
 import { findTreeEntry, parseCommit, parseTree, serializeCommit, serializeTree } from '../../../engine/git/object-codec.js';
-import type { Oid } from '../../../engine/git/ports.js';
+import type { ObjectStore, Oid } from '../../../engine/git/ports.js';
 import { openRepository } from '../../../engine/git/repository.js';
 import { enqueue } from '../../../engine/jobs/enqueue.js';
 import { EVENTS_TOPIC } from '../../../engine/jobs/events.js';
@@ -263,6 +263,32 @@ describe('workers, proofs and verify', () => {
     assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z', 'the grandchild was killed');
     const result = ctx.refs.resolve(jobRefs.result(hexOf(receipt?.job_id as string))) as Oid;
     assert.match(git(dir, ['show', `${result}:result.json`]), /"timed_out":true/);
+  });
+
+  test('a result that cannot be written stops the worker with that error, claiming nothing more', async () => {
+    const { ctx, dir } = setup(() => Date.now());
+    // The store refuses the result tree (it names result.json): finishing the attempt throws an
+    // error that is not a lost lease, which only the worker's loop can report.
+    const refused = new GatosError('io_error', 'disk full (test)');
+    const store = ctx.objects;
+    const objects: ObjectStore = {
+      read: (oid) => store.read(oid),
+      has: (oid) => store.has(oid),
+      write: (type, body, knownOid) => {
+        if (type === 'tree' && Buffer.from(body).includes('result.json')) throw refused;
+        return store.write(type, body, knownOid);
+      },
+      writeMany: (many) => store.writeMany(many),
+      openBatch: () => store.openBatch(),
+    };
+    const receipts = await enqueue(
+      ctx,
+      ['a', 'b', 'c'].map((name) => checkManifest({ command: ['/bin/echo', name], timeout: 30 })),
+    );
+    await assert.rejects(runWorker({ ...ctx, objects }, { worker: 'w', exitWhenIdle: true, workdir: dir }), (err) => err === refused);
+    const statuses = receipts.map((receipt) => jobView(ctx.objects, ctx.refs, hexOf(receipt.job_id), ctx.clock()).status);
+    assert.equal(statuses.filter((status) => status === 'pending').length, 2, statuses.join(', '));
+    fsckStrict(dir);
   });
 
   test('cancel stops a running job within a moment and no result is written', async () => {
