@@ -389,6 +389,45 @@ describe('FileObjectStore reads what git writes', () => {
     pack.close();
   });
 
+  test("positions: a pack's offsets as git lists them, packs one after another, loose objects none", () => {
+    const dir = repo();
+    git(dir, ['fast-import', '--quiet'], history(40));
+    const packDir = join(dir, '.git/objects/pack');
+    const older = git(dir, ['rev-list', '--objects', 'refs/heads/main~20']);
+    git(dir, ['pack-objects', '-q', join(packDir, 'a')], older);
+    git(dir, ['pack-objects', '-q', join(packDir, 'b')], git(dir, ['rev-list', '--objects', 'refs/heads/main', '^refs/heads/main~20']));
+    for (const f of readdirSync(packDir)) if (f.startsWith('pack-')) unlinkSync(join(packDir, f));
+    const loose = git(dir, ['hash-object', '-w', '--stdin'], 'loose\n').trim();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const packs = readdirSync(packDir)
+      .filter((f) => f.endsWith('.idx'))
+      .sort()
+      .map((f) =>
+        git(dir, ['verify-pack', '-v', join(packDir, f)])
+          .split('\n')
+          .map((line) => line.split(/\s+/))
+          .filter((fields) => /^[0-9a-f]{40}$/.test(fields[0] ?? '') && fields.length >= 5),
+      );
+    assert.equal(packs.length, 2);
+    let highest = -1;
+    for (const entries of packs) {
+      const positions = entries.map((fields) => store.position(fields[0] as string) as number);
+      // Within a pack, positions keep git's offsets apart exactly; each pack comes after the last.
+      for (const [i, fields] of entries.entries())
+        assert.equal((positions[i] as number) - (positions[0] as number), Number(fields[4]) - Number(entries[0]?.[4]));
+      assert.ok(Math.min(...positions) > highest);
+      highest = Math.max(...positions);
+    }
+    assert.equal(store.position(loose), undefined);
+    assert.equal(store.position('0'.repeat(40)), undefined);
+    // Right after a read, the position comes from the read, not the index: the same number.
+    const commit = older.split('\n')[0]?.split(' ')[0] as string;
+    const looked = store.position(commit);
+    store.read(commit);
+    assert.equal(store.position(commit), looked);
+    store.close();
+  });
+
   test('a pack appearing after the store opened is found', () => {
     const dir = repo();
     const store = new FileObjectStore(join(dir, '.git'));
