@@ -108,12 +108,10 @@ function refsToRead(heads: readonly RefEntry[], window: JournalWindow): RefEntry
  */
 export function* journalSteps(source: Source, heads: readonly RefEntry[], window: JournalWindow, emit: Emit): Generator<void> {
   const reader = new SliceReader(source.objects, journalSlices(heads, window));
-  while (
-    reader.step(TASK_COMMITS, (row, slice) => {
-      if (!window.until || window.until.has(row.commit)) addJournalRow(row, slice.ns, slice.take, emit);
-    }) > 0
-  )
-    yield;
+  const onRow = (row: ScanRow, slice: JournalSlice) => {
+    if (!window.until || window.until.has(row.commit)) addJournalRow(row, slice.ns, slice.take, emit);
+  };
+  while (reader.step(TASK_COMMITS, onRow) > 0) yield;
 }
 
 /** The journals to read as slices, each from its head down to what was exported (and `--since`). */

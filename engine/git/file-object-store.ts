@@ -106,15 +106,8 @@ export class FileObjectStore implements ObjectStore {
     return undefined;
   }
 
-  /** The pack that returned the object read last (a read of a delta's base answers before it). */
-  private answered: PackFile | undefined;
-
   private readPacked(oid: Buffer): GitObject | undefined {
-    return this.probe(oid, (pack) => {
-      const found = pack.read(oid, this.external);
-      if (found) this.answered = pack;
-      return found;
-    });
+    return this.probe(oid, (pack) => pack.read(oid, this.external));
   }
 
   private readonly external = (base: Buffer): GitObject | undefined => this.readPackedOrLoose(base);
@@ -129,14 +122,8 @@ export class FileObjectStore implements ObjectStore {
     const raw = this.wanted;
     if (!decodeOidInto(oid, raw)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
-    this.answered = undefined;
     const found = this.readPacked(raw) ?? this.readLoose(oid.toLowerCase()) ?? this.readLate(raw);
     if (!found) throw this.notFound(oid);
-    // A walk in storage order asks for the position of the commit it just read.
-    this.lastRead.oid = oid;
-    // (Set by readPacked's callback: TypeScript cannot see that and would narrow it to undefined.)
-    const answered = this.answered as PackFile | undefined;
-    this.lastRead.position = answered ? this.positionIn(answered, answered.lastOffset) : undefined;
     this.readTotals.objects++;
     this.readTotals.bytes += found.body.length;
     return found;
@@ -172,22 +159,14 @@ export class FileObjectStore implements ObjectStore {
 
   /** Packs by the order they were opened in: a pack's share of the position space. */
   private readonly packRank = new Map<PackFile, number>();
-  /** The id and position of the object `read` returned last. */
-  private readonly lastRead: { oid: Oid; position: number | undefined } = { oid: '', position: undefined };
-
-  private positionIn(pack: PackFile, offset: number): number {
-    // 2^40 bytes per pack: positions stay exact integers for thousands of packs.
-    return (this.packRank.get(pack) ?? 0) * 2 ** 40 + offset;
-  }
-
   position(oid: Oid): number | undefined {
-    if (oid === this.lastRead.oid) return this.lastRead.position;
     const raw = this.wanted;
     if (!decodeOidInto(oid, raw)) return undefined;
     if (!this.packsLoaded) this.loadPacks();
     return this.probe(raw, (pack) => {
       const offset = pack.offsetOf(raw);
-      return offset === -1 ? undefined : this.positionIn(pack, offset);
+      // 2^40 bytes per pack: positions stay exact integers for thousands of packs.
+      return offset === -1 ? undefined : (this.packRank.get(pack) ?? 0) * 2 ** 40 + offset;
     });
   }
 

@@ -124,26 +124,16 @@ export class PackFile {
     const index = this.index;
     if (!index.compact) {
       const offset = index.find(oid);
-      if (offset === -1) return undefined;
-      const object = this.readAt(offset, external);
-      this.lastOffset = offset;
-      return object;
+      return offset === -1 ? undefined : this.readAt(offset, external);
     }
     // A compact index holds four bytes of each id: the object a candidate row points at is
     // confirmed by its hash, which costs less than reading the rest of the id from the file.
     for (let row = index.firstWithHead(oid); row !== -1 && index.hasHead(row, oid); row++) {
-      const offset = index.offsetAt(row);
-      const object = this.readAt(offset, external);
-      if (hashObjectRaw(object.type, object.body).equals(oid)) {
-        this.lastOffset = offset;
-        return object;
-      }
+      const object = this.readAt(index.offsetAt(row), external);
+      if (hashObjectRaw(object.type, object.body).equals(oid)) return object;
     }
     return undefined;
   }
-
-  /** Where the entry `read` returned last starts (set once the read is done, so after any base it read). */
-  lastOffset = -1;
 
   /**
    * Where the entry of this id starts, or -1 when this pack lacks it; a hint for ordering reads

@@ -236,15 +236,13 @@ export class StorageOrderWalk {
     while (visited < limit && item) {
       item.walk ??= new CommitWalk(this.store, left[item.range] as FrontierEntry[]);
       const step = item.walk.next();
-      // Asked before the visit reads anything else: the next commit was the last object read,
-      // so its position is known without a lookup (`FileObjectStore.position`).
-      const next = item.walk.peek();
-      if (next === undefined) left[item.range] = [];
-      else item.key = this.position(next);
       if (step) {
         visit(item.range, step.oid, step.commit);
         visited++;
       }
+      const next = item.walk.peek();
+      if (next === undefined) left[item.range] = [];
+      else item.key = this.position(next);
       // A range still first goes on without a trip through the heap (ranges stored one after the other).
       const top = pending.top;
       if (next !== undefined && (!top || before(item, top))) continue;

@@ -420,7 +420,7 @@ describe('FileObjectStore reads what git writes', () => {
     }
     assert.equal(store.position(loose), undefined);
     assert.equal(store.position('0'.repeat(40)), undefined);
-    // Right after a read, the position comes from the read, not the index: the same number.
+    // Reading an object leaves its position as it was.
     const commit = older.split('\n')[0]?.split(' ')[0] as string;
     const looked = store.position(commit);
     store.read(commit);
