@@ -2,9 +2,9 @@
  * Exporter figures on a seeded 100k-event fixture (100 namespaces, plus 10k messages, a checkpoint,
  * governance and jobs): all tables to SQLite and to
  * Parquet, and to SQLite again once git has repacked the repository; the commits table beside a naive `git log | sqlite3 .import` pipeline on the same refs;
- * 2 threads beside 1 (whole CLI processes, alternated); verify throughput; a 1%-of-namespaces
+ * 2 threads beside 1 (whole CLI processes, paired rounds); verify throughput; a 1%-of-namespaces
  * `--where` beside the unfiltered export; without --quick, the peak RSS and the thread ratio of a
- * 1M-event export (three alternated runs per setting, each in a child process), and that export
+ * 1M-event export (three paired rounds, each run in a child process), and that export
  * again once git has repacked it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,7 +19,7 @@ import { type ExportOptions, runExport } from '../exporter/export.js';
 import { verifyExport } from '../exporter/verify.js';
 import { generateFixture } from '../fixtures/generate.js';
 import { populatePlanes } from '../fixtures/planes.js';
-import { type BenchRow, median } from './row.js';
+import { type BenchRow, median, pairedRounds } from './row.js';
 
 const seconds = (since: number) => (performance.now() - since) / 1000;
 /** What the `gatos` entry loads: the CLI's bundle when it is current (cli/load-main.ts). */
@@ -135,29 +135,24 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
     met: afterRepack <= 5,
   });
   // 2 threads vs 1 as users see it: whole `gatos export` processes (start-up, worker threads
-  // and all), alternated so that both settings meet the same machine, median of the rounds
-  // (five, three with --quick: a VM's slow minute moves one round, not the median; one round
-  // alone swung the ratio across its target between runs minutes apart).
+  // and all), in paired rounds (five, three with --quick: a VM's slow minute moves one round,
+  // not the median).
   const rounds = quick ? 3 : 5;
   for (const format of ['sqlite', 'parquet'] as const) {
-    const runs: Record<1 | 2, CliRun[]> = { 1: [], 2: [] };
-    for (let round = 0; round < rounds; round++)
-      for (const threads of [1, 2] as const)
-        runs[threads].push(
-          measuredCli(['--repo', dir, 'export', format, '--out', `${out}/t${threads}.${format}`, '--full', '--threads', String(threads)]),
-        );
-    const one = median(runs[1].map((run) => run.seconds));
-    const two = median(runs[2].map((run) => run.seconds));
+    const threads = (n: number) => () =>
+      measuredCli(['--repo', dir, 'export', format, '--out', `${out}/t${n}.${format}`, '--full', '--threads', String(n)]);
+    const paired = pairedRounds(rounds, threads(1), threads(2));
+    const wall = (runs: CliRun[]) => median(runs.map((run) => run.seconds)).toFixed(2);
     // CPU beside wall time: two busy workers run about as much CPU as one thread, which also
     // gets its compiler and collector threads run on the other core (decision 0009).
-    const cpu = (threads: 1 | 2) => median(runs[threads].map((run) => run.cpuSeconds)).toFixed(2);
+    const cpu = (runs: CliRun[]) => median(runs.map((run) => run.cpuSeconds)).toFixed(2);
     rows.push({
       name: `export: ${format === 'sqlite' ? 'SQLite' : 'Parquet'}, 2 threads vs 1 (whole process, 100k)`,
-      value: Number((one / two).toFixed(2)),
+      value: Number(paired.ratio.toFixed(2)),
       unit: 'x',
-      baseline: `1 thread ${one.toFixed(2)} s (CPU ${cpu(1)} s), 2 threads ${two.toFixed(2)} s (CPU ${cpu(2)} s), median of ${rounds}`,
+      baseline: `median of ${rounds} paired rounds; medians: 1 thread ${wall(paired.a)} s (CPU ${cpu(paired.a)} s), 2 threads ${wall(paired.b)} s (CPU ${cpu(paired.b)} s)`,
       target: '>= 1.5x',
-      met: one / two >= 1.5,
+      met: paired.ratio >= 1.5,
     });
   }
 
@@ -215,14 +210,14 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
     };
     let asGenerated = { mib: 0, seconds: 0 };
     for (const format of ['sqlite', 'parquet'] as const) {
-      // Alternated, median of three: one run each moved by ±15% with the VM (2 threads 18.6-21.8 s
-      // on the same fixture), enough to swing the ratio across its target.
-      const pooledRuns: CliRun[] = [];
-      const singleRuns: CliRun[] = [];
-      for (let round = 0; round < 3; round++) {
-        pooledRuns.push(peakMiB(format));
-        singleRuns.push(peakMiB(format, 1));
-      }
+      // Three paired rounds: one run each moved by ±15% with the VM (2 threads 18.6-21.8 s on
+      // the same fixture), enough to swing the ratio across its target.
+      const paired = pairedRounds(
+        3,
+        () => peakMiB(format, 1),
+        () => peakMiB(format),
+      );
+      const { a: singleRuns, b: pooledRuns } = paired;
       const pooledSeconds = median(pooledRuns.map((run) => run.seconds));
       const singleSeconds = median(singleRuns.map((run) => run.seconds));
       // Memory: the highest peak of any run.
@@ -231,12 +226,12 @@ export async function exporterBench(cacheDir: string, quick: boolean): Promise<B
       if (format === 'sqlite') asGenerated = { mib: pooled, seconds: pooledSeconds };
       const name = format === 'sqlite' ? 'SQLite' : 'Parquet';
       rows.push({
-        name: `export: 1M events to ${name}, ${availableParallelism()} threads vs 1 (whole process, median of 3 alternated)`,
-        value: Number((singleSeconds / pooledSeconds).toFixed(2)),
+        name: `export: 1M events to ${name}, ${availableParallelism()} threads vs 1 (whole process, median of 3 paired rounds)`,
+        value: Number(paired.ratio.toFixed(2)),
         unit: 'x',
-        baseline: `1 thread ${singleSeconds.toFixed(1)} s, ${availableParallelism()} threads ${pooledSeconds.toFixed(1)} s`,
+        baseline: `medians: 1 thread ${singleSeconds.toFixed(1)} s, ${availableParallelism()} threads ${pooledSeconds.toFixed(1)} s`,
         target: '>= 1.5x',
-        met: singleSeconds / pooledSeconds >= 1.5,
+        met: paired.ratio >= 1.5,
       });
       rows.push({
         name: `export: 1M events to ${name}, peak RSS (default threads; --threads 1; highest of 3 runs)`,

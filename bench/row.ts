@@ -14,3 +14,25 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
+
+/**
+ * Two settings measured in paired rounds: each round runs both, taking turns at going first (A
+ * then B, then B then A), and gives one ratio, A's seconds over B's; the figure is the median of
+ * the rounds' ratios. This VM's speed drifts by a third within minutes: both runs of a round meet
+ * the same minute, so a round's ratio moves much less than either setting's median does (the
+ * ratio of two medians taken over all rounds swung across its target between runs).
+ */
+export function pairedRounds<T extends { seconds: number }>(rounds: number, a: () => T, b: () => T): { a: T[]; b: T[]; ratio: number } {
+  const runs: { a: T[]; b: T[] } = { a: [], b: [] };
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const aFirst = round % 2 === 0;
+    const first = aFirst ? a() : b();
+    const second = aFirst ? b() : a();
+    const [ra, rb] = aFirst ? [first, second] : [second, first];
+    runs.a.push(ra);
+    runs.b.push(rb);
+    ratios.push(ra.seconds / rb.seconds);
+  }
+  return { ...runs, ratio: median(ratios) };
+}
