@@ -43,7 +43,21 @@ const bufferOf = (n: number) => Buffer.allocUnsafe(n);
  * Columns whose values are unique per row (ids, messages, payloads) gain nothing from a
  * dictionary but pay for building one; every other column is dictionary-encoded.
  */
-const UNIQUE = new Set(['id', 'message', 'payload', 'trailers', 'shape', 'manifest', 'commit_id', 'parent_id', 'ulid', 'digest', 'path']);
+const UNIQUE = new Set([
+  'id',
+  'event_cid',
+  'content_id',
+  'message',
+  'payload',
+  'trailers',
+  'shape',
+  'manifest',
+  'commit_id',
+  'parent_id',
+  'ulid',
+  'digest',
+  'path',
+]);
 
 /** Fresh properties per file: parquet-wasm takes ownership of them when writing. */
 function writerProperties(def: TableDef): ParquetWasm.WriterProperties {

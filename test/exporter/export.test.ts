@@ -680,6 +680,18 @@ describe('export to SQLite', () => {
     assert.deepEqual([typeOf.attempt, typeOf.started_at, typeOf.id], ['BIGINT', 'TIMESTAMP', 'VARCHAR']);
     const codec = await one(`select min(compression) as c, max(compression) as d from parquet_metadata('${out}/events/**/*.parquet')`);
     assert.deepEqual([codec.c, codec.d], ['ZSTD', 'ZSTD']);
+    // Columns unique per row (ids, content ids, payloads) carry no dictionary; repeated values do.
+    const encodings = await db.runAndReadAll(
+      `select path_in_schema as col, encodings from parquet_metadata(['${out}/events/**/*.parquet', '${out}/messages/**/*.parquet'])`,
+    );
+    const dictionary = new Set(
+      encodings
+        .getRowObjects()
+        .filter((r) => String(r.encodings).includes('DICTIONARY'))
+        .map((r) => String(r.col)),
+    );
+    for (const unique of ['id', 'event_cid', 'content_id', 'ulid', 'payload']) assert.equal(dictionary.has(unique), false, unique);
+    assert.ok(dictionary.has('ns') && dictionary.has('kind'));
     const nodes = await one(
       `select count(*) as n from read_parquet('${out}/state_nodes/**/*.parquet', hive_partitioning = true) where state_ref is not null`,
     );
