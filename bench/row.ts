@@ -26,13 +26,18 @@ export function pairedRounds<T extends { seconds: number }>(rounds: number, a: (
   const runs: { a: T[]; b: T[] } = { a: [], b: [] };
   const ratios: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    const aFirst = round % 2 === 0;
-    const first = aFirst ? a() : b();
-    const second = aFirst ? b() : a();
-    const [ra, rb] = aFirst ? [first, second] : [second, first];
-    runs.a.push(ra);
-    runs.b.push(rb);
-    ratios.push(ra.seconds / rb.seconds);
+    let runA: T;
+    let runB: T;
+    if (round % 2 === 0) {
+      runA = a();
+      runB = b();
+    } else {
+      runB = b();
+      runA = a();
+    }
+    runs.a.push(runA);
+    runs.b.push(runB);
+    ratios.push(runA.seconds / runB.seconds);
   }
   return { ...runs, ratio: median(ratios) };
 }
