@@ -31,6 +31,8 @@ export class FileObjectStore implements ObjectStore {
   private largePacks: PackFile[] = [];
   /** Raw id (latin1) -> the small pack holding it. */
   private readonly inSmallPack = new Map<string, PackFile>();
+  /** Packs by the order they were opened in: a pack's share of the position space. */
+  private readonly packRank = new Map<PackFile, number>();
   private packsLoaded = false;
   /** Objects returned by `read` and the bytes of their bodies (progress reports). */
   readonly readTotals: ReadTotals = { objects: 0, bytes: 0 };
@@ -157,8 +159,6 @@ export class FileObjectStore implements ObjectStore {
     return count;
   }
 
-  /** Packs by the order they were opened in: a pack's share of the position space. */
-  private readonly packRank = new Map<PackFile, number>();
   position(oid: Oid): number | undefined {
     const raw = this.wanted;
     if (!decodeOidInto(oid, raw)) return undefined;
@@ -227,6 +227,7 @@ export class FileObjectStore implements ObjectStore {
   close(): void {
     for (const pack of this.packs.values()) pack.close();
     this.packs.clear();
+    this.packRank.clear();
     this.largePacks = [];
     this.inSmallPack.clear();
     this.lastHit = undefined;

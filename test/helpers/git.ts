@@ -46,6 +46,15 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** The entries `git verify-pack -v` lists for a pack index: id, type and offset in the pack, in pack order. */
+export function packEntries(cwd: string, idxPath: string): Array<{ oid: string; type: string; offset: number }> {
+  return git(cwd, ['verify-pack', '-v', idxPath])
+    .split('\n')
+    .map((line) => line.split(/\s+/))
+    .filter((fields) => /^[0-9a-f]{40}$/.test(fields[0] ?? '') && fields.length >= 5)
+    .map((fields) => ({ oid: fields[0] as string, type: fields[1] as string, offset: Number(fields[4]) }));
+}
+
 /** `git fsck --strict`; throws (with git's output) when it reports anything. */
 export function fsckStrict(cwd: string): void {
   git(cwd, ['fsck', '--strict', '--no-dangling']);

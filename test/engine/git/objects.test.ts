@@ -15,7 +15,7 @@ import { adoptSharedIndexes, IndexTable, PackIndex, sharedIndexesUnder } from '.
 import type { ObjectType } from '../../../engine/git/ports.js';
 import { initRepository, openRepository, storedObjectBytes } from '../../../engine/git/repository.js';
 import { onSmallDevice } from '../../helpers/device.js';
-import { fsckStrict, git, gitBytes, scratch } from '../../helpers/git.js';
+import { fsckStrict, git, gitBytes, packEntries, scratch } from '../../helpers/git.js';
 
 const { repo, dir: scratchDir } = scratch();
 
@@ -127,9 +127,7 @@ describe('object batches', () => {
     const oids = store.writeMany([...bodies, ...bodies.slice().reverse()].map((body) => ({ type: 'blob' as const, body })));
     const packDir = join(dir, '.git/objects/pack');
     const [idx] = readdirSync(packDir).filter((f) => f.endsWith('.idx'));
-    const listed = git(dir, ['verify-pack', '-v', join(packDir, idx as string)])
-      .split('\n')
-      .filter((line) => / blob /.test(line));
+    const listed = packEntries(dir, join(packDir, idx as string)).filter((entry) => entry.type === 'blob');
     assert.equal(listed.length, 3000);
     assert.equal(git(dir, ['cat-file', 'blob', oids[2999] as string]), 'object 2999\n');
   });
@@ -402,19 +400,14 @@ describe('FileObjectStore reads what git writes', () => {
     const packs = readdirSync(packDir)
       .filter((f) => f.endsWith('.idx'))
       .sort()
-      .map((f) =>
-        git(dir, ['verify-pack', '-v', join(packDir, f)])
-          .split('\n')
-          .map((line) => line.split(/\s+/))
-          .filter((fields) => /^[0-9a-f]{40}$/.test(fields[0] ?? '') && fields.length >= 5),
-      );
+      .map((f) => packEntries(dir, join(packDir, f)));
     assert.equal(packs.length, 2);
     let highest = -1;
     for (const entries of packs) {
-      const positions = entries.map((fields) => store.position(fields[0] as string) as number);
+      const positions = entries.map((entry) => store.position(entry.oid) as number);
       // Within a pack, positions keep git's offsets apart exactly; each pack comes after the last.
-      for (const [i, fields] of entries.entries())
-        assert.equal((positions[i] as number) - (positions[0] as number), Number(fields[4]) - Number(entries[0]?.[4]));
+      for (const [i, entry] of entries.entries())
+        assert.equal((positions[i] as number) - (positions[0] as number), entry.offset - (entries[0]?.offset as number));
       assert.ok(Math.min(...positions) > highest);
       highest = Math.max(...positions);
     }

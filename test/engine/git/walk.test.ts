@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FileObjectStore } from '../../../engine/git/file-object-store.js';
 import { type FrontierEntry, StorageOrderWalk, startFrontier, walkCommits } from '../../../engine/git/walk.js';
-import { git, removeDir, tempRepo } from '../../helpers/git.js';
+import { git, packEntries, removeDir, tempRepo } from '../../helpers/git.js';
 
 const dir = tempRepo();
 after(() => removeDir(dir));
@@ -155,11 +155,9 @@ describe('StorageOrderWalk', () => {
       const index = readdirSync(packDir).filter((name) => name.endsWith('.idx'));
       assert.equal(index.length, 1);
       const offsets = new Map(
-        git(repo, ['verify-pack', '-v', join(packDir, index[0] as string)])
-          .split('\n')
-          .map((line) => line.split(/\s+/))
-          .filter((fields) => fields[1] === 'commit')
-          .map((fields) => [fields[0], Number(fields[4])]),
+        packEntries(repo, join(packDir, index[0] as string))
+          .filter((entry) => entry.type === 'commit')
+          .map((entry) => [entry.oid, entry.offset]),
       );
       const visits = visitOrder(repo, refs);
       assert.equal(visits.length, 80);
