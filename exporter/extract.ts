@@ -17,6 +17,7 @@ import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.j
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
 import { descendsFrom, StorageOrderWalk, startFrontier, walkCommits } from '../engine/git/walk.js';
+import { Heap } from '../engine/heap.js';
 import { messageFacts } from '../engine/messages/publish.js';
 import { visitSegment } from '../engine/messages/read.js';
 import { listSegments } from '../engine/messages/topics.js';
@@ -175,10 +176,60 @@ export function journalRows(source: Source, heads: readonly RefEntry[], window: 
  * where journals interleave in time, the more journals a task holds, the more of each pack
  * window it uses (100k events in 800 journals, repacked, tasks read in turn: one journal after
  * another, 378 windows and 378k entries read on their own; in storage order, tasks of 128
- * journals, ~700 windows and 15k).
+ * journals, ~700 windows and 15k). Which journals a task gets is `JournalQueue`'s choice (on two
+ * threads, 44k reads of the pack file fell to 24k). More journals per task cost more than their
+ * windows save: each one's next commit is read at the start of every task holding it (1M events
+ * repacked, 512 per task: slower).
  */
 const TASK_COMMITS = 2000;
 const TASK_SLICES = 128;
+
+/** Where an object is stored (`ObjectStore.position`); undefined when it is not in a pack. */
+export type StoragePosition = (oid: Oid) => number | undefined;
+
+/**
+ * The journal slices still to read, the one whose next commit is stored first coming out first
+ * (unpacked ones before any), as `StorageOrderWalk` orders them within a task. Tasks taken from
+ * it move through the packs together: where git packed the journals interleaved in time, each
+ * task holds the journals furthest behind, whose next commits lie in the region the other tasks
+ * read too, so a pack window loaded serves many of a task's entries; in packs written journal
+ * by journal, a task takes the journals stored next.
+ */
+class JournalQueue {
+  private readonly heap = new Heap<{ slice: JournalSlice; key: number; order: number }>(
+    (a, b) => a.key < b.key || (a.key === b.key && a.order < b.order),
+  );
+  private added = 0;
+
+  constructor(
+    slices: readonly JournalSlice[],
+    private readonly position: StoragePosition,
+  ) {
+    this.add(slices);
+  }
+
+  get size(): number {
+    return this.heap.size;
+  }
+
+  add(slices: readonly JournalSlice[]): void {
+    for (const slice of slices) {
+      const next = slice.frontier.find((entry) => !entry.hidden);
+      this.heap.push({ slice, key: next ? (this.position(next.oid) ?? -1) : -1, order: this.added++ });
+    }
+  }
+
+  /** Up to `count` slices, stored first first. */
+  take(count: number): JournalSlice[] {
+    const taken: JournalSlice[] = [];
+    while (taken.length < count) {
+      const item = this.heap.pop();
+      if (!item) break;
+      taken.push(item.slice);
+    }
+    return taken;
+  }
+}
 
 /**
  * The journal rows (as `journalRows` reads them) and the rows of the given message segments,
@@ -192,13 +243,13 @@ const TASK_SLICES = 128;
 export async function extractOnPool(
   pool: ComputePool,
   gitDir: string,
-  reads: { heads: readonly RefEntry[]; window: JournalWindow; segments: readonly SegmentPlan[] },
+  reads: { heads: readonly RefEntry[]; window: JournalWindow; segments: readonly SegmentPlan[]; position: StoragePosition },
   where: { commits?: Predicate; events?: Predicate; messages?: Predicate },
   staging: StagingArea,
   progress?: (done: ExtractProgress) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const { heads, window, segments } = reads;
+  const { heads, window, segments, position } = reads;
   if (window.after !== undefined || window.until !== undefined) throw new Error('extractOnPool takes no --since/--until window');
   // The workers read the pack indexes this thread already holds instead of loading their own
   // (the repository's and those of the object directories it borrows from).
@@ -234,7 +285,7 @@ export async function extractOnPool(
   );
   // Awaited below; a failure while the journals are still read must not count as unhandled.
   messagesDone.catch(() => undefined);
-  const queue = journalSlices(heads, window);
+  const queue = new JournalQueue(journalSlices(heads, window), position);
   const active = new Set<Promise<void>>();
   // A task's failure is kept here, not left to the race below to see: piscina may settle two
   // tasks in one turn, and a race won by the other one would let the failed one leave the set
@@ -246,7 +297,7 @@ export async function extractOnPool(
       gitDir,
       // Grouped only while there are enough journals to keep every slot busy: long journals
       // each get a task of their own, so several are read at once.
-      slices: queue.splice(0, Math.max(1, Math.min(TASK_SLICES, Math.floor(queue.length / pool.maxInFlight)))),
+      slices: queue.take(Math.max(1, Math.min(TASK_SLICES, Math.floor(queue.size / pool.maxInFlight)))),
       limit: TASK_COMMITS,
       where: journalWhere,
       shard: staging.path,
@@ -260,8 +311,8 @@ export async function extractOnPool(
           done.commits += result.count;
           shards.add(result.shard);
           count(result.read);
-          // What the limit left is read next, so a long journal keeps its place.
-          queue.unshift(...result.rest);
+          // What the limit left goes back, by where it resumes.
+          queue.add(result.rest);
         },
         (error: unknown) => {
           failure ??= { error };
@@ -273,7 +324,7 @@ export async function extractOnPool(
   try {
     for (;;) {
       // Once aborted (or failed) nothing more is submitted; the caller sees the signal when this returns.
-      while (active.size < pool.maxInFlight && queue.length > 0 && !signal?.aborted && !failure) submit();
+      while (active.size < pool.maxInFlight && queue.size > 0 && !signal?.aborted && !failure) submit();
       if (active.size === 0) break;
       await Promise.race(active);
     }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { GatosError, hasCode } from '../../engine/errors.js';
 import type { ComputePool } from '../../engine/scheduler/pool.js';
-import type { ExportJournalResult, Task } from '../../engine/scheduler/tasks.js';
+import type { ExportJournalResult, ExportJournalTask, Task } from '../../engine/scheduler/tasks.js';
 import { extractOnPool } from '../../exporter/extract.js';
 import { RunStaging } from '../../exporter/sorted-runs.js';
 import { scratch } from '../helpers/git.js';
@@ -40,12 +40,48 @@ describe('journals on the pool', () => {
       extractOnPool(
         pool,
         join(newRepo(), '.git'),
-        { heads, window: { since: new Map(), wanted: { commits: new Set(names), events: new Set(names) } }, segments: [] },
+        {
+          heads,
+          window: { since: new Map(), wanted: { commits: new Set(names), events: new Set(names) } },
+          segments: [],
+          position: () => undefined,
+        },
         {},
         staging,
       ),
       (err: unknown) => hasCode(err, 'corrupt_object'),
     );
     staging.close();
+  });
+  test('tasks take the journals whose next commit is stored first, and what a task left goes back by where it resumes', async () => {
+    // Six journals whose heads sit at these pack positions; the first task leaves journal b
+    // unfinished, resuming at 55. A pool of two slots settles each task as soon as it is run.
+    const stored: Record<string, number> = { a: 50, b: 10, c: 40, d: 20, e: 60, f: 30, resume: 55 };
+    const oidOf = (key: string) => key.padEnd(40, '0');
+    const position = (oid: string) => stored[oid.replace(/0+$/, '')];
+    const taken: string[][] = [];
+    const pool = {
+      maxInFlight: 2,
+      async run(task: Task): Promise<ExportJournalResult> {
+        const { slices } = task as ExportJournalTask;
+        taken.push(slices.map((slice) => slice.ref.slice(-1)));
+        const rest =
+          taken.length === 1 ? [{ ...(slices[0] as (typeof slices)[0]), frontier: [{ oid: oidOf('resume'), hidden: false }] }] : [];
+        return { kind: 'export-journal', count: 1, rest, shard: 'none', read: { objects: 1, bytes: 1 } };
+      },
+    } as unknown as ComputePool;
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'].map((key) => `refs/gatos/journal/ns/user/${key}`);
+    const heads = names.map((name) => ({ name, oid: oidOf(name.slice(-1)) }));
+    const staging = new RunStaging(join(newDir(), 'x.staging'));
+    await extractOnPool(
+      pool,
+      join(newRepo(), '.git'),
+      { heads, window: { since: new Map(), wanted: { commits: new Set(names), events: new Set(names) } }, segments: [], position },
+      {},
+      staging,
+    );
+    staging.close();
+    // Three (half the queue over two slots), then one each: b, d, f; c; then a (50) before b (55) and e (60).
+    assert.deepEqual(taken, [['b', 'd', 'f'], ['c'], ['a'], ['b'], ['e']]);
   });
 });
