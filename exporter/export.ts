@@ -470,7 +470,7 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
       pooled = extractOnPool(
         options.pool,
         options.gitDir,
-        { heads: facts.heads, window, segments, position: (oid) => source.objects.position?.(oid) },
+        { heads: facts.heads, window, segments, objects: source.objects },
         where,
         staging,
         (read) => {

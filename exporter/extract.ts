@@ -16,7 +16,7 @@ import { JOURNAL_PREFIX, parseJournalRef } from '../engine/git/gatos-refs.js';
 import { type SharedIndex, sharedIndexesUnder } from '../engine/git/pack-index.js';
 import type { ObjectStore, Oid, ReadTotals, RefEntry, RefStore } from '../engine/git/ports.js';
 import { trailerValue } from '../engine/git/trailers.js';
-import { descendsFrom, StorageOrderWalk, startFrontier, walkCommits } from '../engine/git/walk.js';
+import { descendsFrom, StorageOrderWalk, startFrontier, storageKey, walkCommits } from '../engine/git/walk.js';
 import { Heap } from '../engine/heap.js';
 import { messageFacts } from '../engine/messages/publish.js';
 import { visitSegment } from '../engine/messages/read.js';
@@ -184,9 +184,6 @@ export function journalRows(source: Source, heads: readonly RefEntry[], window: 
 const TASK_COMMITS = 2000;
 const TASK_SLICES = 128;
 
-/** Where an object is stored (`ObjectStore.position`); undefined when it is not in a pack. */
-export type StoragePosition = (oid: Oid) => number | undefined;
-
 /**
  * The journal slices still to read, the one whose next commit is stored first coming out first
  * (unpacked ones before any), as `StorageOrderWalk` orders them within a task. Tasks taken from
@@ -203,7 +200,7 @@ class JournalQueue {
 
   constructor(
     slices: readonly JournalSlice[],
-    private readonly position: StoragePosition,
+    private readonly objects: Pick<ObjectStore, 'position'>,
   ) {
     this.add(slices);
   }
@@ -215,7 +212,7 @@ class JournalQueue {
   add(slices: readonly JournalSlice[]): void {
     for (const slice of slices) {
       const next = slice.frontier.find((entry) => !entry.hidden);
-      this.heap.push({ slice, key: next ? (this.position(next.oid) ?? -1) : -1, order: this.added++ });
+      this.heap.push({ slice, key: next ? storageKey(this.objects, next.oid) : -1, order: this.added++ });
     }
   }
 
@@ -243,13 +240,13 @@ class JournalQueue {
 export async function extractOnPool(
   pool: ComputePool,
   gitDir: string,
-  reads: { heads: readonly RefEntry[]; window: JournalWindow; segments: readonly SegmentPlan[]; position: StoragePosition },
+  reads: { heads: readonly RefEntry[]; window: JournalWindow; segments: readonly SegmentPlan[]; objects: Pick<ObjectStore, 'position'> },
   where: { commits?: Predicate; events?: Predicate; messages?: Predicate },
   staging: StagingArea,
   progress?: (done: ExtractProgress) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const { heads, window, segments, position } = reads;
+  const { heads, window, segments, objects } = reads;
   if (window.after !== undefined || window.until !== undefined) throw new Error('extractOnPool takes no --since/--until window');
   // The workers read the pack indexes this thread already holds instead of loading their own
   // (the repository's and those of the object directories it borrows from).
@@ -285,7 +282,7 @@ export async function extractOnPool(
   );
   // Awaited below; a failure while the journals are still read must not count as unhandled.
   messagesDone.catch(() => undefined);
-  const queue = new JournalQueue(journalSlices(heads, window), position);
+  const queue = new JournalQueue(journalSlices(heads, window), objects);
   const active = new Set<Promise<void>>();
   // A task's failure is kept here, not left to the race below to see: piscina may settle two
   // tasks in one turn, and a race won by the other one would let the failed one leave the set

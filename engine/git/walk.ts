@@ -152,6 +152,14 @@ export function descendsFrom(store: Pick<ObjectStore, 'read'>, commit: Oid, ance
 }
 
 /**
+ * Where a commit is stored, as the key of a walk in storage order (`ObjectStore.position`).
+ * Unpacked commits come first: they are few, and each costs a file of its own anyway.
+ */
+export function storageKey(store: Pick<ObjectStore, 'position'>, oid: Oid): number {
+  return store.position?.(oid) ?? -1;
+}
+
+/**
  * Several ranges walked together, each newest first as `walkCommits` walks it, visiting next
  * whichever range's next commit is stored first (`ObjectStore.position`). Reads then go front
  * to back through the packs whatever their layout: ranges interleaved in time (as `git gc` and
@@ -169,14 +177,9 @@ export class StorageOrderWalk {
     this.left = frontiers.map((frontier) => [...frontier]);
     for (const [range, frontier] of frontiers.entries()) {
       const first = frontier.find((entry) => !entry.hidden);
-      if (first) this.pending.push({ range, key: this.position(first.oid) });
+      if (first) this.pending.push({ range, key: storageKey(store, first.oid) });
       else this.left[range] = [];
     }
-  }
-
-  /** Unpacked commits come first: they are few, and each costs a file of its own anyway. */
-  private position(oid: Oid): number {
-    return this.store.position?.(oid) ?? -1;
   }
 
   /** Visits up to `limit` commits in all; returns how many it visited (fewer once every range is exhausted). */
@@ -195,7 +198,7 @@ export class StorageOrderWalk {
       }
       const next = item.walk.peek();
       if (next === undefined) left[item.range] = [];
-      else item.key = this.position(next);
+      else item.key = storageKey(this.store, next);
       // A range still first goes on without a trip through the heap (ranges stored one after the other).
       const top = pending.top;
       if (next !== undefined && (!top || before(item, top))) continue;

@@ -44,7 +44,7 @@ describe('journals on the pool', () => {
           heads,
           window: { since: new Map(), wanted: { commits: new Set(names), events: new Set(names) } },
           segments: [],
-          position: () => undefined,
+          objects: {},
         },
         {},
         staging,
@@ -58,7 +58,7 @@ describe('journals on the pool', () => {
     // unfinished, resuming at 55. A pool of two slots settles each task as soon as it is run.
     const stored: Record<string, number> = { a: 50, b: 10, c: 40, d: 20, e: 60, f: 30, resume: 55 };
     const oidOf = (key: string) => key.padEnd(40, '0');
-    const position = (oid: string) => stored[oid.replace(/0+$/, '')];
+    const objects = { position: (oid: string) => stored[oid.replace(/0+$/, '')] };
     const taken: string[][] = [];
     const pool = {
       maxInFlight: 2,
@@ -76,7 +76,7 @@ describe('journals on the pool', () => {
     await extractOnPool(
       pool,
       join(newRepo(), '.git'),
-      { heads, window: { since: new Map(), wanted: { commits: new Set(names), events: new Set(names) } }, segments: [], position },
+      { heads, window: { since: new Map(), wanted: { commits: new Set(names), events: new Set(names) } }, segments: [], objects },
       {},
       staging,
     );
