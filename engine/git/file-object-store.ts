@@ -108,8 +108,8 @@ export class FileObjectStore implements ObjectStore {
     return undefined;
   }
 
-  private readPacked(oid: Buffer): GitObject | undefined {
-    return this.probe(oid, (pack) => pack.read(oid, this.external));
+  private readPacked(oid: Buffer, transient = false): GitObject | undefined {
+    return this.probe(oid, (pack) => pack.read(oid, this.external, transient));
   }
 
   private readonly external = (base: Buffer): GitObject | undefined => this.readPackedOrLoose(base);
@@ -119,12 +119,20 @@ export class FileObjectStore implements ObjectStore {
   }
 
   read(oid: Oid): GitObject {
+    return this.readObject(oid, false);
+  }
+
+  readTransient(oid: Oid): GitObject {
+    return this.readObject(oid, true);
+  }
+
+  private readObject(oid: Oid, transient: boolean): GitObject {
     // Decoding is the boundary check; the bytes go to a buffer kept for it (reads do not nest:
     // a delta's base is looked up by the pack's own bytes).
     const raw = this.wanted;
     if (!decodeOidInto(oid, raw)) throw new GatosError('invalid_oid', `not an object id: ${JSON.stringify(oid)}`, { oid });
     if (!this.packsLoaded) this.loadPacks();
-    const found = this.readPacked(raw) ?? this.readLoose(oid.toLowerCase()) ?? this.readLate(raw);
+    const found = this.readPacked(raw, transient) ?? this.readLoose(oid.toLowerCase()) ?? this.readLate(raw);
     if (!found) throw this.notFound(oid);
     this.readTotals.objects++;
     this.readTotals.bytes += found.body.length;

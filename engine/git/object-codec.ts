@@ -7,7 +7,7 @@
  *   parseCommit(body).tree === tree;
  */
 import { GatosError } from '../errors.js';
-import type { ObjectStore, Oid } from './ports.js';
+import type { GitObject, ObjectStore, Oid } from './ports.js';
 
 export interface Signature {
   name: string;
@@ -102,8 +102,14 @@ function isHexId(value: string): boolean {
  * The commit `oid` names, read from `store`: `corrupt_object`, naming the object, when it is
  * another kind of object (a journal ref moved onto a blob) or a malformed commit.
  */
-export function readCommit(store: Pick<ObjectStore, 'read'>, oid: Oid): Commit {
-  const object = store.read(oid);
+/** Reads an object whose body the caller is done with before it reads again (`ObjectStore.readTransient`). */
+export function readTransient(store: Pick<ObjectStore, 'read' | 'readTransient'>, oid: Oid): GitObject {
+  return store.readTransient ? store.readTransient(oid) : store.read(oid);
+}
+
+export function readCommit(store: Pick<ObjectStore, 'read' | 'readTransient'>, oid: Oid): Commit {
+  // The body is parsed into strings here and not kept.
+  const object = readTransient(store, oid);
   if (object.type !== 'commit')
     throw new GatosError('corrupt_object', `object ${oid} is a ${object.type}, not a commit`, { what: 'commit', oid, type: object.type });
   try {

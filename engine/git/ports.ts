@@ -32,6 +32,13 @@ export interface PreparedObject {
 export interface ObjectStore {
   /** Reads an object; throws `object_not_found` when absent, `corrupt_*` when damaged. */
   read(oid: Oid): GitObject;
+  /**
+   * `read` for a caller that is done with the body before it reads again from this store (it
+   * parses the body into values of its own): the body may then be a view of memory the store
+   * reads into again later (a pack window), which spares copying bodies stored uncompressed.
+   * Optional; `readTransient` (object-codec.ts) falls back to `read`.
+   */
+  readTransient?(oid: Oid): GitObject;
   has(oid: Oid): boolean;
   /**
    * Stores one object (a loose object on disk) and returns its id. Idempotent. `knownOid`, when

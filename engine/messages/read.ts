@@ -7,7 +7,7 @@
 import { contentId } from '../codec/blake3.js';
 import { assertUlid } from '../codec/ulid.js';
 import { GatosError } from '../errors.js';
-import { findTreeEntry, readCommit } from '../git/object-codec.js';
+import { findTreeEntry, readCommit, readTransient } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers } from '../git/trailers.js';
 import { type Bus, ulidOf } from './publish.js';
@@ -42,8 +42,9 @@ const segmentIndex = new WeakMap<ObjectStore, Map<Oid, Entry[]>>();
 
 /** The bytes of `message/envelope.json` in a message commit's tree. */
 function envelopeBytes(objects: ObjectStore, tree: Oid, commit: Oid): Uint8Array {
-  const dir = findTreeEntry(objects.read(tree).body, 'message');
-  const blob = dir && findTreeEntry(objects.read(dir.oid).body, 'envelope.json');
+  // The trees are done with at once; the envelope's bytes go to the caller, so they are read whole.
+  const dir = findTreeEntry(readTransient(objects, tree).body, 'message');
+  const blob = dir && findTreeEntry(readTransient(objects, dir.oid).body, 'envelope.json');
   if (!blob) throw new GatosError('corrupt_object', `message commit ${commit} has no message/envelope.json`, { commit });
   return objects.read(blob.oid).body;
 }

@@ -6,7 +6,7 @@
  */
 import { decodeEnvelope } from '../codec/envelope-json.js';
 import { GatosError } from '../errors.js';
-import { type Commit, findTreeEntry } from '../git/object-codec.js';
+import { type Commit, findTreeEntry, readTransient } from '../git/object-codec.js';
 import type { ObjectStore, Oid } from '../git/ports.js';
 import { parseTrailers } from '../git/trailers.js';
 import { type FrontierEntry, walkCommits } from '../git/walk.js';
@@ -37,16 +37,21 @@ const ENVELOPES: ReadonlyArray<readonly [dir: string, file: string, format: 'dag
   ['message', 'envelope.json', 'json'],
 ];
 
+/**
+ * The commit's envelope, decoded. Each tree and blob is read transiently (`readTransient`): its
+ * body is done with before the next read, so the root's entries are all looked up first.
+ */
 function readEnvelope(store: ObjectStore, oid: Oid, commit: Commit): { path: string | null; value: unknown } {
-  const root = store.read(commit.tree).body;
-  for (const [dir, file, format] of ENVELOPES) {
-    const sub = findTreeEntry(root, dir);
+  const root = readTransient(store, commit.tree).body;
+  const dirs = ENVELOPES.map(([dir]) => findTreeEntry(root, dir));
+  for (const [i, [dir, file, format]] of ENVELOPES.entries()) {
+    const sub = dirs[i];
     if (sub?.mode !== '40000') continue;
-    const blob = findTreeEntry(store.read(sub.oid).body, file);
+    const blob = findTreeEntry(readTransient(store, sub.oid).body, file);
     if (!blob) continue;
     const path = `${dir}/${file}`;
     try {
-      return { path, value: decodeEnvelope(store.read(blob.oid).body, format) };
+      return { path, value: decodeEnvelope(readTransient(store, blob.oid).body, format) };
     } catch (err) {
       // Which of a million commits holds it is what the reader needs to know.
       if (!(err instanceof GatosError) || err.code !== 'corrupt_object') throw err;

@@ -12,7 +12,8 @@ import { parseCommit, serializeCommit, serializeTree } from '../../../engine/git
 import { decodeOidInto } from '../../../engine/git/oid.js';
 import { PackFile } from '../../../engine/git/pack-file.js';
 import { adoptSharedIndexes, IndexTable, PackIndex, sharedIndexesUnder } from '../../../engine/git/pack-index.js';
-import type { ObjectType } from '../../../engine/git/ports.js';
+import { prepareObject } from '../../../engine/git/pack-writer.js';
+import type { GitObject, ObjectType } from '../../../engine/git/ports.js';
 import { initRepository, openRepository, storedObjectBytes } from '../../../engine/git/repository.js';
 import { onSmallDevice } from '../../helpers/device.js';
 import { fsckStrict, git, gitBytes, packEntries, scratch } from '../../helpers/git.js';
@@ -360,6 +361,46 @@ describe('FileObjectStore reads what git writes', () => {
       assert.ok(Buffer.from(bodies[i] as Uint8Array).equals((expected.get(oid) as { body: Buffer }).body), oid);
     }
     pack.close();
+  });
+
+  test('transient reads give the stored bytes without copying a stored body out of its window; deltas are never views', () => {
+    // Blobs stored uncompressed, as GATOS writes envelopes (level 0): ~3 MB, several windows.
+    const dir = repo();
+    const store = new FileObjectStore(join(dir, '.git'));
+    const random = seededRandom(13);
+    const bodies = Array.from({ length: 3000 }, () => Buffer.from(Array.from({ length: 1000 }, () => Math.floor(random() * 256))));
+    const oids = store.writeMany(bodies.map((body) => prepareObject('blob', body, 0)));
+    store.close();
+    const packDir = join(dir, '.git/objects/pack');
+    const pack = PackFile.open(join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string));
+    const inOrder = oids
+      .map((oid, i) => ({ oid, body: bodies[i] as Buffer }))
+      .sort((a, b) => pack.index.find(Buffer.from(a.oid, 'hex')) - pack.index.find(Buffer.from(b.oid, 'hex')));
+    let views = 0;
+    for (const { oid, body } of inOrder) {
+      const read = (pack.read(Buffer.from(oid, 'hex'), undefined, true) as GitObject).body;
+      // Checked before the next read, as a transient reader must.
+      assert.ok(Buffer.from(read).equals(body), oid);
+      // A view of a read window (1 MiB and more), not a copy of its own; `read` copies.
+      if (read.buffer.byteLength >= 1 << 20) views++;
+      assert.ok((pack.read(Buffer.from(oid, 'hex')) as GitObject).body.buffer.byteLength < 1 << 20, oid);
+    }
+    assert.ok(pack.reading.windowLoads > 2, `read through windows: ${JSON.stringify(pack.reading)}`);
+    assert.ok(views > inOrder.length / 2, `most stored bodies are window views: ${views} of ${inOrder.length}`);
+    pack.close();
+    // Compressed and deltified (gc's defaults): every body read transiently is git's, out of
+    // order (entries read on their own) and in pack order (windows read into again while a
+    // delta's base is looked up behind it).
+    const packed = versionsPack();
+    const deltas = PackFile.open(packed.idxPath);
+    const shuffled = [...packed.expected.keys()].sort(() => random() - 0.5);
+    const packOrder = [...shuffled].sort((a, b) => deltas.index.find(Buffer.from(a, 'hex')) - deltas.index.find(Buffer.from(b, 'hex')));
+    for (const oid of [...shuffled, ...packOrder]) {
+      const object = deltas.read(Buffer.from(oid, 'hex'), undefined, true) as GitObject;
+      assert.ok(Buffer.from(object.body).equals((packed.expected.get(oid) as { body: Buffer }).body), oid);
+    }
+    assert.ok(deltas.reading.windowLoads > 4, `windows were read into again: ${JSON.stringify(deltas.reading)}`);
+    deltas.close();
   });
 
   test("a repacked pack read out of order (entry by entry) and in order (windows) gives git's bytes", () => {
