@@ -98,15 +98,15 @@ function isHexId(value: string): boolean {
   return true;
 }
 
-/**
- * The commit `oid` names, read from `store`: `corrupt_object`, naming the object, when it is
- * another kind of object (a journal ref moved onto a blob) or a malformed commit.
- */
 /** Reads an object whose body the caller is done with before it reads again (`ObjectStore.readTransient`). */
 export function readTransient(store: Pick<ObjectStore, 'read' | 'readTransient'>, oid: Oid): GitObject {
   return store.readTransient ? store.readTransient(oid) : store.read(oid);
 }
 
+/**
+ * The commit `oid` names, read from `store`: `corrupt_object`, naming the object, when it is
+ * another kind of object (a journal ref moved onto a blob) or a malformed commit.
+ */
 export function readCommit(store: Pick<ObjectStore, 'read' | 'readTransient'>, oid: Oid): Commit {
   // The body is parsed into strings here and not kept.
   const object = readTransient(store, oid);
