@@ -39,14 +39,16 @@ const ENVELOPES: ReadonlyArray<readonly [dir: string, file: string, format: 'dag
 
 /**
  * The commit's envelope, decoded. Each tree and blob is read transiently (`readTransient`): its
- * body is done with before the next read, so the root's entries are all looked up first.
+ * body is done with before the next read.
  */
 function readEnvelope(store: ObjectStore, oid: Oid, commit: Commit): { path: string | null; value: unknown } {
-  const root = readTransient(store, commit.tree).body;
-  const dirs = ENVELOPES.map(([dir]) => findTreeEntry(root, dir));
-  for (const [i, [dir, file, format]] of ENVELOPES.entries()) {
-    const sub = dirs[i];
+  let root: Uint8Array | undefined;
+  for (const [dir, file, format] of ENVELOPES) {
+    root ??= readTransient(store, commit.tree).body;
+    const sub = findTreeEntry(root, dir);
     if (sub?.mode !== '40000') continue;
+    // Reading the subdirectory may reuse the root's memory: read again if the loop goes on.
+    root = undefined;
     const blob = findTreeEntry(readTransient(store, sub.oid).body, file);
     if (!blob) continue;
     const path = `${dir}/${file}`;

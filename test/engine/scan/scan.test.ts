@@ -75,6 +75,27 @@ describe('scanRange', () => {
     }
   });
 
+  test('a commit whose event/ holds no envelope falls back to message/envelope.json', () => {
+    // The root tree is looked up again after the event/ subtree was read (reads are transient).
+    const other = `${dir()}/fallback`;
+    git(dir(), ['init', '-q', '--bare', other]);
+    const note = git(other, ['hash-object', '-w', '--stdin'], 'not an envelope\n').trim();
+    const envelope = git(other, ['hash-object', '-w', '--stdin'], '{"ns":"x","type":"t","payload":{"n":1}}').trim();
+    const eventDir = git(other, ['mktree'], `100644 blob ${note}\tREADME\n`).trim();
+    const messageDir = git(other, ['mktree'], `100644 blob ${envelope}\tenvelope.json\n`).trim();
+    const root = git(other, ['mktree'], `040000 tree ${eventDir}\tevent\n040000 tree ${messageDir}\tmessage\n`).trim();
+    const commit = git(other, ['commit-tree', root, '-m', 'message commit']).trim();
+    git(other, ['repack', '-adq']);
+    const packed = openRepository(other);
+    try {
+      const { rows } = scanRange(packed.objects, 'refs/gatos/messages/x/head', startFrontier([commit]), 10);
+      assert.equal(rows[0]?.envelopePath, 'message/envelope.json');
+      assert.deepEqual(rows[0]?.envelope, { ns: 'x', type: 't', payload: { n: 1 } });
+    } finally {
+      packed.close();
+    }
+  });
+
   test('the encoded form carries the same rows, batch by batch', () => {
     const [ref] = repo.refs.list('refs/gatos/journal/');
     assert.ok(ref);
