@@ -259,8 +259,8 @@ export class PackFile {
     this.newest = undefined;
   }
 
-  /** `whole`: an entry that is a whole object (not a delta) may keep its body as a view of the window. */
-  private readEntry(offset: number, whole = false): RawEntry {
+  /** `viewIfWhole`: the entry's body may stay a view of the window when it is a whole object (not a delta). */
+  private readEntry(offset: number, viewIfWhole = false): RawEntry {
     let chunk = this.readBytes(offset, HEAD_READ);
     let pos = 0;
     const next = (): number => {
@@ -303,7 +303,12 @@ export class PackFile {
     }
     // Built once the data is in (every entry the same shape): a placeholder typed array would
     // cost an ArrayBuffer per entry (~170 ns, more than reading a small entry's header).
-    return { code, data: this.inflate(chunk.subarray(pos), size, offset, whole && TYPE_BY_CODE[code] !== undefined), baseOffset, baseOid };
+    return {
+      code,
+      data: this.inflate(chunk.subarray(pos), size, offset, viewIfWhole && TYPE_BY_CODE[code] !== undefined),
+      baseOffset,
+      baseOid,
+    };
   }
 
   private inflate(compressed: Buffer, size: number, offset: number, view: boolean): Uint8Array {

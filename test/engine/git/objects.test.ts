@@ -320,6 +320,10 @@ describe('FileObjectStore reads what git writes', () => {
     assert.equal(assertSameAsGit(dir, new FileObjectStore(join(dir, '.git'))), 360);
   });
 
+  /** The ids in the order their entries lie in the pack. */
+  const inPackOrder = (pack: PackFile, oids: Iterable<string>): string[] =>
+    [...oids].sort((a, b) => pack.index.find(Buffer.from(a, 'hex')) - pack.index.find(Buffer.from(b, 'hex')));
+
   /**
    * 2,500 versions of one file of 3 KB random text, repacked: a pack of ~6 MB, several windows
    * long, ordered by type (commits, trees, blobs) as gc orders it; and every object as git prints it.
@@ -354,7 +358,7 @@ describe('FileObjectStore reads what git writes', () => {
     // Stored without compression, a body is the pack's own bytes: it must not be a view of a window.
     const { idxPath, expected } = versionsPack(['-c', 'pack.compression=0']);
     const pack = PackFile.open(idxPath);
-    const inOrder = [...expected.keys()].sort((a, b) => pack.index.find(Buffer.from(a, 'hex')) - pack.index.find(Buffer.from(b, 'hex')));
+    const inOrder = inPackOrder(pack, expected.keys());
     const bodies = inOrder.map((oid) => pack.read(Buffer.from(oid, 'hex'))?.body);
     assert.ok(pack.reading.windowLoads > 4, `the pack is read through more windows than are kept: ${JSON.stringify(pack.reading)}`);
     for (const [i, oid] of inOrder.entries()) {
@@ -373,11 +377,11 @@ describe('FileObjectStore reads what git writes', () => {
     store.close();
     const packDir = join(dir, '.git/objects/pack');
     const pack = PackFile.open(join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx')) as string));
-    const inOrder = oids
-      .map((oid, i) => ({ oid, body: bodies[i] as Buffer }))
-      .sort((a, b) => pack.index.find(Buffer.from(a.oid, 'hex')) - pack.index.find(Buffer.from(b.oid, 'hex')));
+    const bodyOf = new Map(oids.map((oid, i) => [oid, bodies[i] as Buffer]));
+    const inOrder = inPackOrder(pack, oids);
     let views = 0;
-    for (const { oid, body } of inOrder) {
+    for (const oid of inOrder) {
+      const body = bodyOf.get(oid) as Buffer;
       const read = (pack.read(Buffer.from(oid, 'hex'), undefined, true) as GitObject).body;
       // Checked before the next read, as a transient reader must.
       assert.ok(Buffer.from(read).equals(body), oid);
@@ -394,7 +398,7 @@ describe('FileObjectStore reads what git writes', () => {
     const packed = versionsPack();
     const deltas = PackFile.open(packed.idxPath);
     const shuffled = [...packed.expected.keys()].sort(() => random() - 0.5);
-    const packOrder = [...shuffled].sort((a, b) => deltas.index.find(Buffer.from(a, 'hex')) - deltas.index.find(Buffer.from(b, 'hex')));
+    const packOrder = inPackOrder(deltas, shuffled);
     for (const oid of [...shuffled, ...packOrder]) {
       const object = deltas.read(Buffer.from(oid, 'hex'), undefined, true) as GitObject;
       assert.ok(Buffer.from(object.body).equals((packed.expected.get(oid) as { body: Buffer }).body), oid);
@@ -421,7 +425,7 @@ describe('FileObjectStore reads what git writes', () => {
     assert.ok(afterRandom.directReads > 2000, `out of order, entries are read on their own: ${JSON.stringify(afterRandom)}`);
     assert.ok(afterRandom.windowLoads < 100, `out of order, few windows are loaded: ${JSON.stringify(afterRandom)}`);
     // In pack order, windows come back after at most a probe's worth of direct reads.
-    const inOrder = [...expected.keys()].sort((a, b) => pack.index.find(Buffer.from(a, 'hex')) - pack.index.find(Buffer.from(b, 'hex')));
+    const inOrder = inPackOrder(pack, expected.keys());
     check(inOrder);
     const direct = pack.reading.directReads - afterRandom.directReads;
     assert.ok(direct < 2000, `in order, entries are read through windows again: ${direct} direct reads`);
