@@ -238,16 +238,18 @@ function readItem(): unknown {
     case 5: {
       const length = argument(info);
       ensure(length * 2);
-      const object: Record<string, unknown> = {};
+      const keys: string[] = new Array(length);
+      const values: unknown[] = new Array(length);
       for (let i = 0; i < length; i++) {
         ensure(1);
         const keyHead = input[at++] as number;
         if (keyHead >> 5 !== 3) throw DECLINE;
         const key = readText(argument(keyHead & 31));
-        if (key === '__proto__' || Object.hasOwn(object, key)) throw DECLINE;
-        object[key] = readItem();
+        if (key === '__proto__') throw DECLINE;
+        keys[i] = key;
+        values[i] = readItem();
       }
-      return object;
+      return inKeyOrder(keys, values);
     }
     case 7:
       if (initial === 0xf4) return false;
@@ -257,6 +259,50 @@ function readItem(): unknown {
     default:
       throw DECLINE;
   }
+}
+
+/**
+ * The object of a map's entries, its keys put in in the order canonical JSON sorts them (UTF-16
+ * code units) rather than DAG-CBOR's length-first order: `canonicalize` then leaves the object to
+ * JSON.stringify. A repeated key is declined.
+ */
+function inKeyOrder(keys: string[], values: unknown[]): Record<string, unknown> {
+  const n = keys.length;
+  if (n <= 16) {
+    // Insertion sort: maps are small, and Array.prototype.sort allocates per call.
+    for (let i = 1; i < n; i++) {
+      const key = keys[i] as string;
+      const value = values[i];
+      let j = i;
+      for (; j > 0 && (keys[j - 1] as string) > key; j--) {
+        keys[j] = keys[j - 1] as string;
+        values[j] = values[j - 1];
+      }
+      keys[j] = key;
+      values[j] = value;
+    }
+  } else {
+    const order = keys
+      .map((_, i) => i)
+      .sort((a, b) => {
+        const ka = keys[a] as string;
+        const kb = keys[b] as string;
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
+      });
+    const sortedKeys = order.map((i) => keys[i] as string);
+    const sortedValues = order.map((i) => values[i]);
+    for (let i = 0; i < n; i++) {
+      keys[i] = sortedKeys[i] as string;
+      values[i] = sortedValues[i];
+    }
+  }
+  const object: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const key = keys[i] as string;
+    if (i > 0 && keys[i - 1] === key) throw DECLINE;
+    object[key] = values[i];
+  }
+  return object;
 }
 
 /** The value of DAG-CBOR `bytes` holding JSON-shaped data, or undefined for anything else. */

@@ -148,6 +148,40 @@ describe('RFC 8785 canonical JSON', () => {
       fc.property(value, (v) => canonicalize(v) === reference(v)),
       { numRuns: 500 },
     );
+    // The same values with every object's keys put in in sorted order (what the fast path, one
+    // JSON.stringify, takes whole), and in reverse (what it hands to the serializer).
+    const rebuilt = (v: unknown, order: (keys: string[]) => string[]): unknown => {
+      if (Array.isArray(v)) return v.map((item) => rebuilt(item, order));
+      if (v === null || typeof v !== 'object') return v;
+      const out: Record<string, unknown> = {};
+      for (const key of order(Object.keys(v))) out[key] = rebuilt((v as Record<string, unknown>)[key], order);
+      return out;
+    };
+    fc.assert(
+      fc.property(value, (v) => {
+        const sorted = rebuilt(v, (keys) => [...keys].sort());
+        const reversed = rebuilt(v, (keys) => [...keys].sort().reverse());
+        return canonicalize(sorted) === reference(v) && canonicalize(reversed) === reference(v);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('objects already in key order give the same text and the same refusals', () => {
+    assert.equal(canonicalize({ a: 2, b: 1 }), '{"a":2,"b":1}');
+    assert.equal(canonicalize({ b: 1, a: 2 }), '{"a":2,"b":1}');
+    // Integer-like keys come first from Object.keys whatever the insertion order; as text "10" < "9".
+    assert.equal(canonicalize({ '10': 1, '9': 2, a: [-0, 1e21] }), '{"10":1,"9":2,"a":[0,1e+21]}');
+    assert.equal(canonicalize(Object.assign(Object.create(null), { a: 1 })), '{"a":1}');
+    for (const bad of [
+      { a: 1, b: undefined },
+      { a: '\udc00' },
+      { a: Object.assign(new Array(3), { 0: 1, 2: 3 }) },
+      { a: { b: new Date(0) } },
+      { a: Number.NaN },
+      { a: () => 1 },
+    ])
+      assert.throws(() => canonicalize(bad), isCode('invalid_json'), String(JSON.stringify(bad)));
   });
 
   test('errors name where the bad value sits', () => {
@@ -262,9 +296,28 @@ describe('DAG-CBOR and event CIDs', () => {
       type: 'x',
       ulid: '01ARZ3NDEKTSV4RRFFQ69G5FAV',
     };
-    const decoded = decodeDagCbor(encodeDagCbor(envelope)) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(decoded), ['ts', 'caps', 'type', 'ulid', 'actor', 'payload', 'sig_alg', 'policy_root']);
+    const bytes = encodeDagCbor(envelope);
+    // The library reads keys back in the order they are stored.
+    assert.deepEqual(Object.keys(libraryDecode(bytes) as object), [
+      'ts',
+      'caps',
+      'type',
+      'ulid',
+      'actor',
+      'payload',
+      'sig_alg',
+      'policy_root',
+    ]);
+    // Ours puts them in in canonical JSON's order, so canonicalize can stringify the object whole.
+    const decoded = decodeDagCbor(bytes) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(decoded), Object.keys(envelope));
     assert.deepEqual(decoded, envelope);
+    // Maps past the insertion sort's size, and a key repeated in one (declined, the library decides).
+    const wide = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${(i * 7) % 40}`, i]));
+    assert.deepEqual(Object.keys(decodeJsonDagCbor(encodeDagCbor(wide)) as object), Object.keys(wide).sort());
+    const text = (s: string) => [0x60 | s.length, ...Buffer.from(s)];
+    const repeated = Uint8Array.from([0xb1, ...Array.from({ length: 17 }, (_, i) => [...text(`k${i % 16}`), 0x01]).flat()]);
+    assert.equal(decodeJsonDagCbor(repeated), undefined);
   });
 
   test('event CIDs are CIDv1 dag-cbor with a blake3 multihash over the bytes', () => {
