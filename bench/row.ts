@@ -22,7 +22,11 @@ export function median(values: number[]): number {
  * the same minute, so a round's ratio moves much less than either setting's median does (the
  * ratio of two medians taken over all rounds swung across its target between runs).
  */
-export function pairedRounds<T extends { seconds: number }>(rounds: number, a: () => T, b: () => T): { a: T[]; b: T[]; ratio: number } {
+export function pairedRounds<T extends { seconds: number }>(
+  rounds: number,
+  a: () => T,
+  b: () => T,
+): { a: T[]; b: T[]; ratio: number; ratios: number[] } {
   const runs: { a: T[]; b: T[] } = { a: [], b: [] };
   const ratios: number[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -39,5 +43,10 @@ export function pairedRounds<T extends { seconds: number }>(rounds: number, a: (
     runs.b.push(runB);
     ratios.push(runA.seconds / runB.seconds);
   }
-  return { ...runs, ratio: median(ratios) };
+  return { ...runs, ratio: median(ratios), ratios };
+}
+
+/** The range of a paired measurement's round ratios, as the bench table shows it beside the median. */
+export function spread(ratios: readonly number[]): string {
+  return `rounds ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x`;
 }

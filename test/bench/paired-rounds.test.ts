@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { median, pairedRounds } from '../../bench/row.js';
+import { median, pairedRounds, spread } from '../../bench/row.js';
 
 test('paired rounds take turns at going first and give the median of the roundsâ€™ ratios', () => {
   const order: string[] = [];
@@ -17,6 +17,8 @@ test('paired rounds take turns at going first and give the median of the roundsâ
   assert.ok(paired.a.every((r) => r.name === 'one') && paired.b.every((r) => r.name === 'two'));
   const ratios = paired.a.map((r, i) => r.seconds / (paired.b[i] as { seconds: number }).seconds);
   assert.equal(paired.ratio, median(ratios));
+  assert.deepEqual(paired.ratios, ratios);
+  assert.equal(spread([1.5, 1.31, 1.726]), 'rounds 1.31-1.73x');
   // Rounds A-first read above 2 on a slowing machine (B runs later), B-first ones below; a ratio
   // of the two settings' medians reads 2 only by chance of the drift.
   assert.ok(ratios.some((r) => r > 2) && ratios.some((r) => r < 2));
