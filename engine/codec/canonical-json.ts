@@ -123,7 +123,9 @@ function stringifiesCanonically(value: unknown): boolean {
     case 'object': {
       if (value === null) return true;
       if (Array.isArray(value)) {
-        // A hole reads as undefined, which fails here and is refused by `serialize`.
+        // Not an array subclass (JSON.stringify would call a toJSON it defines). A hole reads as
+        // undefined, which fails here and is refused by `serialize`.
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
         for (let i = 0; i < value.length; i++) if (!stringifiesCanonically(value[i])) return false;
         return true;
       }

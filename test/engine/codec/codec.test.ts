@@ -173,6 +173,13 @@ describe('RFC 8785 canonical JSON', () => {
     // Integer-like keys come first from Object.keys whatever the insertion order; as text "10" < "9".
     assert.equal(canonicalize({ '10': 1, '9': 2, a: [-0, 1e21] }), '{"10":1,"9":2,"a":[0,1e+21]}');
     assert.equal(canonicalize(Object.assign(Object.create(null), { a: 1 })), '{"a":1}');
+    // An array subclass's toJSON is not JSON's business here: its items are written as they are.
+    class Shouting extends Array {
+      toJSON() {
+        return 'LOUD';
+      }
+    }
+    assert.equal(canonicalize({ a: Shouting.from([1, 2]) }), '{"a":[1,2]}');
     for (const bad of [
       { a: 1, b: undefined },
       { a: '\udc00' },
