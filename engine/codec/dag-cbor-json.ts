@@ -3,8 +3,8 @@
  * and plain objects, which is all an event envelope holds. The encoder writes the bytes
  * `@ipld/dag-cbor` writes for such values (shortest heads, map keys ordered by encoded length
  * then bytewise) in one pass into one buffer, about 5x faster on envelopes; the decoder reads
- * such bytes into the values the library returns, without its token objects and its
- * char-by-char strings. Both decline anything else (floats, bytes, CIDs, undefined, and on
+ * such bytes into the values the library returns (object keys in canonical JSON's order rather
+ * than as stored), without its token objects and its char-by-char strings. Both decline anything else (floats, bytes, CIDs, undefined, and on
  * decoding anything the library would refuse or read differently) by returning undefined, so
  * the caller uses the library, which then decides.
  *
