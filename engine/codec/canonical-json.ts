@@ -110,7 +110,7 @@ function serialize(value: unknown, at: Array<string | number>): string {
 /**
  * Whether `JSON.stringify(value)` already is the canonical text: every object plain with its keys
  * (in the order JSON.stringify takes them, Object.keys') strictly increasing, every string well
- * formed, every number finite, nothing else. Looks at each value once and builds nothing.
+ * formed, every number finite, nothing else. Looks at each value once; allocates only the key lists.
  */
 function stringifiesCanonically(value: unknown): boolean {
   switch (typeof value) {
