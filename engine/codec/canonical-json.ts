@@ -14,7 +14,7 @@ function invalid(message: string, data: Record<string, unknown> = {}): GatosErro
 }
 
 /** Keys compared as UTF-16 code unit sequences (JS string comparison is exactly that). */
-function compareKeys(a: string, b: string): number {
+export function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

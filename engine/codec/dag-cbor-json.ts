@@ -4,14 +4,16 @@
  * `@ipld/dag-cbor` writes for such values (shortest heads, map keys ordered by encoded length
  * then bytewise) in one pass into one buffer, about 5x faster on envelopes; the decoder reads
  * such bytes into the values the library returns (object keys in canonical JSON's order rather
- * than as stored), without its token objects and its char-by-char strings. Both decline anything else (floats, bytes, CIDs, undefined, and on
- * decoding anything the library would refuse or read differently) by returning undefined, so
- * the caller uses the library, which then decides.
+ * than as stored), without its token objects and its char-by-char strings. Both decline anything
+ * else (floats, bytes, CIDs, undefined, and on decoding anything the library would refuse or read
+ * differently) by returning undefined, so the caller uses the library, which then decides.
  *
  * @example
  *   encodeJsonDagCbor({ b: 1, a: 'x' }); // same bytes as encode() from @ipld/dag-cbor
  *   decodeJsonDagCbor(bytes); // same value as decode() from @ipld/dag-cbor, or undefined
  */
+
+import { compareKeys } from './canonical-json.js';
 
 let out = Buffer.allocUnsafe(4096);
 let pos = 0;
@@ -268,36 +270,32 @@ function readItem(): unknown {
  */
 function inKeyOrder(keys: string[], values: unknown[]): Record<string, unknown> {
   const n = keys.length;
-  if (n <= 16) {
-    // Insertion sort: maps are small, and Array.prototype.sort allocates per call.
-    for (let i = 1; i < n; i++) {
-      const key = keys[i] as string;
-      const value = values[i];
-      let j = i;
-      for (; j > 0 && (keys[j - 1] as string) > key; j--) {
-        keys[j] = keys[j - 1] as string;
-        values[j] = values[j - 1];
-      }
-      keys[j] = key;
-      values[j] = value;
-    }
-  } else {
-    const order = keys
-      .map((_, i) => i)
-      .sort((a, b) => {
-        const ka = keys[a] as string;
-        const kb = keys[b] as string;
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
-      });
-    const sortedKeys = order.map((i) => keys[i] as string);
-    const sortedValues = order.map((i) => values[i]);
-    for (let i = 0; i < n; i++) {
-      keys[i] = sortedKeys[i] as string;
-      values[i] = sortedValues[i];
-    }
+  if (n > 16) {
+    const order = keys.map((_, i) => i).sort((a, b) => compareKeys(keys[a] as string, keys[b] as string));
+    return objectOf(
+      order.map((i) => keys[i] as string),
+      order.map((i) => values[i]),
+    );
   }
+  // Insertion sort: maps are small, and Array.prototype.sort allocates per call.
+  for (let i = 1; i < n; i++) {
+    const key = keys[i] as string;
+    const value = values[i];
+    let j = i;
+    for (; j > 0 && (keys[j - 1] as string) > key; j--) {
+      keys[j] = keys[j - 1] as string;
+      values[j] = values[j - 1];
+    }
+    keys[j] = key;
+    values[j] = value;
+  }
+  return objectOf(keys, values);
+}
+
+/** The object of sorted keys and their values; a repeated key (next to itself once sorted) is declined. */
+function objectOf(keys: readonly string[], values: readonly unknown[]): Record<string, unknown> {
   const object: Record<string, unknown> = {};
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < keys.length; i++) {
     const key = keys[i] as string;
     if (i > 0 && keys[i - 1] === key) throw DECLINE;
     object[key] = values[i];
