@@ -426,6 +426,30 @@ describe('export to SQLite', () => {
     assert.equal((await verifyExport(out, ctx)).ok, true);
   });
 
+  test('a re-export replaces the export there (file or directory); a copy a crash left aside is removed', async () => {
+    const { ctx } = await populated();
+    const outDir = newDir();
+    for (const format of ['sqlite', 'parquet'] as const) {
+      const out = join(outDir, `again.${format}`);
+      await runExport(ctx, options(out, { format }));
+      // What an export killed between moving the old output aside and removing it leaves.
+      mkdirSync(`${out}.replaced`);
+      writeFileSync(join(`${out}.replaced`, 'stale'), 'x');
+      const manifest = await runExport(ctx, options(out, { format, full: true }));
+      assert.equal(existsSync(`${out}.replaced`), false, `${format}: nothing left aside`);
+      assert.equal((await verifyExport(out, ctx)).ok, true, `${format}: the new export verifies`);
+      assert.equal(manifest.complete, true);
+    }
+    assert.deepEqual(readdirSync(outDir).sort(), [
+      'again.parquet',
+      'again.parquet.explorer-root.txt',
+      'again.parquet.manifest.json',
+      'again.sqlite',
+      'again.sqlite.explorer-root.txt',
+      'again.sqlite.manifest.json',
+    ]);
+  });
+
   test('rows of a worker task that failed never reach a later export on the same pool', async () => {
     const { dir, ctx, gitDir } = await populated();
     // A journal of two commits that read as events, the older one's parent a blob: the task
