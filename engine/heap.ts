@@ -8,8 +8,10 @@ export class Heap<T> {
     return this.items.length;
   }
 
+  // Empty heaps are checked, not read past their end: V8 drops optimized code the first time
+  // an array is read out of bounds (each walk's last step did).
   get top(): T | undefined {
-    return this.items[0];
+    return this.items.length > 0 ? this.items[0] : undefined;
   }
 
   push(item: T): void {
@@ -26,6 +28,7 @@ export class Heap<T> {
 
   pop(): T | undefined {
     const items = this.items;
+    if (items.length === 0) return undefined;
     const top = items[0];
     const last = items.pop();
     if (items.length > 0 && last !== undefined) {

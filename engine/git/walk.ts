@@ -177,7 +177,9 @@ export class StorageOrderWalk {
     this.left = frontiers.map((frontier) => [...frontier]);
     for (const [range, frontier] of frontiers.entries()) {
       const first = frontier.find((entry) => !entry.hidden);
-      if (first) this.pending.push({ range, key: storageKey(store, first.oid) });
+      // Every item has its walk field from the start: an item gaining it later changes its
+      // shape, one more reason for V8 to drop the walk's optimized code.
+      if (first) this.pending.push({ range, key: storageKey(store, first.oid), walk: undefined });
       else this.left[range] = [];
     }
   }
@@ -225,5 +227,5 @@ interface PendingRange {
   /** The position of the range's next commit. */
   key: number;
   /** Opened when the range first comes up. */
-  walk?: CommitWalk;
+  walk: CommitWalk | undefined;
 }
