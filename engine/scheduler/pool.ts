@@ -15,9 +15,10 @@
  *   await pool.close();
  */
 import { channel } from 'node:diagnostics_channel';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { GatosError } from '../errors.js';
 import type { ResultOf, Task, WorkerReply } from './tasks.js';
 
@@ -61,6 +62,16 @@ function compileOnWorkerThreads(): void {
 }
 const WORKER_URL = new URL('../../workers/task-worker-entry.cjs', import.meta.url);
 
+/**
+ * piscina, loaded when the first pool is created: a command that only reads `--threads`, or runs
+ * in one thread (a small repository's export, `export plan`), does not pay its ~20 ms of loading.
+ */
+let piscinaClass: typeof Piscina | undefined;
+function loadPiscina(): typeof Piscina {
+  piscinaClass ??= (createRequire(import.meta.url)('piscina') as typeof import('piscina')).Piscina;
+  return piscinaClass;
+}
+
 /** Validates a `--threads` value. */
 export function parseThreads(value: string | number | undefined): number {
   if (value === undefined) return availableParallelism();
@@ -85,7 +96,8 @@ export class ComputePool {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? this.threads * 2);
     this.onProgress = options.onProgress;
     compileOnWorkerThreads();
-    this.piscina = new Piscina({
+    const Pool = loadPiscina();
+    this.piscina = new Pool({
       filename: WORKER_URL.href,
       minThreads: this.threads,
       maxThreads: this.threads,

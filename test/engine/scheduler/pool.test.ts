@@ -104,6 +104,24 @@ describe('ComputePool shutdown', () => {
     );
   });
 
+  test('piscina is loaded by the first pool, not by importing the module (one-thread commands skip it)', () => {
+    const pool = fileURLToPath(new URL('../../../engine/scheduler/pool.js', import.meta.url));
+    const script = [
+      "import { createRequire } from 'node:module';",
+      `const { ComputePool, parseThreads } = await import(${JSON.stringify(pool)});`,
+      'const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((path) => path.includes("/piscina/"));',
+      'parseThreads("2");',
+      'const before = loaded();',
+      'const computePool = new ComputePool({ threads: 1 });',
+      'const after = loaded();',
+      'await computePool.close();',
+      'console.log(JSON.stringify({ before, after }));',
+    ].join('\n');
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), { before: false, after: true });
+  });
+
   test('--threads values are validated', () => {
     assert.throws(
       () => new ComputePool({ threads: 0 }),
