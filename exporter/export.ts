@@ -392,13 +392,13 @@ async function exportLocked(source: Source, options: ExportOptions, wanted: read
   /** Where the export this one replaces goes while it is removed in the background. */
   const replacedOut = `${options.out}.replaced`;
   const rootFile = `${options.out}.explorer-root.txt`;
-  // A crashed export's leftovers (the output so far, tables written apart) go first.
+  // A crashed export's leftovers (the output so far, tables written apart, an output moved aside) go first.
   const removePartial = () => {
     rmSync(partial, { recursive: true, force: true });
     for (const table of SHARD_TABLES) rmSync(`${partial}.${table}`, { force: true });
+    rmSync(replacedOut, { recursive: true, force: true });
   };
   removePartial();
-  rmSync(replacedOut, { recursive: true, force: true });
   // Left by an export killed while it wrote its manifest or Explorer-Root file (this one holds the lock).
   removeLeftTemps(manifestPath, rootFile);
   if (incremental) copyFileSync(options.out, partial);
