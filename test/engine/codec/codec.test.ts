@@ -153,9 +153,8 @@ describe('RFC 8785 canonical JSON', () => {
     const rebuilt = (v: unknown, order: (keys: string[]) => string[]): unknown => {
       if (Array.isArray(v)) return v.map((item) => rebuilt(item, order));
       if (v === null || typeof v !== 'object') return v;
-      const out: Record<string, unknown> = {};
-      for (const key of order(Object.keys(v))) out[key] = rebuilt((v as Record<string, unknown>)[key], order);
-      return out;
+      // Own properties whatever the key: `out[key] =` on a "__proto__" key would set the prototype.
+      return Object.fromEntries(order(Object.keys(v)).map((key) => [key, rebuilt((v as Record<string, unknown>)[key], order)]));
     };
     fc.assert(
       fc.property(value, (v) => {
